@@ -1,0 +1,230 @@
+"""Topic profiles: loading, validation (errors name file and line) and compilation.
+
+A profile is YAML:
+
+    title_weight: 2          # a term found in the title counts this many times its weight
+    content_weight: 0.5      # ... and in the full content (not the summary) this much
+    groups:                  # named vocabularies, used as terms or as context
+      armenia: ["arménie", "arméni*", "erevan"]
+    topics:
+      karabakh_ceasefire:
+        label: "..."
+        threshold: 6
+        require: [[armenia, azerbaijan, karabakh]]   # all of these lists, one of each
+        terms:
+          - {match: "@karabakh", weight: 6}
+          - {match: "cessez-le-feu", weight: 4, when: [armenia, azerbaijan]}
+
+A pattern is a phrase of words; hyphens, apostrophes and spaces all separate words, case and
+accents do not count, a plural -s does not count, and a final `*` makes a word a prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from monitor.errors import ConfigError, ProfileError
+from monitor.settings import check_keys, line_of, load_yaml_nodes, mapping_items, node_value
+from monitor.text import fold, stem
+
+_WORD = re.compile(r"[^\W_]+\*?")
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    prefix: bool
+
+
+@dataclass(frozen=True)
+class Pattern:
+    words: tuple[Word, ...]
+    source: str
+
+
+@dataclass
+class Entry:
+    """A weighted term of a topic: fires when any of its patterns occurs."""
+
+    label: str
+    patterns: list[int]
+    weight: float
+    when: list[str] = field(default_factory=list)  # group names; any must be present
+
+
+@dataclass
+class Topic:
+    id: str
+    label: str
+    threshold: float
+    entries: list[Entry]
+    require: list[list[str]]  # each inner list: at least one of these groups must be present
+
+
+@dataclass
+class Profile:
+    path: str
+    title_weight: float
+    content_weight: float
+    patterns: list[Pattern]
+    groups: dict[str, list[int]]  # group name → pattern ids
+    topics: dict[str, Topic]
+    digest: str
+    # Compiled index: first word (exact stem) → pattern ids; prefix first words apart.
+    exact_first: dict[str, list[int]] = field(default_factory=dict)
+    prefix_first: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def topic_ids(self) -> list[str]:
+        return list(self.topics)
+
+
+def compile_pattern(source: str) -> Pattern:
+    words = []
+    for raw in _WORD.findall(fold(source)):
+        if raw.endswith("*"):
+            words.append(Word(raw[:-1], True))
+        else:
+            words.append(Word(stem(raw), False))
+    if not words or any(w.prefix and len(w.text) < 3 for w in words):
+        raise ValueError(f"pattern {source!r} has no words, or a prefix shorter than 3 letters")
+    return Pattern(tuple(words), source)
+
+
+class _Builder:
+    def __init__(self, path: Path):
+        self.path = path
+        self.patterns: list[Pattern] = []
+        self.index: dict[tuple[Word, ...], int] = {}
+        self.groups: dict[str, list[int]] = {}
+
+    def pattern(self, source: str, line: int) -> int:
+        try:
+            p = compile_pattern(source)
+        except ValueError as e:
+            raise ProfileError(f"{self.path}:{line}: {e}") from e
+        if p.words in self.index:
+            return self.index[p.words]
+        self.index[p.words] = len(self.patterns)
+        self.patterns.append(p)
+        return self.index[p.words]
+
+    def resolve(self, source: str, line: int) -> list[int]:
+        """A pattern, or `@group` for all of a group's patterns."""
+        if source.startswith("@"):
+            name = source[1:]
+            if name not in self.groups:
+                raise ProfileError(f"{self.path}:{line}: unknown group '@{name}'")
+            return list(self.groups[name])
+        return [self.pattern(source, line)]
+
+    def group_names(self, value: Any, line: int, what: str) -> list[str]:
+        names = value if isinstance(value, list) else [value]
+        out = []
+        for n in names:
+            if not isinstance(n, str):
+                raise ProfileError(f"{self.path}:{line}: {what} must list group names")
+            n = n.lstrip("@")
+            if n not in self.groups:
+                raise ProfileError(f"{self.path}:{line}: unknown group '{n}' in {what}")
+            out.append(n)
+        return out
+
+
+def _number(value: Any, path: Path, line: int, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProfileError(f"{path}:{line}: {what} must be a number")
+    return float(value)
+
+
+def load_profile(path: Path | str) -> Profile:
+    path = Path(path)
+    try:
+        root = load_yaml_nodes(path)
+    except ProfileError:
+        raise
+    except ConfigError as e:
+        raise ProfileError(str(e)) from e
+    if root is None:
+        raise ProfileError(f"{path}:1: the profile is empty")
+    top = mapping_items(root, path, "the profile")
+    check_keys(
+        top,
+        {"version", "title_weight", "content_weight", "groups", "topics"},
+        path,
+        "the top level of the profile",
+    )
+    b = _Builder(path)
+    nodes = {k: (v, ln) for k, v, ln in top}
+    title_weight = 2.0
+    content_weight = 0.5
+    if "title_weight" in nodes:
+        v, ln = nodes["title_weight"]
+        title_weight = _number(node_value(v), path, ln, "title_weight")
+    if "content_weight" in nodes:
+        v, ln = nodes["content_weight"]
+        content_weight = _number(node_value(v), path, ln, "content_weight")
+    if "groups" in nodes:
+        for name, gnode, ln in mapping_items(nodes["groups"][0], path, "groups"):
+            if not isinstance(gnode, yaml.SequenceNode):
+                raise ProfileError(f"{path}:{ln}: group '{name}' must be a list of patterns")
+            ids: list[int] = []
+            for p in gnode.value:
+                value = node_value(p)
+                if not isinstance(value, str):
+                    raise ProfileError(f"{path}:{line_of(p)}: a pattern must be text")
+                ids.extend(b.resolve(value, line_of(p)))
+            b.groups[name] = ids
+    if "topics" not in nodes:
+        raise ProfileError(f"{path}:1: the profile has no 'topics'")
+    topics: dict[str, Topic] = {}
+    for tid, tnode, tline in mapping_items(nodes["topics"][0], path, "topics"):
+        items = mapping_items(tnode, path, f"topic '{tid}'")
+        check_keys(items, {"label", "threshold", "require", "terms"}, path, f"topic '{tid}'")
+        fields = {k: (v, ln) for k, v, ln in items}
+        label = str(node_value(fields["label"][0])) if "label" in fields else tid
+        if "threshold" not in fields:
+            raise ProfileError(f"{path}:{tline}: topic '{tid}' needs a 'threshold'")
+        threshold = _number(
+            node_value(fields["threshold"][0]), path, fields["threshold"][1], "threshold"
+        )
+        require: list[list[str]] = []
+        if "require" in fields:
+            rnode, rline = fields["require"]
+            rvalue = node_value(rnode)
+            if not isinstance(rvalue, list):
+                raise ProfileError(f"{path}:{rline}: 'require' must be a list of group lists")
+            for alt in rvalue:
+                require.append(b.group_names(alt, rline, "require"))
+        if "terms" not in fields or not isinstance(fields["terms"][0], yaml.SequenceNode):
+            raise ProfileError(f"{path}:{tline}: topic '{tid}' needs a list of 'terms'")
+        entries: list[Entry] = []
+        for enode in fields["terms"][0].value:
+            eline = line_of(enode)
+            eitems = mapping_items(enode, path, "a term")
+            check_keys(eitems, {"match", "weight", "when", "label"}, path, "a term")
+            ef = {k: node_value(v) for k, v, _ in eitems}
+            match = ef.get("match")
+            sources = match if isinstance(match, list) else [match]
+            if not sources or not all(isinstance(s, str) and s for s in sources):
+                raise ProfileError(f"{path}:{eline}: a term needs 'match' (text or list)")
+            ids = [i for s in sources for i in b.resolve(s, eline)]
+            weight = _number(ef.get("weight"), path, eline, "weight")
+            when = b.group_names(ef["when"], eline, "when") if "when" in ef else []
+            entries.append(Entry(str(ef.get("label") or sources[0]), ids, weight, when))
+        topics[tid] = Topic(tid, label, threshold, entries, require)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    profile = Profile(str(path), title_weight, content_weight, b.patterns, b.groups, topics, digest)
+    for pid, p in enumerate(profile.patterns):
+        first = p.words[0]
+        if first.prefix:
+            profile.prefix_first.append((first.text, pid))
+        else:
+            profile.exact_first.setdefault(first.text, []).append(pid)
+    return profile

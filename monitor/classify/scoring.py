@@ -1,0 +1,106 @@
+"""Scoring an item against a compiled profile: weighted evidence per topic, with context."""
+
+from __future__ import annotations
+
+import re
+
+from monitor.classify.profile import Pattern, Profile
+from monitor.text import fold, stem
+from monitor.types import Classification, Evidence, Item
+
+_TOKEN = re.compile(r"[^\W_]+")
+_CACHE_MAX = 300_000
+
+
+class Scorer:
+    """A profile plus a per-token cache of candidate patterns (news vocabulary is bounded)."""
+
+    def __init__(self, profile: Profile):
+        self.profile = profile
+        self._first: dict[str, tuple[int, ...]] = {}
+
+    def _candidates(self, tok: str, st: str) -> tuple[int, ...]:
+        cands = self._first.get(tok)
+        if cands is None:
+            found = list(self.profile.exact_first.get(st, ()))
+            for prefix, pid in self.profile.prefix_first:
+                if tok.startswith(prefix):
+                    found.append(pid)
+            cands = tuple(found)
+            if len(self._first) > _CACHE_MAX:
+                self._first.clear()
+            self._first[tok] = cands
+        return cands
+
+    def hits(self, text: str) -> set[int]:
+        """Pattern ids that occur in a text."""
+        if not text:
+            return set()
+        toks = _TOKEN.findall(fold(text))
+        sts = [stem(t) for t in toks]
+        found: set[int] = set()
+        patterns = self.profile.patterns
+        n = len(toks)
+        for i, tok in enumerate(toks):
+            cands = self._candidates(tok, sts[i])
+            if not cands:
+                continue
+            for pid in cands:
+                if pid in found:
+                    continue
+                words = patterns[pid].words
+                if len(words) == 1 or _rest_matches(patterns[pid], toks, sts, i, n):
+                    found.add(pid)
+        return found
+
+    def classify(self, item: Item) -> Classification:
+        p = self.profile
+        fields = (
+            ("title", self.hits(item.title), p.title_weight),
+            ("summary", self.hits(item.summary), 1.0),
+            ("content", self.hits(item.content), p.content_weight),
+        )
+        present = set().union(*(h for _, h, _ in fields))
+        groups_present = {name for name, ids in p.groups.items() if any(i in present for i in ids)}
+        topics: list[str] = []
+        scores: dict[str, float] = {}
+        evidence: list[Evidence] = []
+        for topic in p.topics.values():
+            if topic.require and not all(
+                any(g in groups_present for g in alt) for alt in topic.require
+            ):
+                scores[topic.id] = 0.0
+                continue
+            total = 0.0
+            topic_evidence = []
+            for entry in topic.entries:
+                if entry.when and not any(g in groups_present for g in entry.when):
+                    continue
+                for field_name, found, factor in fields:
+                    pid = next((i for i in entry.patterns if i in found), None)
+                    if pid is not None:
+                        value = entry.weight * factor
+                        total += value
+                        term = p.patterns[pid].source
+                        topic_evidence.append(Evidence(topic.id, term, field_name, round(value, 2)))
+                        break
+            score = round(total, 2)
+            scores[topic.id] = score
+            if score >= topic.threshold:
+                topics.append(topic.id)
+                evidence.extend(topic_evidence)
+        return Classification(tuple(topics), scores, tuple(evidence))
+
+
+def _rest_matches(pattern: Pattern, toks: list[str], sts: list[str], i: int, n: int) -> bool:
+    words = pattern.words
+    if i + len(words) > n:
+        return False
+    for k in range(1, len(words)):
+        w = words[k]
+        if w.prefix:
+            if not toks[i + k].startswith(w.text):
+                return False
+        elif sts[i + k] != w.text:
+            return False
+    return True

@@ -1,0 +1,264 @@
+"""The one place where the steps meet: fetch → parse → classify → store → notify.
+
+The embedded loop (`monitor run`) and the Celery tasks call these same functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from monitor.classify import Profile, classify, load_profile
+from monitor.errors import FetchError, NotifyError, ParseError
+from monitor.fetch import FetchRequest, fetch_many, fetch_one
+from monitor.notify import CLAIM_SECONDS, next_attempt, render_alert, send
+from monitor.parse import ParsedFeed, parse_feed
+from monitor.settings import Settings
+from monitor.store import Database, ensure_schema, repo
+from monitor.store.models import Feed
+from monitor.types import CycleSummary, FetchResult, PollOutcome, Target
+
+log = logging.getLogger("monitor.pipeline")
+LEASE_SECONDS = 120.0  # a poll that takes longer than this loses its feed lease
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """What every pipeline function needs, built once per process."""
+
+    settings: Settings
+    db: Database
+    profile: Profile
+    owner: str
+
+    @classmethod
+    def build(cls, settings: Settings, migrate: bool = True) -> Runtime:
+        db = Database(settings.database_url)
+        if migrate:
+            ensure_schema(db.engine)
+        profile = load_profile(settings.profile_path)
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        return cls(settings=settings, db=db, profile=profile, owner=owner)
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        return self.settings.targets
+
+
+def sync_feeds(rt: Runtime) -> dict[str, int]:
+    with rt.db.session() as s:
+        return repo.sync_feeds(s, rt.settings.feeds, utcnow())
+
+
+def parse_body(body: bytes, url: str) -> ParsedFeed | ParseError:
+    """Parsing as a value (runs in a worker process; exceptions cross as values)."""
+    try:
+        return parse_feed(body, url)
+    except ParseError as e:
+        return e
+    except Exception as e:  # never let one strange feed stop the cycle
+        return ParseError(f"not a feed: {type(e).__name__}: {e}")
+
+
+def store_poll(
+    rt: Runtime,
+    feed_id: int,
+    result: FetchResult | FetchError,
+    parsed: ParsedFeed | ParseError | None,
+) -> PollOutcome:
+    """Record one poll in one transaction: items, matches, alerts, outbox rows, feed state.
+    ETag/Last-Modified are saved with the items, so a crash before commit re-fetches."""
+    now = utcnow()
+    with rt.db.session() as s:
+        feed = s.get(Feed, feed_id)
+        if feed is None:
+            return PollOutcome(feed_url="?", status="error", error="feed removed")
+        url = feed.url
+        if isinstance(result, FetchError):
+            status = int(result.kind[5:]) if result.kind.startswith("http-") else None
+            repo.record_fetch_error(feed, now, result.kind, str(result), status, result.retry_after)
+            return PollOutcome(url, "error", status, error=f"{result.kind}: {result}")
+        if isinstance(parsed, ParseError):
+            repo.record_fetch_error(feed, now, "not-a-feed", str(parsed), result.status, None)
+            return PollOutcome(
+                url, "error", result.status, error=f"not-a-feed: {parsed}", elapsed=result.elapsed
+            )
+        if result.status == 304 or parsed is None:
+            repo.record_fetch_ok(feed, result, now, None, 0)
+            return PollOutcome(url, "not-modified", result.status, elapsed=result.elapsed)
+        stored = repo.store_items(s, feed_id, parsed.items, now)
+        new = matches = alerts = 0
+        for st in stored:
+            if st.new:
+                new += 1
+            if not (st.new or st.edited):
+                continue
+            c = classify(st.item, rt.profile)
+            if not c.match:
+                continue
+            match_id, alert_id = repo.record_match(s, st.row_id, st.item, c, now, rt.targets)
+            matches += match_id is not None
+            alerts += alert_id is not None
+        repo.record_fetch_ok(feed, result, now, parsed.title, new, parsed.bozo)
+        return PollOutcome(
+            url,
+            "ok",
+            result.status,
+            new_items=new,
+            matches=matches,
+            alerts=alerts,
+            elapsed=result.elapsed,
+            items_seen=len(parsed.items),
+        )
+
+
+def poll_feed(rt: Runtime, feed_id: int) -> PollOutcome:
+    """One feed end to end, synchronously (what a Celery task runs). Skips the feed when
+    another worker holds its lease."""
+    now = utcnow()
+    with rt.db.session() as s:
+        if not repo.lease_feed(s, feed_id, now, rt.owner, LEASE_SECONDS):
+            return PollOutcome(feed_url=str(feed_id), status="skipped", error="leased elsewhere")
+        feed = s.get(Feed, feed_id)
+        assert feed is not None
+        url, etag, last_modified = feed.url, feed.etag, feed.last_modified
+    try:
+        result: FetchResult | FetchError = fetch_one(url, rt.settings.limits, etag, last_modified)
+    except FetchError as e:
+        result = e
+    parsed = None
+    if isinstance(result, FetchResult) and result.status != 304 and result.body is not None:
+        parsed = parse_body(result.body, result.final_url)
+    return store_poll(rt, feed_id, result, parsed)
+
+
+async def poll_due_feeds(
+    rt: Runtime,
+    parser: Executor | None = None,
+    on_outcome: Callable[[PollOutcome], None] | None = None,
+    everything: bool = False,
+) -> list[PollOutcome]:
+    """Poll every due feed concurrently: fetches overlap, parsing goes to `parser` (a process
+    pool uses both cores), storing is serialised in a thread so the loop keeps fetching."""
+    now = utcnow()
+    with rt.db.session() as s:
+        feeds = repo.lease_due_feeds(s, now, rt.owner, LEASE_SECONDS, everything=everything)
+        requests = [FetchRequest(f.id, f.url, f.etag, f.last_modified) for f in feeds]
+    loop = asyncio.get_running_loop()
+    store_lock = asyncio.Lock()
+    outcomes: list[PollOutcome] = []
+
+    async def finish(req: FetchRequest, res: FetchResult | FetchError) -> None:
+        parsed: ParsedFeed | ParseError | None = None
+        if isinstance(res, FetchResult) and res.status != 304 and res.body is not None:
+            if parser is not None:
+                parsed = await loop.run_in_executor(parser, parse_body, res.body, res.final_url)
+            else:
+                parsed = parse_body(res.body, res.final_url)
+        async with store_lock:
+            outcome = await asyncio.to_thread(store_poll, rt, _feed_id(req), res, parsed)
+        outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+
+    pending: list[asyncio.Task[None]] = []
+    async for req, res in fetch_many(requests, rt.settings.limits):
+        pending.append(asyncio.create_task(finish(req, res)))
+    if pending:
+        await asyncio.gather(*pending)
+    return outcomes
+
+
+def _feed_id(req: FetchRequest) -> int:
+    assert isinstance(req.key, int)
+    return req.key
+
+
+def deliver_due(
+    rt: Runtime, limit: int = 200, alert_ids: Sequence[int] | None = None
+) -> tuple[int, int]:
+    """Send due outbox rows. Returns (delivered, failed). A row is claimed before sending and
+    marked sent right after apprise confirms: a crash in between is the one window in which an
+    alert can be sent twice (after CLAIM_SECONDS)."""
+    targets = {t.key: t for t in rt.targets}
+    now = utcnow()
+    with rt.db.session() as s:
+        due = repo.claim_deliveries(s, now, limit, CLAIM_SECONDS, alert_ids)
+    sent = failed = 0
+    give_up = timedelta(hours=rt.settings.delivery_give_up_hours)
+    for d in due:
+        target = targets.get(d.target)
+        error: str | None = None
+        if target is None:
+            error = "target no longer configured"
+        else:
+            message = render_alert(
+                title=d.title,
+                link=d.link,
+                topics=d.topics,
+                scores=d.scores,
+                feeds=d.feeds,
+                published=d.published,
+                explanation=d.explanation,
+                summary=d.summary,
+            )
+            try:
+                send(target, message)
+            except NotifyError as e:
+                error = str(e)
+        now = utcnow()
+        with rt.db.session() as s:
+            if error is None:
+                repo.mark_sent(s, d.id, now)
+                sent += 1
+            else:
+                dead = target is None or now - d.created_at > give_up
+                retry_at = next_attempt(d.attempts + 1, now, rt.settings.retry_base_seconds)
+                repo.mark_failed(s, d.id, error, retry_at, dead)
+                failed += 1
+                log.warning(
+                    "delivery of alert %s to %s failed (attempt %d): %s",
+                    d.alert_id,
+                    d.target,
+                    d.attempts + 1,
+                    error,
+                )
+    return sent, failed
+
+
+def run_cycle(
+    rt: Runtime,
+    parser: Executor | None = None,
+    on_outcome: Callable[[PollOutcome], None] | None = None,
+    everything: bool = False,
+) -> CycleSummary:
+    """One polling cycle over the due feeds (or all of them), then deliver what is due."""
+    started = time.monotonic()
+    outcomes = asyncio.run(poll_due_feeds(rt, parser, on_outcome, everything))
+    summary = CycleSummary(feeds=len(outcomes), outcomes=outcomes)
+    for o in outcomes:
+        summary.ok += o.status == "ok"
+        summary.not_modified += o.status == "not-modified"
+        summary.errors += o.status == "error"
+        summary.new_items += o.new_items
+        summary.matches += o.matches
+        summary.alerts += o.alerts
+    while True:
+        sent, failed = deliver_due(rt)
+        summary.delivered += sent
+        summary.delivery_failures += failed
+        if sent + failed == 0 or failed:
+            break
+    summary.elapsed = time.monotonic() - started
+    return summary

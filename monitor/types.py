@@ -1,0 +1,131 @@
+"""Plain frozen dataclasses that cross module borders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    url: str
+    name: str | None = None
+    interval: int = 300
+    language: str = "fr"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One notification target: an apprise URL, optional tags (topic ids)."""
+
+    url: str
+    tags: tuple[str, ...] = ()
+    name: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the target in the outbox (name if given, else the URL)."""
+        return self.name or self.url
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    url: str
+    final_url: str
+    status: int  # HTTP status; 304 means not modified
+    body: bytes | None
+    etag: str | None
+    last_modified: str | None
+    elapsed: float
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One feed entry, normalised."""
+
+    key: str  # stable id: guid key, else canonical link, else content hash
+    guid: str | None
+    link: str | None
+    title: str
+    summary: str
+    content: str = ""
+    published: datetime | None = None
+    author: str | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.title}\n{self.summary}"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    topic: str
+    term: str
+    field: str  # title | summary | content
+    weight: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"topic": self.topic, "term": self.term, "field": self.field, "weight": self.weight}
+
+
+@dataclass(frozen=True)
+class Classification:
+    topics: tuple[str, ...]
+    scores: dict[str, float]
+    evidence: tuple[Evidence, ...] = ()
+
+    @property
+    def match(self) -> bool:
+        return bool(self.topics)
+
+    def explain(self) -> str:
+        """The evidence in one line, for alerts and tables."""
+        parts = []
+        for topic in self.topics:
+            terms = [
+                f"{e.term}({e.field[0]}{e.weight:+g})" for e in self.evidence if e.topic == topic
+            ]
+            parts.append(f"{topic}={self.scores.get(topic, 0):g}: " + ", ".join(terms))
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    feed_url: str
+    status: str  # ok | not-modified | error
+    http_status: int | None = None
+    new_items: int = 0
+    matches: int = 0
+    alerts: int = 0
+    elapsed: float = 0.0
+    error: str | None = None
+    items_seen: int = 0
+
+
+@dataclass
+class CycleSummary:
+    feeds: int = 0
+    ok: int = 0
+    not_modified: int = 0
+    errors: int = 0
+    new_items: int = 0
+    matches: int = 0
+    alerts: int = 0
+    delivered: int = 0
+    delivery_failures: int = 0
+    elapsed: float = 0.0
+    outcomes: list[PollOutcome] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """Explicit, named limits of the HTTP client (Miniflux style)."""
+
+    connect_timeout: float = 10.0
+    deadline: float = 30.0  # total seconds for one request, redirects included
+    max_body_bytes: int = 10 * 1024 * 1024  # after decompression
+    max_redirects: int = 5
+    concurrency: int = 32
+    per_host: int = 4

@@ -1,0 +1,141 @@
+"""Read-side queries and tables for the CLI (`matches`, `feeds`, `replay`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from monitor.classify import Profile, Scorer
+from monitor.store import Database
+from monitor.store.models import Feed, Item, Match, MatchTopic
+from monitor.types import Item as ParsedItem
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+def list_matches(
+    db: Database, since: datetime | None, topic: str | None, limit: int | None
+) -> list[dict[str, Any]]:
+    q = select(Match).order_by(Match.created_at.desc(), Match.id.desc())
+    if topic:
+        q = q.join(MatchTopic, MatchTopic.match_id == Match.id).where(MatchTopic.topic == topic)
+    if since:
+        q = q.where(Match.created_at >= since)
+    if limit:
+        q = q.limit(limit)
+    rows = []
+    with db.session() as s:
+        for m in s.scalars(q).unique():
+            it = m.item
+            rows.append(
+                {
+                    "id": m.id,
+                    "title": it.title,
+                    "link": it.link,
+                    "topics": list(m.topics),
+                    "scores": dict(m.scores),
+                    "published": _iso(it.published),
+                    "matched_at": _iso(m.created_at),
+                    "feeds": [f.feed.name or f.feed.url for f in it.feeds],
+                    "feed_urls": [f.feed.url for f in it.feeds],
+                    "story": m.story_id,
+                    "evidence": list(m.evidence),
+                    "why": m.explanation,
+                    "score": m.score,
+                }
+            )
+    return rows
+
+
+def list_feeds(db: Database) -> list[dict[str, Any]]:
+    with db.session() as s:
+        feeds = s.scalars(select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.id))
+        return [
+            {
+                "url": f.url,
+                "name": f.name,
+                "title": f.title,
+                "interval": f.interval,
+                "last_polled": _iso(f.last_polled_at),
+                "last_status": f.last_status,
+                "http_status": f.http_status,
+                "error": f.error,
+                "error_kind": f.error_kind,
+                "error_count": f.error_count,
+                "next_poll": _iso(f.next_check_at),
+                "items_seen": f.items_seen,
+            }
+            for f in feeds
+        ]
+
+
+def replay_items(
+    db: Database, current: Profile, candidate: Profile, since: datetime | None
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Score stored items with both profiles; rows for items whose verdict differs or that
+    the candidate would alert."""
+    cur, new = Scorer(current), Scorer(candidate)
+    q = select(Item).order_by(Item.first_seen.desc())
+    if since:
+        q = q.where(Item.first_seen >= since)
+    totals = {"items": 0, "would_alert": 0, "current": 0, "added": 0, "removed": 0, "changed": 0}
+    rows: list[dict[str, Any]] = []
+    with db.session() as s:
+        for it in s.scalars(q.execution_options(yield_per=1000)):
+            item = ParsedItem(
+                key=it.key,
+                guid=it.guid,
+                link=it.link,
+                title=it.title,
+                summary=it.summary,
+                content=it.content,
+            )
+            a, b = cur.classify(item), new.classify(item)
+            totals["items"] += 1
+            totals["current"] += a.match
+            totals["would_alert"] += b.match
+            change = "same"
+            if b.match and not a.match:
+                change = "added"
+            elif a.match and not b.match:
+                change = "removed"
+            elif set(a.topics) != set(b.topics):
+                change = "changed"
+            if change != "same":
+                totals[change] += 1
+            if b.match or change != "same":
+                rows.append(
+                    {
+                        "change": change,
+                        "topics": list(b.topics),
+                        "was": list(a.topics),
+                        "scores": b.scores,
+                        "title": it.title,
+                        "link": it.link,
+                        "why": b.explain(),
+                    }
+                )
+    return rows, totals
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[tuple[str, int]]) -> None:
+    def cell(value: Any, width: int) -> str:
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        if isinstance(value, float):
+            value = f"{value:g}"
+        text = "" if value is None else str(value)
+        if len(text) > width:
+            text = text[: width - 1] + "…"
+        return text.ljust(width)
+
+    click.echo("  ".join(cell(name, w) for name, w in columns).rstrip())
+    for r in rows:
+        click.echo("  ".join(cell(r.get(name), w) for name, w in columns).rstrip())
+    if not rows:
+        click.echo("(none)")
