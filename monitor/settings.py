@@ -71,9 +71,12 @@ def load_yaml_nodes(path: Path) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
+        # The context (an unclosed bracket, say) is where the mistake is; the problem mark
+        # is often only where the parser gave up (the end of the file).
+        mark = e.context_mark or e.problem_mark
         line = mark.line + 1 if mark else 1
-        raise ConfigError(f"{path}:{line}: invalid YAML: {e.problem or e}") from e
+        where = f" ({e.context})" if e.context else ""
+        raise ConfigError(f"{path}:{line}: invalid YAML: {e.problem or e}{where}") from e
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML: {e}") from e
 

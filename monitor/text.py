@@ -49,7 +49,7 @@ def _build_fold_table() -> dict[int, str | None]:
 
 _FOLD = _build_fold_table()
 # Typography only (no case or accent change): used for display text.
-_TYPO = {k: v for k, v in _FOLD.items() if chr(k) in _SPACES + _ZERO_WIDTH + _APOSTROPHES}
+_TYPO = {k: v for k, v in _FOLD.items() if chr(k) in _SPACES + _ZERO_WIDTH}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _WS = re.compile(r"\s+")
 _SCRIPT_STYLE = re.compile(
