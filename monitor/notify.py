@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 30.0  # seconds before the first retry
 BACKOFF_MAX = 3600.0  # never wait longer than an hour between attempts
-CLAIM_SECONDS = 300  # a delivery claimed by a worker that died is retried after this
 EXCERPT_CHARS = 300
 _MENTIONS = re.compile(r"(?<![\w@])@(channel|here|everyone|room|all)\b", re.I)
 

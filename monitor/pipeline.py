@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from monitor.classify import Profile, classify, load_profile
 from monitor.errors import FetchError, NotifyError, ParseError
 from monitor.fetch import FetchRequest, fetch_many, fetch_one
-from monitor.notify import CLAIM_SECONDS, next_attempt, render_alert, send
+from monitor.notify import next_attempt, render_alert, send
 from monitor.parse import ParsedFeed, parse_feed
 from monitor.settings import Settings
 from monitor.store import Database, ensure_schema, repo
@@ -98,7 +98,8 @@ def store_poll(
             repo.record_fetch_ok(feed, result, now, None, 0)
             return PollOutcome(url, "not-modified", result.status, elapsed=result.elapsed)
         stored = repo.store_items(s, feed_id, parsed.items, now)
-        new = matches = alerts = 0
+        new = matches = 0
+        alert_ids: list[int] = []
         for st in stored:
             if st.new:
                 new += 1
@@ -109,7 +110,8 @@ def store_poll(
                 continue
             match_id, alert_id = repo.record_match(s, st.row_id, st.item, c, now, rt.targets)
             matches += match_id is not None
-            alerts += alert_id is not None
+            if alert_id is not None:
+                alert_ids.append(alert_id)
         repo.record_fetch_ok(feed, result, now, parsed.title, new, parsed.bozo)
         return PollOutcome(
             url,
@@ -117,9 +119,10 @@ def store_poll(
             result.status,
             new_items=new,
             matches=matches,
-            alerts=alerts,
+            alerts=len(alert_ids),
             elapsed=result.elapsed,
             items_seen=len(parsed.items),
+            alert_ids=tuple(alert_ids),
         )
 
 
@@ -194,7 +197,7 @@ def deliver_due(
     targets = {t.key: t for t in rt.targets}
     now = utcnow()
     with rt.db.session() as s:
-        due = repo.claim_deliveries(s, now, limit, CLAIM_SECONDS, alert_ids)
+        due = repo.claim_deliveries(s, now, limit, rt.settings.claim_seconds, alert_ids)
     sent = failed = 0
     give_up = timedelta(hours=rt.settings.delivery_give_up_hours)
     for d in due:
@@ -235,6 +238,14 @@ def deliver_due(
                     error,
                 )
     return sent, failed
+
+
+def enqueue_due(rt: Runtime, limit: int = 500) -> list[int]:
+    """Feeds due now, pushed LEASE_SECONDS ahead so that the next tick (or a second beat)
+    does not enqueue them again; the poll itself sets the real next check."""
+    now = utcnow()
+    with rt.db.session() as s:
+        return repo.take_due_feed_ids(s, now, LEASE_SECONDS, limit)
 
 
 def run_cycle(

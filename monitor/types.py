@@ -102,6 +102,7 @@ class PollOutcome:
     elapsed: float = 0.0
     error: str | None = None
     items_seen: int = 0
+    alert_ids: tuple[int, ...] = ()
 
 
 @dataclass

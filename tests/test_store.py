@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from monitor.store import Database, upgrade
-from monitor.store import repo
+from monitor.store import Database, repo, upgrade
 from monitor.store.models import Alert, Delivery, Feed, Item, ItemFeed
 from monitor.types import Classification, Evidence, FeedConfig, Target
 from monitor.types import Item as ParsedItem

@@ -124,6 +124,26 @@ def lease_due_feeds(
     return feeds
 
 
+def take_due_feed_ids(session: Session, now: datetime, hold: float, limit: int) -> list[int]:
+    q = (
+        select(Feed)
+        .where(
+            Feed.enabled.is_(True),
+            or_(Feed.next_check_at.is_(None), Feed.next_check_at <= now),
+            or_(Feed.leased_until.is_(None), Feed.leased_until < now),
+        )
+        .order_by(Feed.next_check_at)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        q = q.with_for_update(skip_locked=True)
+    feeds = list(session.scalars(q))
+    for f in feeds:
+        f.next_check_at = now + timedelta(seconds=hold)
+    session.flush()
+    return [f.id for f in feeds]
+
+
 def lease_feed(session: Session, feed_id: int, now: datetime, owner: str, lease: float) -> bool:
     """Take one feed's lease if nobody holds it (a per-feed lock across workers)."""
     result = session.execute(

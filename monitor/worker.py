@@ -1,0 +1,177 @@
+"""The distributed mode: the Celery app, its beat schedule and thin tasks.
+
+    celery -A monitor.worker worker --beat        # one machine
+    celery -A monitor.worker beat                 # exactly one scheduler…
+    celery -A monitor.worker worker -Q poll,deliver,celery   # …and N workers
+
+Beat runs three small periodic tasks on their own queue: `enqueue_due_feeds` every 2 s
+(selects due feeds in the database and enqueues `poll_feed(id)`), `sweep_deliveries` (retries
+due outbox rows) and `sync_feeds` (reloads feeds.yaml). Feed intervals, backoff and Retry-After
+live in the database, so nothing in the beat schedule needs rebuilding. A second beat is
+harmless: due feeds are taken with SKIP LOCKED and pushed ahead, polls take a per-feed lease,
+and the unique constraints make a second alert impossible.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import replace
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+from kombu import Queue
+from sqlalchemy.exc import OperationalError
+
+from monitor.errors import ConfigError, StorageError
+from monitor.pipeline import Runtime, deliver_due, enqueue_due, poll_feed, sync_feeds
+from monitor.settings import DEFAULT_BROKER_URL, FEEDS_FILE, load_feeds, load_settings
+
+log = logging.getLogger("monitor.worker")
+
+POLL_QUEUE = "poll"
+DELIVER_QUEUE = "deliver"
+SCHEDULE_QUEUE = "celery"  # beat's own tasks: never behind a flood of polls
+ENQUEUE_EVERY = 2.0
+SWEEP_EVERY = 5.0
+SYNC_EVERY = 30.0
+
+app = Celery("monitor", broker=os.environ.get("MONITOR_BROKER_URL") or DEFAULT_BROKER_URL)
+app.conf.update(
+    task_serializer="json",
+    accept_content=["json"],
+    result_serializer="json",
+    task_ignore_result=True,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    broker_transport_options={"visibility_timeout": 3600},
+    task_queues=[Queue(POLL_QUEUE), Queue(DELIVER_QUEUE), Queue(SCHEDULE_QUEUE)],
+    task_default_queue=SCHEDULE_QUEUE,
+    task_routes={
+        "monitor.poll_feed": {"queue": POLL_QUEUE},
+        "monitor.deliver_alert": {"queue": DELIVER_QUEUE},
+        "monitor.sweep_deliveries": {"queue": DELIVER_QUEUE},
+    },
+    beat_schedule={
+        "enqueue-due-feeds": {
+            "task": "monitor.enqueue_due_feeds",
+            "schedule": ENQUEUE_EVERY,
+            "options": {"expires": ENQUEUE_EVERY * 0.9},
+        },
+        "sweep-deliveries": {
+            "task": "monitor.sweep_deliveries",
+            "schedule": SWEEP_EVERY,
+            "options": {"expires": SWEEP_EVERY * 0.9},
+        },
+        "sync-feeds": {
+            "task": "monitor.sync_feeds",
+            "schedule": SYNC_EVERY,
+            "options": {"expires": SYNC_EVERY * 0.9},
+        },
+    },
+    worker_hijack_root_logger=False,
+)
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    """One Runtime per worker process, built after the fork (engines are not fork-safe)."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = Runtime.build(load_settings(with_feeds=False))
+        return _runtime
+
+
+@worker_process_init.connect
+def _reset_after_fork(**_: Any) -> None:
+    global _runtime
+    _runtime = None
+
+
+TRANSIENT = (StorageError, OperationalError, ConnectionError)
+
+
+@app.task(name="monitor.sync_feeds", autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def sync_feeds_task() -> dict[str, int]:
+    rt = runtime()
+    feeds = load_feeds(rt.settings.config_dir / FEEDS_FILE, rt.settings.poll_interval)
+    rt.settings = replace(rt.settings, feeds=feeds)
+    return sync_feeds(rt)
+
+
+_feeds_mtime: float | None = None
+
+
+def _sync_if_changed(rt: Runtime) -> None:
+    """feeds.yaml changes reach the database within one enqueue tick, without a restart."""
+    global _feeds_mtime
+    path = rt.settings.config_dir / FEEDS_FILE
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return
+    if mtime != _feeds_mtime:
+        try:
+            feeds = load_feeds(path, rt.settings.poll_interval)
+        except ConfigError as e:
+            log.error("feeds.yaml is invalid, keeping the previous list: %s", e)
+        else:
+            rt.settings = replace(rt.settings, feeds=feeds)
+            log.info("feeds synced: %s", sync_feeds(rt))
+        _feeds_mtime = mtime
+
+
+@app.task(name="monitor.enqueue_due_feeds", autoretry_for=TRANSIENT, max_retries=0)
+def enqueue_due_feeds() -> int:
+    rt = runtime()
+    _sync_if_changed(rt)
+    ids = enqueue_due(rt)
+    for feed_id in ids:
+        poll_feed_task.apply_async(args=[feed_id])
+    return len(ids)
+
+
+@app.task(
+    name="monitor.poll_feed",
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=90,
+    time_limit=120,
+)
+def poll_feed_task(feed_id: int) -> dict[str, Any]:
+    outcome = poll_feed(runtime(), feed_id)
+    for alert_id in outcome.alert_ids:
+        deliver_alert_task.apply_async(args=[alert_id])
+    log.info("feed %s %s new=%d matches=%d alerts=%d", outcome.feed_url, outcome.status,
+             outcome.new_items, outcome.matches, outcome.alerts)  # fmt: skip
+    return {"status": outcome.status, "new": outcome.new_items, "alerts": outcome.alerts}
+
+
+@app.task(
+    name="monitor.deliver_alert",
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def deliver_alert_task(alert_id: int) -> tuple[int, int]:
+    """Deliver one alert to its targets; failures stay in the outbox for the sweeper."""
+    return deliver_due(runtime(), alert_ids=[alert_id])
+
+
+@app.task(name="monitor.sweep_deliveries", autoretry_for=TRANSIENT, max_retries=0,
+          soft_time_limit=240, time_limit=300)  # fmt: skip
+def sweep_deliveries() -> tuple[int, int]:
+    return deliver_due(runtime())

@@ -1,0 +1,117 @@
+"""The distributed mode with a real Redis, a real PostgreSQL and real Celery worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATA, FeedServer, Webhook, monitor_env, port_open, write_config
+
+pytestmark = pytest.mark.slow
+REDIS_DB = 11
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    if not port_open("127.0.0.1", 6379):
+        pytest.fail("Redis is not answering on 127.0.0.1:6379 (.ci/run starts it)")
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
+    client.flushdb()
+    yield f"redis://127.0.0.1:6379/{REDIS_DB}"
+    client.flushdb()
+
+
+class Workers:
+    def __init__(self, env: dict[str, str], tmp: Path):
+        self.env, self.tmp, self.procs = env, tmp, []  # type: ignore[var-annotated]
+
+    def start(self, beat: bool, name: str) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "celery", "-A", "monitor.worker", "worker", "-l", "info",
+               "-c", "2", "-n", f"{name}@%h", "--without-gossip", "--without-mingle"]
+        if beat:
+            cmd += ["--beat", "-s", str(self.tmp / f"beat-{name}")]
+        log = open(self.tmp / f"{name}.log", "ab")
+        p = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+        self.procs.append(p)
+        return p
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+    def logs(self) -> str:
+        return "\n".join(f.read_text(errors="replace")[-3000:] for f in self.tmp.glob("*.log"))
+
+
+def wait_for(cond: Callable[[], bool], timeout: float, what: str, workers: Workers) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}\n{workers.logs()}")
+
+
+NEW_ITEM = """<item><title>L’OTSC sans l’Arménie : Erevan gèle sa participation à l’alliance</title>
+<link>https://fil-a.example.org/monde/otsc-gel</link><guid>https://fil-a.example.org/monde/otsc-gel</guid>
+<description>Nikol Pachinian confirme le gel de la participation arménienne à l’Organisation du traité de sécurité collective.</description>
+</item>"""
+
+
+@pytest.fixture
+def setup(tmp_path: Path, feed_server: FeedServer, webhook: Webhook, pg_url: str,
+          broker_url: str) -> Iterator[tuple[Workers, FeedServer, Webhook, Path]]:
+    feed = (DATA / "caucase_a.xml").read_bytes()
+    urls = [feed_server.add("/a.xml", feed), feed_server.add("/b.xml", (DATA / "caucase_b.xml").read_bytes())]
+    config = write_config(tmp_path / "config", urls, [webhook.url])
+    env = monitor_env(config, pg_url, MONITOR_BROKER_URL=broker_url, MONITOR_POLL_INTERVAL="2",
+                      MONITOR_RETRY_BASE_SECONDS="0.5")
+    subprocess.run([sys.executable, "-m", "monitor", "db", "upgrade"], env=env, check=True,
+                   capture_output=True, timeout=60)
+    workers = Workers(env, tmp_path)
+    yield workers, feed_server, webhook, config
+    workers.stop()
+
+
+def test_worker_alerts_new_items_once(setup: tuple[Workers, FeedServer, Webhook, Path]) -> None:
+    workers, server, hook, _ = setup
+    workers.start(beat=True, name="w1")
+    wait_for(lambda: any("Latchine" in t for t in hook.titles()), 60, "the first alert", workers)
+    wait_for(lambda: any("OTSC se réunit" in t for t in hook.titles()), 30, "the OTSC alert", workers)
+    body = (DATA / "caucase_a.xml").read_text(encoding="utf-8").replace("</channel>", NEW_ITEM + "</channel>")
+    server.add("/a.xml", body.encode())
+    wait_for(lambda: any("gèle sa participation" in t for t in hook.titles()), 30, "the new item", workers)
+    time.sleep(5)  # several more polls: nothing may come twice
+    counts = Counter(hook.titles())
+    assert len(counts) == 3 and max(counts.values()) == 1, counts
+    assert len(server.hits("/a.xml")) >= 3  # it kept polling (conditional GETs)
+
+
+def test_two_workers_and_a_target_down_then_back(setup: tuple[Workers, FeedServer, Webhook, Path]) -> None:
+    workers, server, hook, _ = setup
+    hook.down = True
+    workers.start(beat=True, name="w1")
+    workers.start(beat=False, name="w2")
+    wait_for(lambda: hook.refused >= 4, 60, "refused deliveries", workers)
+    hook.down = False
+    wait_for(lambda: len(hook.received) >= 2, 60, "deliveries after the target came back", workers)
+    time.sleep(6)
+    counts = Counter(hook.titles())
+    assert len(counts) == 2 and max(counts.values()) == 1, counts
