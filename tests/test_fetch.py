@@ -33,7 +33,9 @@ def test_conditional_get_and_user_agent(feed_server: FeedServer) -> None:
     assert hits[1]["If-None-Match"] == first.etag
 
 
-def _send(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+def _send(
+    handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes = b""
+) -> None:
     handler.send_response(status)
     for k, v in headers.items():
         handler.send_header(k, v)
@@ -53,7 +55,9 @@ def test_gzip_body_is_decoded_and_bomb_is_stopped_at_the_cap(feed_server: FeedSe
     with pytest.raises(FetchError) as e:
         fetch_one(url, FAST)
     assert e.value.kind == "too-large"
-    deflated = feed_server.add("/deflate.xml", zlib.compress(FEED), headers={"Content-Encoding": "deflate"})
+    deflated = feed_server.add(
+        "/deflate.xml", zlib.compress(FEED), headers={"Content-Encoding": "deflate"}
+    )
     assert fetch_one(deflated, FAST).body == FEED
 
 
@@ -77,7 +81,9 @@ def test_body_without_content_length_is_capped(feed_server: FeedServer) -> None:
 
 
 def test_declared_length_over_cap_is_refused_before_reading(feed_server: FeedServer) -> None:
-    url = feed_server.add("/huge", handler=lambda h: _send(h, 200, {"Content-Length": str(300 * 1024 * 1024)}))
+    url = feed_server.add(
+        "/huge", handler=lambda h: _send(h, 200, {"Content-Length": str(300 * 1024 * 1024)})
+    )
     with pytest.raises(FetchError, match="larger than the cap"):
         fetch_one(url, FAST)
 
@@ -106,10 +112,15 @@ def test_dribbling_server_hits_the_total_deadline(feed_server: FeedServer) -> No
 
 @pytest.mark.parametrize(
     ("location", "kind"),
-    [("file:///etc/passwd", "bad-scheme"), ("ftp://127.0.0.1/feed", "bad-scheme"),
-     ("gopher://x/", "bad-scheme")],
+    [
+        ("file:///etc/passwd", "bad-scheme"),
+        ("ftp://127.0.0.1/feed", "bad-scheme"),
+        ("gopher://x/", "bad-scheme"),
+    ],
 )
-def test_redirect_to_other_schemes_refused(feed_server: FeedServer, location: str, kind: str) -> None:
+def test_redirect_to_other_schemes_refused(
+    feed_server: FeedServer, location: str, kind: str
+) -> None:
     url = feed_server.add("/r", handler=lambda h: _send(h, 302, {"Location": location}))
     with pytest.raises(FetchError) as e:
         fetch_one(url, FAST)

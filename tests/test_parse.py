@@ -14,8 +14,10 @@ NOW = datetime(2022, 9, 20, tzinfo=UTC)
 
 
 def rss(items: str, encoding: str = "UTF-8") -> bytes:
-    return (f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel>'
-            f"<title>t</title>{items}</channel></rss>").encode(encoding.lower() if encoding != "windows-1252" else "cp1252")
+    return (
+        f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel>'
+        f"<title>t</title>{items}</channel></rss>"
+    ).encode(encoding.lower() if encoding != "windows-1252" else "cp1252")
 
 
 def test_fixture_feed_normalised() -> None:
@@ -29,7 +31,9 @@ def test_fixture_feed_normalised() -> None:
 
 
 def test_french_dates() -> None:
-    assert parse_french_date("mar., 13 sept. 2022 08:20:00 +0200") == datetime(2022, 9, 13, 6, 20, tzinfo=UTC)
+    assert parse_french_date("mar., 13 sept. 2022 08:20:00 +0200") == datetime(
+        2022, 9, 13, 6, 20, tzinfo=UTC
+    )
     assert parse_french_date("21 octobre 2025") == datetime(2025, 10, 21, tzinfo=UTC)
     assert parse_french_date("13 Brumaire an VIII") is None
     b = parse_feed((DATA / "caucase_b.xml").read_bytes(), "https://fil-b.example.org/rss", NOW)
@@ -76,8 +80,10 @@ def test_absurd_dates_and_long_titles() -> None:
 
 
 def test_windows_1252_and_mojibake() -> None:
-    body = rss("<item><title>Arménie : l’été à Erevan</title><link>https://e.org/w</link></item>",
-               "windows-1252")
+    body = rss(
+        "<item><title>Arménie : l’été à Erevan</title><link>https://e.org/w</link></item>",
+        "windows-1252",
+    )
     assert parse_feed(body, "https://e.org/rss", NOW).items[0].title == "Arménie : l’été à Erevan"
     moji = rss("<item><title>ArmÃ©nie : lâ€™Ã©tÃ©</title><link>https://e.org/m</link></item>")
     assert parse_feed(moji, "https://e.org/rss", NOW).items[0].title == "Arménie : l’été"
@@ -85,8 +91,13 @@ def test_windows_1252_and_mojibake() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"   ", b"\x00\xff\x13garbage" * 50, b'{"error": "maintenance"}',
-     b"<html><body><h1>Maintenance</h1></body></html>"],
+    [
+        b"",
+        b"   ",
+        b"\x00\xff\x13garbage" * 50,
+        b'{"error": "maintenance"}',
+        b"<html><body><h1>Maintenance</h1></body></html>",
+    ],
 )
 def test_not_a_feed(body: bytes) -> None:
     with pytest.raises(ParseError, match="not a feed"):
@@ -94,13 +105,17 @@ def test_not_a_feed(body: bytes) -> None:
 
 
 def test_entity_declarations_refused() -> None:
-    lol = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
-           b"<rss><channel><title>&lol2;</title></channel></rss>")
+    lol = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
+        b"<rss><channel><title>&lol2;</title></channel></rss>"
+    )
     with pytest.raises(ParseError, match="entities"):
         parse_feed(lol, "https://e.org/rss", NOW)
 
 
 def test_real_atom_capture() -> None:
-    feed = parse_feed(real_feed("sociomedia-fixture_2020-05_liberation.xml"), "https://www.liberation.fr/rss", NOW)
+    feed = parse_feed(
+        real_feed("sociomedia-fixture_2020-05_liberation.xml"), "https://www.liberation.fr/rss", NOW
+    )
     assert len(feed.items) == 50
     assert all(i.title for i in feed.items)

@@ -21,11 +21,23 @@ def _env(config: Path, tmp_path: Path) -> dict[str, str]:
     ("feeds_yaml", "line", "fragment"),
     [
         ("feeds:\n  - url: https://a.example.org/rss\n  - url: [oops\n", 3, "invalid YAML"),
-        ("feeds:\n  - url: https://a.example.org/rss\n    colour: blue\n", 3, "unknown key 'colour'"),
-        ("feeds:\n  - url: https://a.example.org/rss\n  - url: ftp://b.example.org/rss\n", 3, "http or https"),
+        (
+            "feeds:\n  - url: https://a.example.org/rss\n    colour: blue\n",
+            3,
+            "unknown key 'colour'",
+        ),
+        (
+            "feeds:\n  - url: https://a.example.org/rss\n  - url: ftp://b.example.org/rss\n",
+            3,
+            "http or https",
+        ),
         ("feeds:\n  - name: no url\n", 2, "needs a 'url'"),
         ("feeds:\n  - url: https://a.example.org/rss\n    interval: -5\n", 2, "interval"),
-        ("feeds:\n  - url: https://a.example.org/rss\n  - url: https://a.example.org/rss\n", 3, "already listed"),
+        (
+            "feeds:\n  - url: https://a.example.org/rss\n  - url: https://a.example.org/rss\n",
+            3,
+            "already listed",
+        ),
         ("flux:\n  - url: https://a.example.org/rss\n", 1, "unknown key 'flux'"),
     ],
 )
@@ -50,13 +62,18 @@ def test_bad_apprise_url_is_named_with_its_line(tmp_path: Path) -> None:
 
 
 def test_environment_overrides(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "config", ["https://a.example.org/rss"], ["json://127.0.0.1:9/x"])
+    config = write_config(
+        tmp_path / "config", ["https://a.example.org/rss"], ["json://127.0.0.1:9/x"]
+    )
     env = _env(config, tmp_path) | {
         "MONITOR_NOTIFY_URLS": "json://127.0.0.1:1/a  mailto://127.0.0.1:2?from=a@b.org&to=c@d.org",
         "MONITOR_POLL_INTERVAL": "60",
     }
     s = load_settings(env)
-    assert [t.url for t in s.targets] == ["json://127.0.0.1:1/a", "mailto://127.0.0.1:2?from=a@b.org&to=c@d.org"]
+    assert [t.url for t in s.targets] == [
+        "json://127.0.0.1:1/a",
+        "mailto://127.0.0.1:2?from=a@b.org&to=c@d.org",
+    ]
     assert s.feeds[0].interval == 60 and s.poll_interval == 60
     with pytest.raises(ConfigError, match="MONITOR_POLL_INTERVAL"):
         load_settings(env | {"MONITOR_POLL_INTERVAL": "soon"})
@@ -66,8 +83,13 @@ def test_cli_config_error_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     config = write_config(tmp_path / "config", [])
     (config / "feeds.yaml").write_text("feeds:\n  - url: https://a.example.org/rss\n    every: 5\n")
     env = _env(config, tmp_path)
-    r = subprocess.run([sys.executable, "-m", "monitor", "run", "--once"], env=env,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2
     assert f"{config / 'feeds.yaml'}:3: unknown key 'every'" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
@@ -79,8 +101,12 @@ def test_profile_errors_name_file_and_line(tmp_path: Path) -> None:
     (config / "topics.yaml").write_text(
         "topics:\n  t:\n    threshold: 3\n    terms:\n      - {match: '@nogroup', weight: 2}\n"
     )
-    r = subprocess.run([sys.executable, "-m", "monitor", "classify", "--profile",
-                        str(config / "topics.yaml")], input='{"id":"1","title":"x"}\n',
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "monitor", "classify", "--profile", str(config / "topics.yaml")],
+        input='{"id":"1","title":"x"}\n',
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2
     assert "topics.yaml:5: unknown group '@nogroup'" in r.stderr

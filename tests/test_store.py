@@ -12,8 +12,11 @@ from monitor.types import Classification, Evidence, FeedConfig, Target
 from monitor.types import Item as ParsedItem
 
 NOW = datetime(2024, 2, 13, 12, tzinfo=UTC)
-C = Classification(("karabakh_ceasefire",), {"karabakh_ceasefire": 9.0},
-                   (Evidence("karabakh_ceasefire", "karabakh", "title", 9.0),))
+C = Classification(
+    ("karabakh_ceasefire",),
+    {"karabakh_ceasefire": 9.0},
+    (Evidence("karabakh_ceasefire", "karabakh", "title", 9.0),),
+)
 
 
 def item(key: str, title: str, link: str | None = None, summary: str = "") -> ParsedItem:
@@ -24,7 +27,11 @@ def setup(url: str) -> tuple[Database, list[int]]:
     db = Database(url)
     upgrade(db.engine)
     with db.session() as s:
-        repo.sync_feeds(s, [FeedConfig("https://a.example.org/rss"), FeedConfig("https://b.example.org/rss")], NOW)
+        repo.sync_feeds(
+            s,
+            [FeedConfig("https://a.example.org/rss"), FeedConfig("https://b.example.org/rss")],
+            NOW,
+        )
         ids = [f.id for f in s.scalars(select(Feed).order_by(Feed.id))]
     return db, ids
 
@@ -65,12 +72,23 @@ def test_concurrent_sessions_cannot_store_twice(db_url: str) -> None:
 def test_one_alert_per_story_and_near_duplicates(db_url: str) -> None:
     db, (fa, fb) = setup(db_url)
     targets = [Target("json://127.0.0.1:9/a"), Target("json://127.0.0.1:9/o", tags=("otsc",))]
-    a = item("https://a.org/x", "Arménie-Azerbaïdjan : quatre soldats arméniens tués à la frontière",
-             "https://a.org/x", "Erevan accuse Bakou d'avoir ouvert le feu mardi.")
-    b = item("https://b.org/y", "Arménie-Azerbaïdjan : quatre soldats arméniens tués à la frontière",
-             "https://b.org/y", "Erevan accuse Bakou d'avoir ouvert le feu mardi matin.")
-    other = item("https://b.org/z", "Haut-Karabakh : Bakou et Erevan échangent des prisonniers",
-                 "https://b.org/z")
+    a = item(
+        "https://a.org/x",
+        "Arménie-Azerbaïdjan : quatre soldats arméniens tués à la frontière",
+        "https://a.org/x",
+        "Erevan accuse Bakou d'avoir ouvert le feu mardi.",
+    )
+    b = item(
+        "https://b.org/y",
+        "Arménie-Azerbaïdjan : quatre soldats arméniens tués à la frontière",
+        "https://b.org/y",
+        "Erevan accuse Bakou d'avoir ouvert le feu mardi matin.",
+    )
+    other = item(
+        "https://b.org/z",
+        "Haut-Karabakh : Bakou et Erevan échangent des prisonniers",
+        "https://b.org/z",
+    )
     with db.session() as s:
         (sa,) = repo.store_items(s, fa, [a], NOW)
         _, alert_a = repo.record_match(s, sa.row_id, a, C, NOW, targets)
@@ -90,7 +108,9 @@ def test_claimed_deliveries_are_not_claimed_twice(db_url: str) -> None:
     db, (fa, _) = setup(db_url)
     targets = [Target("json://127.0.0.1:9/a")]
     with db.session() as s:
-        (st,) = repo.store_items(s, fa, [item("https://a.org/c", "Haut-Karabakh", "https://a.org/c")], NOW)
+        (st,) = repo.store_items(
+            s, fa, [item("https://a.org/c", "Haut-Karabakh", "https://a.org/c")], NOW
+        )
         repo.record_match(s, st.row_id, st.item, C, NOW, targets)
     s1, s2 = db.sessions(), db.sessions()
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from monitor.classify.profile import Pattern, Profile
-from monitor.text import fold, stem
+from monitor.text import clean_text, fold, stem
 from monitor.types import Classification, Evidence, Item
 
 _TOKEN = re.compile(r"[^\W_]+")
@@ -36,6 +36,8 @@ class Scorer:
         """Pattern ids that occur in a text."""
         if not text:
             return set()
+        if "<" in text or "&" in text:  # HTML remnants: tags and entities
+            text = clean_text(text)
         toks = _TOKEN.findall(fold(text))
         sts = [stem(t) for t in toks]
         found: set[int] = set()

@@ -36,13 +36,28 @@ class Workers:
         self.env, self.tmp, self.procs = env, tmp, []  # type: ignore[var-annotated]
 
     def start(self, beat: bool, name: str) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "celery", "-A", "monitor.worker", "worker", "-l", "info",
-               "-c", "2", "-n", f"{name}@%h", "--without-gossip", "--without-mingle"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "monitor.worker",
+            "worker",
+            "-l",
+            "info",
+            "-c",
+            "2",
+            "-n",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ]
         if beat:
             cmd += ["--beat", "-s", str(self.tmp / f"beat-{name}")]
         log = open(self.tmp / f"{name}.log", "ab")
-        p = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+        p = subprocess.Popen(
+            cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.procs.append(p)
         return p
 
@@ -76,15 +91,29 @@ NEW_ITEM = """<item><title>L’OTSC sans l’Arménie : Erevan gèle sa particip
 
 
 @pytest.fixture
-def setup(tmp_path: Path, feed_server: FeedServer, webhook: Webhook, pg_url: str,
-          broker_url: str) -> Iterator[tuple[Workers, FeedServer, Webhook, Path]]:
+def setup(
+    tmp_path: Path, feed_server: FeedServer, webhook: Webhook, pg_url: str, broker_url: str
+) -> Iterator[tuple[Workers, FeedServer, Webhook, Path]]:
     feed = (DATA / "caucase_a.xml").read_bytes()
-    urls = [feed_server.add("/a.xml", feed), feed_server.add("/b.xml", (DATA / "caucase_b.xml").read_bytes())]
+    urls = [
+        feed_server.add("/a.xml", feed),
+        feed_server.add("/b.xml", (DATA / "caucase_b.xml").read_bytes()),
+    ]
     config = write_config(tmp_path / "config", urls, [webhook.url])
-    env = monitor_env(config, pg_url, MONITOR_BROKER_URL=broker_url, MONITOR_POLL_INTERVAL="2",
-                      MONITOR_RETRY_BASE_SECONDS="0.5")
-    subprocess.run([sys.executable, "-m", "monitor", "db", "upgrade"], env=env, check=True,
-                   capture_output=True, timeout=60)
+    env = monitor_env(
+        config,
+        pg_url,
+        MONITOR_BROKER_URL=broker_url,
+        MONITOR_POLL_INTERVAL="2",
+        MONITOR_RETRY_BASE_SECONDS="0.5",
+    )
+    subprocess.run(
+        [sys.executable, "-m", "monitor", "db", "upgrade"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     workers = Workers(env, tmp_path)
     yield workers, feed_server, webhook, config
     workers.stop()
@@ -94,18 +123,31 @@ def test_worker_alerts_new_items_once(setup: tuple[Workers, FeedServer, Webhook,
     workers, server, hook, _ = setup
     workers.start(beat=True, name="w1")
     wait_for(lambda: any("Latchine" in t for t in hook.titles()), 60, "the first alert", workers)
-    wait_for(lambda: any("OTSC se réunit" in t for t in hook.titles()), 30, "the OTSC alert", workers)
-    body = (DATA / "caucase_a.xml").read_text(encoding="utf-8").replace("</channel>", NEW_ITEM + "</channel>")
+    wait_for(
+        lambda: any("OTSC se réunit" in t for t in hook.titles()), 30, "the OTSC alert", workers
+    )
+    body = (
+        (DATA / "caucase_a.xml")
+        .read_text(encoding="utf-8")
+        .replace("</channel>", NEW_ITEM + "</channel>")
+    )
     server.add("/a.xml", body.encode())
-    wait_for(lambda: any("gèle sa participation" in t for t in hook.titles()), 30, "the new item", workers)
+    wait_for(
+        lambda: any("gèle sa participation" in t for t in hook.titles()),
+        30,
+        "the new item",
+        workers,
+    )
     time.sleep(5)  # several more polls: nothing may come twice
     counts = Counter(hook.titles())
     assert len(counts) == 3 and max(counts.values()) == 1, counts
     assert len(server.hits("/a.xml")) >= 3  # it kept polling (conditional GETs)
 
 
-def test_two_workers_and_a_target_down_then_back(setup: tuple[Workers, FeedServer, Webhook, Path]) -> None:
-    workers, server, hook, _ = setup
+def test_two_workers_and_a_target_down_then_back(
+    setup: tuple[Workers, FeedServer, Webhook, Path],
+) -> None:
+    workers, _server, hook, _ = setup
     hook.down = True
     workers.start(beat=True, name="w1")
     workers.start(beat=False, name="w2")
