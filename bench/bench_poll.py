@@ -1,0 +1,116 @@
+"""Polling speed: `monitor run --once` on N feeds that each answer after 0.25 s, against the
+loop a user would write by hand (feedparser.parse(url) for each feed, sequentially), same feeds,
+same run. Then a second cycle: share of conditional requests answered 304, and its CPU time.
+Also the peak RSS of the `monitor run --once` process tree.
+
+    python bench/bench_poll.py [--feeds 300] [--hosts 30] [--delay 0.25] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import feedparser  # noqa: E402
+import psutil  # noqa: E402
+
+from tests.conftest import FeedServer, monitor_env, write_config  # noqa: E402
+
+ITEM = """<item><title>{title}</title><link>https://bench{f}.example.org/article/{i}</link>
+<guid>https://bench{f}.example.org/article/{i}</guid><description>{summary}</description>
+<pubDate>Tue, 13 Sep 2022 08:{m:02d}:00 +0200</pubDate></item>"""
+TITLES = [
+    ("Haut-Karabakh : nouvelles violations du cessez-le-feu (fil {f})", "Erevan et Bakou s'accusent de tirs."),
+    ("Réforme des retraites : journée de mobilisation n°{i} (fil {f})", "Les syndicats appellent à la grève."),
+    ("Ukraine : Lavrov rejette le plan de paix (fil {f}, {i})", "Moscou accuse Kiev."),
+    ("Météo : orages dans le Sud-Ouest (fil {f}, {i})", "Vigilance orange dans vingt départements."),
+]
+
+
+def feed_body(f: int, items: int = 20) -> bytes:
+    parts = []
+    for i in range(items):
+        t, s = TITLES[i % len(TITLES)]
+        parts.append(ITEM.format(title=t.format(f=f, i=i), summary=s, f=f, i=i, m=i % 60))
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Fil {f}</title>'
+            + "".join(parts) + "</channel></rss>").encode()
+
+
+def peak_rss_of(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """Run a command; return (wall seconds, CPU seconds of the tree, peak RSS bytes of the tree)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = psutil.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            procs = [proc, *proc.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, peak
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--feeds", type=int, default=300)
+    ap.add_argument("--hosts", type=int, default=30)
+    ap.add_argument("--delay", type=float, default=0.25)
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args()
+    if args.smoke:
+        args.feeds, args.hosts, args.delay = 12, 3, 0.05
+    servers = [FeedServer(host=f"127.0.0.{h + 1}") for h in range(args.hosts)]
+    urls = []
+    for f in range(args.feeds):
+        s = servers[f % args.hosts]
+        urls.append(s.add(f"/feed{f}.xml", feed_body(f), delay=args.delay))
+    try:
+        start = time.perf_counter()
+        for u in urls:  # the hand-written loop
+            feedparser.parse(u)
+        naive = time.perf_counter() - start
+        for s in servers:
+            s.requests.clear()
+        with tempfile.TemporaryDirectory() as tmp:
+            config = write_config(Path(tmp) / "config", urls, [])
+            env = monitor_env(config, f"sqlite:///{tmp}/bench.db", MONITOR_CONCURRENCY="64")
+            cmd = [sys.executable, "-m", "monitor", "run", "--once"]
+            wall1, cpu1, rss1 = peak_rss_of(cmd, env)
+            first_requests = sum(len(s.requests) for s in servers)
+            for s in servers:
+                s.requests.clear()
+            wall2, cpu2, rss2 = peak_rss_of(cmd, env)
+            second = [h for s in servers for _, h in s.requests]
+        conditional = sum("If-None-Match" in h or "If-Modified-Since" in h for h in second)
+    finally:
+        for s in servers:
+            s.close()
+    print(f"{args.feeds} feeds on {args.hosts} loopback hosts, {args.delay:g} s per answer, "
+          f"{os.cpu_count()} cores")
+    print(f"hand-written loop (feedparser.parse(url) sequentially): {naive:7.2f} s")
+    print(f"monitor run --once, first cycle:                        {wall1:7.2f} s  "
+          f"-> {naive / wall1:5.1f}x faster ({first_requests} requests, CPU {cpu1:.2f} s, "
+          f"peak RSS {rss1 / 2**20:.0f} MiB)")
+    print(f"monitor run --once, second cycle:                       {wall2:7.2f} s  "
+          f"conditional {conditional}/{len(second)} = {100 * conditional / max(len(second), 1):.1f}%, "
+          f"CPU {cpu2:.2f} s = {100 * cpu2 / max(cpu1, 1e-9):.0f}% of the first, "
+          f"peak RSS {rss2 / 2**20:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
