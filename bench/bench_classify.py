@@ -23,14 +23,31 @@ from monitor.types import Item  # noqa: E402
 
 
 def corpus(n: int) -> list[dict[str, str]]:
-    base = [json.loads(x) for x in (ROOT / "tests" / "data" / "eval_items.jsonl").read_text().splitlines()]
-    real = ROOT.parent / "shared" / "fixtures" / "real-feeds" / "lemonde_2020-09-to-12_une_titles-descriptions_bao1.xml"
+    base = [
+        json.loads(x)
+        for x in (ROOT / "tests" / "data" / "eval_items.jsonl").read_text().splitlines()
+    ]
+    real = (
+        ROOT.parent
+        / "shared"
+        / "fixtures"
+        / "real-feeds"
+        / "lemonde_2020-09-to-12_une_titles-descriptions_bao1.xml"
+    )
     if real.exists():  # read in place: 2,177 real Le Monde titles and descriptions
         text = real.read_text(encoding="utf-8")
-        for t, d in re.findall(r"<titre>(.*?)</titre>\s*<description>(.*?)</description>", text, re.S):
+        for t, d in re.findall(
+            r"<titre>(.*?)</titre>\s*<description>(.*?)</description>", text, re.S
+        ):
             base.append({"id": str(len(base)), "title": t, "summary": d})
-    return [{"id": str(i), "title": base[i % len(base)]["title"], "summary": base[i % len(base)]["summary"]}
-            for i in range(n)]
+    return [
+        {
+            "id": str(i),
+            "title": base[i % len(base)]["title"],
+            "summary": base[i % len(base)]["summary"],
+        }
+        for i in range(n)
+    ]
 
 
 def floor_pass(rows: list[dict[str, str]], profile) -> float:
@@ -45,7 +62,10 @@ def floor_pass(rows: list[dict[str, str]], profile) -> float:
 
 def library_pass(rows: list[dict[str, str]], profile) -> float:
     scorer = Scorer(profile)
-    items = [Item(key=r["id"], guid=None, link=None, title=r["title"], summary=r["summary"]) for r in rows]
+    items = [
+        Item(key=r["id"], guid=None, link=None, title=r["title"], summary=r["summary"])
+        for r in rows
+    ]
     start = time.perf_counter()
     for it in items:
         scorer.classify(it)
@@ -57,8 +77,19 @@ def cli_pass(rows: list[dict[str, str]]) -> float:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "monitor", "classify", f.name, "--profile",
-                    str(ROOT / "config" / "topics.yaml")], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "classify",
+            f.name,
+            "--profile",
+            str(ROOT / "config" / "topics.yaml"),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return len(rows) / (time.perf_counter() - start)
 
 
@@ -74,9 +105,15 @@ def main() -> None:
     lib = library_pass(rows, profile)
     cli = cli_pass(rows)
     print(f"items: {n} (one core)")
-    print(f"floor: case-fold + regex alternation of {len(profile.patterns)} terms: {floor:10,.0f} items/s")
-    print(f"library call Scorer.classify:                                  {lib:10,.0f} items/s  ({floor / lib:.2f}x the floor)")
-    print(f"CLI monitor classify (process start included):                 {cli:10,.0f} items/s  ({lib / cli:.2f}x slower than the library)")
+    print(
+        f"floor: case-fold + regex alternation of {len(profile.patterns)} terms: {floor:10,.0f} items/s"
+    )
+    print(
+        f"library call Scorer.classify:                                  {lib:10,.0f} items/s  ({floor / lib:.2f}x the floor)"
+    )
+    print(
+        f"CLI monitor classify (process start included):                 {cli:10,.0f} items/s  ({lib / cli:.2f}x slower than the library)"
+    )
 
 
 if __name__ == "__main__":

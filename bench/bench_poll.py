@@ -14,7 +14,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -30,10 +29,19 @@ ITEM = """<item><title>{title}</title><link>https://bench{f}.example.org/article
 <guid>https://bench{f}.example.org/article/{i}</guid><description>{summary}</description>
 <pubDate>Tue, 13 Sep 2022 08:{m:02d}:00 +0200</pubDate></item>"""
 TITLES = [
-    ("Haut-Karabakh : nouvelles violations du cessez-le-feu (fil {f})", "Erevan et Bakou s'accusent de tirs."),
-    ("Réforme des retraites : journée de mobilisation n°{i} (fil {f})", "Les syndicats appellent à la grève."),
+    (
+        "Haut-Karabakh : nouvelles violations du cessez-le-feu (fil {f})",
+        "Erevan et Bakou s'accusent de tirs.",
+    ),
+    (
+        "Réforme des retraites : journée de mobilisation n°{i} (fil {f})",
+        "Les syndicats appellent à la grève.",
+    ),
     ("Ukraine : Lavrov rejette le plan de paix (fil {f}, {i})", "Moscou accuse Kiev."),
-    ("Météo : orages dans le Sud-Ouest (fil {f}, {i})", "Vigilance orange dans vingt départements."),
+    (
+        "Météo : orages dans le Sud-Ouest (fil {f}, {i})",
+        "Vigilance orange dans vingt départements.",
+    ),
 ]
 
 
@@ -42,8 +50,11 @@ def feed_body(f: int, items: int = 20) -> bytes:
     for i in range(items):
         t, s = TITLES[i % len(TITLES)]
         parts.append(ITEM.format(title=t.format(f=f, i=i), summary=s, f=f, i=i, m=i % 60))
-    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Fil {f}</title>'
-            + "".join(parts) + "</channel></rss>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Fil {f}</title>'
+        + "".join(parts)
+        + "</channel></rss>"
+    ).encode()
 
 
 def peak_rss_of(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
@@ -100,16 +111,22 @@ def main() -> None:
     finally:
         for s in servers:
             s.close()
-    print(f"{args.feeds} feeds on {args.hosts} loopback hosts, {args.delay:g} s per answer, "
-          f"{os.cpu_count()} cores")
+    print(
+        f"{args.feeds} feeds on {args.hosts} loopback hosts, {args.delay:g} s per answer, "
+        f"{os.cpu_count()} cores"
+    )
     print(f"hand-written loop (feedparser.parse(url) sequentially): {naive:7.2f} s")
-    print(f"monitor run --once, first cycle:                        {wall1:7.2f} s  "
-          f"-> {naive / wall1:5.1f}x faster ({first_requests} requests, CPU {cpu1:.2f} s, "
-          f"peak RSS {rss1 / 2**20:.0f} MiB)")
-    print(f"monitor run --once, second cycle:                       {wall2:7.2f} s  "
-          f"conditional {conditional}/{len(second)} = {100 * conditional / max(len(second), 1):.1f}%, "
-          f"CPU {cpu2:.2f} s = {100 * cpu2 / max(cpu1, 1e-9):.0f}% of the first, "
-          f"peak RSS {rss2 / 2**20:.0f} MiB")
+    print(
+        f"monitor run --once, first cycle:                        {wall1:7.2f} s  "
+        f"-> {naive / wall1:5.1f}x faster ({first_requests} requests, CPU {cpu1:.2f} s, "
+        f"peak RSS {rss1 / 2**20:.0f} MiB)"
+    )
+    print(
+        f"monitor run --once, second cycle:                       {wall2:7.2f} s  "
+        f"conditional {conditional}/{len(second)} = {100 * conditional / max(len(second), 1):.1f}%, "
+        f"CPU {cpu2:.2f} s = {100 * cpu2 / max(cpu1, 1e-9):.0f}% of the first, "
+        f"peak RSS {rss2 / 2**20:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":
