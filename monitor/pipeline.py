@@ -12,15 +12,15 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from monitor.classify import Profile, classify, load_profile
-from monitor.errors import FetchError, NotifyError, ParseError
+from monitor.errors import ConfigError, FetchError, NotifyError, ParseError
 from monitor.fetch import FetchRequest, fetch_many, fetch_one
 from monitor.notify import next_attempt, render_alert, send
 from monitor.parse import ParsedFeed, parse_feed
-from monitor.settings import Settings
+from monitor.settings import FEEDS_FILE, Settings, load_feeds
 from monitor.store import Database, ensure_schema, repo
 from monitor.store.models import Feed
 from monitor.types import CycleSummary, FetchResult, PollOutcome, Target
@@ -59,6 +59,37 @@ class Runtime:
 def sync_feeds(rt: Runtime) -> dict[str, int]:
     with rt.db.session() as s:
         return repo.sync_feeds(s, rt.settings.feeds, utcnow())
+
+
+class FeedsWatcher:
+    """Follows feeds.yaml into the database without a restart: `check()` reloads when the
+    file changed, and a broken edit is reported while the previous list is kept."""
+
+    def __init__(self, rt: Runtime, synced: bool):
+        self.rt = rt
+        self.path = rt.settings.config_dir / FEEDS_FILE
+        self.mtime = self._mtime() if synced else None
+
+    def _mtime(self) -> float:
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def reload(self) -> dict[str, int]:
+        """Read feeds.yaml (ConfigError when invalid) and sync the feeds table."""
+        self.mtime = self._mtime()
+        feeds = load_feeds(self.path, self.rt.settings.poll_interval)
+        self.rt.settings = replace(self.rt.settings, feeds=feeds)
+        return sync_feeds(self.rt)
+
+    def check(self) -> None:
+        if self._mtime() == self.mtime:
+            return
+        try:
+            log.info("feeds.yaml reloaded: %s", self.reload())
+        except ConfigError as e:
+            log.error("feeds.yaml changed but is invalid, keeping the previous list: %s", e)
 
 
 def parse_body(body: bytes, url: str) -> ParsedFeed | ParseError:

@@ -8,15 +8,11 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import func, select
 
-from monitor.errors import ConfigError
-from monitor.pipeline import Runtime, run_cycle, sync_feeds, utcnow
-from monitor.settings import FEEDS_FILE, load_feeds
+from monitor.pipeline import FeedsWatcher, Runtime, run_cycle, sync_feeds, utcnow
 from monitor.store import repo
 from monitor.store.models import Feed
 from monitor.types import CycleSummary, PollOutcome
@@ -74,34 +70,6 @@ def run_once(rt: Runtime) -> CycleSummary:
     return summary
 
 
-class _FeedsWatcher:
-    """Reloads feeds.yaml when it changes; a broken edit is reported and the old list kept."""
-
-    def __init__(self, rt: Runtime):
-        self.rt = rt
-        self.path = rt.settings.config_dir / FEEDS_FILE
-        self.mtime = self._mtime()
-
-    def _mtime(self) -> float:
-        try:
-            return self.path.stat().st_mtime
-        except OSError:
-            return 0.0
-
-    def check(self) -> None:
-        mtime = self._mtime()
-        if mtime == self.mtime:
-            return
-        self.mtime = mtime
-        try:
-            feeds = load_feeds(Path(self.path), self.rt.settings.poll_interval)
-        except ConfigError as e:
-            log.error("feeds.yaml changed but is invalid, keeping the previous list: %s", e)
-            return
-        self.rt.settings = replace(self.rt.settings, feeds=feeds)
-        log.info("feeds.yaml reloaded: %s", sync_feeds(self.rt))
-
-
 def run_forever(
     rt: Runtime,
     stop: threading.Event | None = None,
@@ -112,7 +80,7 @@ def run_forever(
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
     log.info("sync feeds: %s", sync_feeds(rt))
-    watcher = _FeedsWatcher(rt)
+    watcher = FeedsWatcher(rt, synced=True)
     with make_parser_pool() as pool:
         while not stop.is_set():
             watcher.check()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import replace
 from typing import Any
 
 from celery import Celery
@@ -25,9 +24,9 @@ from celery.signals import worker_process_init
 from kombu import Queue
 from sqlalchemy.exc import OperationalError
 
-from monitor.errors import ConfigError, StorageError
-from monitor.pipeline import Runtime, deliver_due, enqueue_due, poll_feed, sync_feeds
-from monitor.settings import DEFAULT_BROKER_URL, FEEDS_FILE, load_feeds, load_settings
+from monitor.errors import StorageError
+from monitor.pipeline import FeedsWatcher, Runtime, deliver_due, enqueue_due, poll_feed
+from monitor.settings import DEFAULT_BROKER_URL, load_settings
 
 log = logging.getLogger("monitor.worker")
 
@@ -98,41 +97,27 @@ def _reset_after_fork(**_: Any) -> None:
 TRANSIENT = (StorageError, OperationalError, ConnectionError)
 
 
+_watcher: FeedsWatcher | None = None
+
+
+def watcher() -> FeedsWatcher:
+    """This process's feeds.yaml watcher; its first check syncs the file into the database."""
+    global _watcher
+    rt = runtime()
+    if _watcher is None or _watcher.rt is not rt:
+        _watcher = FeedsWatcher(rt, synced=False)
+    return _watcher
+
+
 @app.task(name="monitor.sync_feeds", autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
 def sync_feeds_task() -> dict[str, int]:
-    rt = runtime()
-    feeds = load_feeds(rt.settings.config_dir / FEEDS_FILE, rt.settings.poll_interval)
-    rt.settings = replace(rt.settings, feeds=feeds)
-    return sync_feeds(rt)
-
-
-_feeds_mtime: float | None = None
-
-
-def _sync_if_changed(rt: Runtime) -> None:
-    """feeds.yaml changes reach the database within one enqueue tick, without a restart."""
-    global _feeds_mtime
-    path = rt.settings.config_dir / FEEDS_FILE
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:
-        return
-    if mtime != _feeds_mtime:
-        try:
-            feeds = load_feeds(path, rt.settings.poll_interval)
-        except ConfigError as e:
-            log.error("feeds.yaml is invalid, keeping the previous list: %s", e)
-        else:
-            rt.settings = replace(rt.settings, feeds=feeds)
-            log.info("feeds synced: %s", sync_feeds(rt))
-        _feeds_mtime = mtime
+    return watcher().reload()
 
 
 @app.task(name="monitor.enqueue_due_feeds", autoretry_for=TRANSIENT, max_retries=0)
 def enqueue_due_feeds() -> int:
-    rt = runtime()
-    _sync_if_changed(rt)
-    ids = enqueue_due(rt)
+    watcher().check()
+    ids = enqueue_due(runtime())
     for feed_id in ids:
         poll_feed_task.apply_async(args=[feed_id])
     return len(ids)

@@ -92,16 +92,11 @@ def sync_feeds(session: Session, configs: Sequence[FeedConfig], now: datetime) -
     return {"added": added, "updated": updated, "disabled": disabled}
 
 
-def lease_due_feeds(
-    session: Session,
-    now: datetime,
-    owner: str,
-    lease: float,
-    limit: int | None = None,
-    everything: bool = False,
+def _select_due_feeds(
+    session: Session, now: datetime, limit: int | None, everything: bool = False
 ) -> list[Feed]:
-    """Take the due feeds (or every enabled feed) for this worker; feeds another worker
-    holds are skipped."""
+    """Enabled feeds nobody holds, due now (or all of them), oldest check first; rows another
+    transaction has locked are skipped on PostgreSQL."""
     q = (
         select(Feed)
         .where(
@@ -116,7 +111,20 @@ def lease_due_feeds(
         q = q.limit(limit)
     if is_postgres(session):
         q = q.with_for_update(skip_locked=True)
-    feeds = list(session.scalars(q))
+    return list(session.scalars(q))
+
+
+def lease_due_feeds(
+    session: Session,
+    now: datetime,
+    owner: str,
+    lease: float,
+    limit: int | None = None,
+    everything: bool = False,
+) -> list[Feed]:
+    """Take the due feeds (or every enabled feed) for this worker; feeds another worker
+    holds are skipped."""
+    feeds = _select_due_feeds(session, now, limit, everything)
     for f in feeds:
         f.leased_until = now + timedelta(seconds=lease)
         f.lease_owner = owner
@@ -125,19 +133,8 @@ def lease_due_feeds(
 
 
 def take_due_feed_ids(session: Session, now: datetime, hold: float, limit: int) -> list[int]:
-    q = (
-        select(Feed)
-        .where(
-            Feed.enabled.is_(True),
-            or_(Feed.next_check_at.is_(None), Feed.next_check_at <= now),
-            or_(Feed.leased_until.is_(None), Feed.leased_until < now),
-        )
-        .order_by(Feed.next_check_at)
-        .limit(limit)
-    )
-    if is_postgres(session):
-        q = q.with_for_update(skip_locked=True)
-    feeds = list(session.scalars(q))
+    """Due feed ids, their next check pushed `hold` seconds ahead (not enqueued twice)."""
+    feeds = _select_due_feeds(session, now, limit)
     for f in feeds:
         f.next_check_at = now + timedelta(seconds=hold)
     session.flush()
