@@ -1,6 +1,8 @@
 """Classifier quality: precision, recall and F1 on the labelled evaluation set.
 
     python bench/eval_classifier.py [--split tune|test|all] [--profile config/topics.yaml] [--errors]
+    python bench/eval_classifier.py --real [--errors]
+
 
 The set (tests/data/eval_items.jsonl) was written for this project; its `split` field keeps
 two thirds for tuning the profile and one third held out for reporting.
@@ -9,12 +11,14 @@ two thirds for tuning the profile and one third held out for reporting.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from monitor.classify import Scorer, load_profile  # noqa: E402
 from monitor.text import clean_text  # noqa: E402
@@ -28,6 +32,39 @@ def load_set(path: Path, split: str) -> list[dict]:
         json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
     return [r for r in rows if split == "all" or r["split"] == split]
+
+
+def load_real(labels: Path) -> list[dict]:
+    """The real captures, read in place: hand-labelled screened items plus unscreened negatives."""
+    from real_captures import CAPTURES, SCREEN, load_records
+
+    if not CAPTURES.is_dir():
+        raise SystemExit(f"real captures not found at {CAPTURES} (../shared is absent)")
+    wanted: dict[str, list[str]] = {}
+    for line in labels.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            rid, _, topics = line.partition("\t")
+            wanted[rid] = [t for t in topics.strip().split(",") if t]
+    rows = []
+    for r in load_records():
+        screened = bool(SCREEN.search(r.title) or SCREEN.search(r.summary))
+        if screened and r.id not in wanted:
+            continue  # a screened community post outside the labelled sample
+        topics = wanted.get(r.id, [])
+        kind = "positive" if topics else ("hard_negative" if screened else "negative")
+        # The same two-thirds / one-third split as the written set: tune on one, report both.
+        split = "test" if int(hashlib.sha1(r.id.encode()).hexdigest(), 16) % 3 == 0 else "tune"
+        rows.append(
+            {
+                "id": r.id,
+                "title": r.title,
+                "summary": r.summary,
+                "topics": topics,
+                "kind": kind,
+                "split": split,
+            }
+        )
+    return rows
 
 
 def evaluate(rows: list[dict], profile_path: Path) -> tuple[dict[str, dict[str, float]], list[str]]:
@@ -75,8 +112,16 @@ def main() -> None:
     ap.add_argument("--profile", default=str(ROOT / "config" / "topics.yaml"))
     ap.add_argument("--data", default=str(ROOT / "tests" / "data" / "eval_items.jsonl"))
     ap.add_argument("--errors", action="store_true")
+    ap.add_argument(
+        "--real", action="store_true", help="the real captures in ../shared, labelled by hand"
+    )
+    ap.add_argument("--labels", default=str(ROOT / "tests" / "data" / "real_labels.tsv"))
     args = ap.parse_args()
-    rows = load_set(Path(args.data), args.split)
+    if args.real:
+        rows = [r for r in load_real(Path(args.labels)) if args.split in ("all", r["split"])]
+        args.split = f"real captures, {args.split}"
+    else:
+        rows = load_set(Path(args.data), args.split)
     metrics, errors = evaluate(rows, Path(args.profile))
     hard = sum(r["kind"] == "hard_negative" for r in rows)
     print(

@@ -85,7 +85,9 @@ class Classification:
         parts = []
         for topic in self.topics:
             terms = [
-                f"{e.term}({e.field[0]}{e.weight:+g})" for e in self.evidence if e.topic == topic
+                e.term if e.field == "topic" else f"{e.term}({e.field[0]}{e.weight:+g})"
+                for e in self.evidence
+                if e.topic == topic
             ]
             parts.append(f"{topic}={self.scores.get(topic, 0):g}: " + ", ".join(terms))
         return "; ".join(parts)

@@ -14,6 +14,7 @@ A profile is YAML:
         terms:
           - {match: "@karabakh", weight: 6}
           - {match: "cessez-le-feu", weight: 4, when: [armenia, azerbaijan]}
+          - {match: "guerre", weight: 2, when: [karabakh, [armenia, azerbaijan]]}
 
 A pattern is a phrase of words; hyphens, apostrophes and spaces all separate words, case and
 accents do not count, a plural -s does not count, and a final `*` makes a word a prefix.
@@ -55,7 +56,9 @@ class Entry:
     label: str
     patterns: list[int]
     weight: float
-    when: list[str] = field(default_factory=list)  # group names; any must be present
+    # Context: any one alternative must be present; an alternative is one group, or a list of
+    # groups that must all be present (`when: [karabakh, [armenia, azerbaijan]]`).
+    when: list[tuple[str, ...]] = field(default_factory=list)
 
 
 @dataclass
@@ -65,6 +68,7 @@ class Topic:
     threshold: float
     entries: list[Entry]
     require: list[list[str]]  # each inner list: at least one of these groups must be present
+    implies: list[str] = field(default_factory=list)  # topics that also hold when this one does
 
 
 @dataclass
@@ -123,6 +127,10 @@ class _Builder:
                 raise ProfileError(f"{self.path}:{line}: unknown group '@{name}'")
             return list(self.groups[name])
         return [self.pattern(source, line)]
+
+    def context(self, value: Any, line: int) -> list[tuple[str, ...]]:
+        alts = value if isinstance(value, list) else [value]
+        return [tuple(self.group_names(alt, line, "when")) for alt in alts]
 
     def group_names(self, value: Any, line: int, what: str) -> list[str]:
         names = value if isinstance(value, list) else [value]
@@ -184,9 +192,12 @@ def load_profile(path: Path | str) -> Profile:
     if "topics" not in nodes:
         raise ProfileError(f"{path}:1: the profile has no 'topics'")
     topics: dict[str, Topic] = {}
+    implied_lines: dict[str, int] = {}
     for tid, tnode, tline in mapping_items(nodes["topics"][0], path, "topics"):
         items = mapping_items(tnode, path, f"topic '{tid}'")
-        check_keys(items, {"label", "threshold", "require", "terms"}, path, f"topic '{tid}'")
+        check_keys(
+            items, {"label", "threshold", "require", "implies", "terms"}, path, f"topic '{tid}'"
+        )
         fields = {k: (v, ln) for k, v, ln in items}
         label = str(node_value(fields["label"][0])) if "label" in fields else tid
         if "threshold" not in fields:
@@ -216,9 +227,21 @@ def load_profile(path: Path | str) -> Profile:
                 raise ProfileError(f"{path}:{eline}: a term needs 'match' (text or list)")
             ids = [i for s in sources for i in b.resolve(s, eline)]
             weight = _number(ef.get("weight"), path, eline, "weight")
-            when = b.group_names(ef["when"], eline, "when") if "when" in ef else []
+            when = b.context(ef["when"], eline) if "when" in ef else []
             entries.append(Entry(str(ef.get("label") or sources[0]), ids, weight, when))
-        topics[tid] = Topic(tid, label, threshold, entries, require)
+        implies: list[str] = []
+        if "implies" in fields:
+            inode, iline = fields["implies"]
+            ivalue = node_value(inode)
+            implies = ivalue if isinstance(ivalue, list) else [ivalue]
+            if not all(isinstance(t, str) for t in implies):
+                raise ProfileError(f"{path}:{iline}: 'implies' must list topic ids")
+            implied_lines[tid] = iline
+        topics[tid] = Topic(tid, label, threshold, entries, require, implies)
+    for tid, iline in implied_lines.items():
+        for other in topics[tid].implies:
+            if other not in topics or other == tid:
+                raise ProfileError(f"{path}:{iline}: topic '{tid}' implies unknown topic '{other}'")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     profile = Profile(str(path), title_weight, content_weight, b.patterns, b.groups, topics, digest)
     for pid, p in enumerate(profile.patterns):

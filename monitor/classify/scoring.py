@@ -76,7 +76,9 @@ class Scorer:
             total = 0.0
             topic_evidence = []
             for entry in topic.entries:
-                if entry.when and not any(g in groups_present for g in entry.when):
+                if entry.when and not any(
+                    all(g in groups_present for g in alt) for alt in entry.when
+                ):
                     continue
                 for field_name, found, factor in fields:
                     pid = next((i for i in entry.patterns if i in found), None)
@@ -91,6 +93,11 @@ class Scorer:
             if score >= topic.threshold:
                 topics.append(topic.id)
                 evidence.extend(topic_evidence)
+        for tid in list(topics):
+            for other in p.topics[tid].implies:
+                if other not in topics:
+                    topics.append(other)
+                    evidence.append(Evidence(other, f"(implied by {tid})", "topic", 0.0))
         return Classification(tuple(topics), scores, tuple(evidence))
 
 
