@@ -14,9 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-import apprise
-from apprise.decorators import notify as apprise_plugin
+from typing import Any
 
 from monitor.errors import NotifyError
 from monitor.types import Target
@@ -29,10 +27,27 @@ EXCERPT_CHARS = 300
 _MENTIONS = re.compile(r"(?<![\w@])@(channel|here|everyone|room|all)\b", re.I)
 
 
-@apprise_plugin(on="console", name="monitor console (alerts printed on standard output)")
 def _console_target(body: str, title: str, notify_type: str, *args: object, **kw: object) -> bool:
     print(f"\n=== ALERT: {title}\n{body}\n", flush=True)
     return True
+
+
+_APPRISE: Any = None
+
+
+def load_apprise() -> Any:
+    """apprise, imported on first use (a fifth of a second that a poll without alerts does
+    not need), with the `console://` target registered."""
+    global _APPRISE
+    if _APPRISE is None:
+        import apprise
+        from apprise.decorators import notify as apprise_plugin
+
+        apprise_plugin(on="console", name="monitor console (alerts printed on standard output)")(
+            _console_target
+        )
+        _APPRISE = apprise
+    return _APPRISE
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,7 @@ def route(topics: Sequence[str], targets: Sequence[Target]) -> list[Target]:
 
 def send(target: Target, message: AlertMessage) -> None:
     """Deliver one message to one target; raise NotifyError unless apprise confirms it."""
+    apprise = load_apprise()
     a = apprise.Apprise()
     if not a.add(target.url):
         raise NotifyError(f"apprise does not accept the URL of target {target.key!r}")

@@ -111,6 +111,12 @@ def store_poll(
     """Record one poll in one transaction: items, matches, alerts, outbox rows, feed state.
     ETag/Last-Modified are saved with the items, so a crash before commit re-fetches."""
     now = utcnow()
+    # Classified before the transaction opens, so the write lock is held only for writing.
+    verdicts = (
+        {it.key: classify(it, rt.profile) for it in parsed.items}
+        if isinstance(parsed, ParsedFeed)
+        else {}
+    )
     with rt.db.session() as s:
         feed = s.get(Feed, feed_id)
         if feed is None:
@@ -129,20 +135,16 @@ def store_poll(
             repo.record_fetch_ok(feed, result, now, None, 0)
             return PollOutcome(url, "not-modified", result.status, elapsed=result.elapsed)
         stored = repo.store_items(s, feed_id, parsed.items, now)
-        new = matches = 0
-        alert_ids: list[int] = []
+        new = sum(st.new for st in stored)
+        matched = []
         for st in stored:
-            if st.new:
-                new += 1
-            if not (st.new or st.edited):
-                continue
-            c = classify(st.item, rt.profile)
-            if not c.match:
-                continue
-            match_id, alert_id = repo.record_match(s, st.row_id, st.item, c, now, rt.targets)
-            matches += match_id is not None
-            if alert_id is not None:
-                alert_ids.append(alert_id)
+            if st.new or st.edited:
+                c = verdicts[st.item.key]
+                if c.match:
+                    matched.append((st.row_id, st.item, c))
+        recorded = repo.record_matches(s, matched, now, rt.targets)
+        matches = sum(m is not None for m, _ in recorded)
+        alert_ids = [a for _, a in recorded if a is not None]
         repo.record_fetch_ok(feed, result, now, parsed.title, new, parsed.bozo)
         return PollOutcome(
             url,
@@ -171,20 +173,41 @@ def poll_feed(rt: Runtime, feed_id: int) -> PollOutcome:
         result: FetchResult | FetchError = fetch_one(url, rt.settings.limits, etag, last_modified)
     except FetchError as e:
         result = e
-    parsed = None
-    if isinstance(result, FetchResult) and result.status != 304 and result.body is not None:
-        parsed = parse_body(result.body, result.final_url)
-    return store_poll(rt, feed_id, result, parsed)
+    return _process_here(rt, feed_id, result)
+
+
+_WORKER: Runtime | None = None
+
+
+def init_worker(parent: Runtime) -> None:
+    """Process-pool initializer (fork): leave the parent's database connections alone and
+    open this process's own, with the same settings and profile."""
+    global _WORKER
+    parent.db.engine.dispose(close=False)
+    _WORKER = Runtime(
+        settings=parent.settings,
+        db=Database(parent.settings.database_url),
+        profile=parent.profile,
+        owner=f"{parent.owner}/{os.getpid()}",
+    )
+
+
+def process_fetched(feed_id: int, result: FetchResult | FetchError) -> PollOutcome:
+    """In a pool process: parse, classify and store one fetched feed (its own transaction)."""
+    assert _WORKER is not None, "init_worker did not run"
+    return _process_here(_WORKER, feed_id, result)
 
 
 async def poll_due_feeds(
     rt: Runtime,
-    parser: Executor | None = None,
+    workers: Executor | None = None,
     on_outcome: Callable[[PollOutcome], None] | None = None,
     everything: bool = False,
 ) -> list[PollOutcome]:
-    """Poll every due feed concurrently: fetches overlap, parsing goes to `parser` (a process
-    pool uses both cores), storing is serialised in a thread so the loop keeps fetching."""
+    """Poll every due feed concurrently. The event loop only fetches; each fetched feed is
+    parsed, classified and stored by a process of `workers` (a pool made with `init_worker`),
+    so both cores work and the loop keeps fetching. Without a pool, a thread stores one feed
+    at a time."""
     now = utcnow()
     with rt.db.session() as s:
         feeds = repo.lease_due_feeds(s, now, rt.owner, LEASE_SECONDS, everything=everything)
@@ -194,14 +217,15 @@ async def poll_due_feeds(
     outcomes: list[PollOutcome] = []
 
     async def finish(req: FetchRequest, res: FetchResult | FetchError) -> None:
-        parsed: ParsedFeed | ParseError | None = None
-        if isinstance(res, FetchResult) and res.status != 304 and res.body is not None:
-            if parser is not None:
-                parsed = await loop.run_in_executor(parser, parse_body, res.body, res.final_url)
+        try:
+            if workers is not None:
+                outcome = await loop.run_in_executor(workers, process_fetched, _feed_id(req), res)
             else:
-                parsed = parse_body(res.body, res.final_url)
-        async with store_lock:
-            outcome = await asyncio.to_thread(store_poll, rt, _feed_id(req), res, parsed)
+                async with store_lock:
+                    outcome = await asyncio.to_thread(_process_here, rt, _feed_id(req), res)
+        except Exception as e:  # a dead pool process or a database outage: retried next time
+            log.exception("storing %s failed; its lease expires and it is polled again", req.url)
+            outcome = PollOutcome(req.url, "error", error=f"internal: {type(e).__name__}: {e}")
         outcomes.append(outcome)
         if on_outcome:
             on_outcome(outcome)
@@ -212,6 +236,13 @@ async def poll_due_feeds(
     if pending:
         await asyncio.gather(*pending)
     return outcomes
+
+
+def _process_here(rt: Runtime, feed_id: int, result: FetchResult | FetchError) -> PollOutcome:
+    parsed = None
+    if isinstance(result, FetchResult) and result.status != 304 and result.body is not None:
+        parsed = parse_body(result.body, result.final_url)
+    return store_poll(rt, feed_id, result, parsed)
 
 
 def _feed_id(req: FetchRequest) -> int:
@@ -281,13 +312,13 @@ def enqueue_due(rt: Runtime, limit: int = 500) -> list[int]:
 
 def run_cycle(
     rt: Runtime,
-    parser: Executor | None = None,
+    workers: Executor | None = None,
     on_outcome: Callable[[PollOutcome], None] | None = None,
     everything: bool = False,
 ) -> CycleSummary:
     """One polling cycle over the due feeds (or all of them), then deliver what is due."""
     started = time.monotonic()
-    outcomes = asyncio.run(poll_due_feeds(rt, parser, on_outcome, everything))
+    outcomes = asyncio.run(poll_due_feeds(rt, workers, on_outcome, everything))
     summary = CycleSummary(feeds=len(outcomes), outcomes=outcomes)
     for o in outcomes:
         summary.ok += o.status == "ok"

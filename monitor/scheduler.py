@@ -1,5 +1,6 @@
 """The embedded loop behind `monitor run`: every feed on its own schedule, one process,
-no broker. Parsing uses a small process pool so both cores work."""
+no broker. The loop fetches; a small process pool parses, classifies and stores, so both
+cores work."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from monitor.pipeline import FeedsWatcher, Runtime, run_cycle, sync_feeds, utcnow
+from monitor.pipeline import FeedsWatcher, Runtime, init_worker, run_cycle, sync_feeds, utcnow
 from monitor.store import repo
 from monitor.store.models import Feed
 from monitor.types import CycleSummary, PollOutcome
 
 log = logging.getLogger("monitor.run")
 MAX_SLEEP = 1.0  # the loop looks for due feeds and due deliveries at least this often
-PARSER_PROCESSES = 2
+WORKER_PROCESSES = 2
 
 
 def log_outcome(o: PollOutcome) -> None:
@@ -56,15 +57,21 @@ def log_summary(s: CycleSummary) -> None:
     )
 
 
-def make_parser_pool() -> ProcessPoolExecutor:
+def make_worker_pool(rt: Runtime) -> ProcessPoolExecutor:
+    """The processes that parse, classify and store fetched feeds (the loop only fetches)."""
     import multiprocessing
 
-    return ProcessPoolExecutor(PARSER_PROCESSES, mp_context=multiprocessing.get_context("fork"))
+    return ProcessPoolExecutor(
+        WORKER_PROCESSES,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=init_worker,
+        initargs=(rt,),
+    )
 
 
 def run_once(rt: Runtime) -> CycleSummary:
     sync_feeds(rt)
-    with make_parser_pool() as pool:
+    with make_worker_pool(rt) as pool:
         summary = run_cycle(rt, pool, log_outcome, everything=True)
     log_summary(summary)
     return summary
@@ -81,15 +88,22 @@ def run_forever(
             signal.signal(sig, lambda *_: stop.set())
     log.info("sync feeds: %s", sync_feeds(rt))
     watcher = FeedsWatcher(rt, synced=True)
-    with make_parser_pool() as pool:
+    pool = make_worker_pool(rt)
+    try:
         while not stop.is_set():
             watcher.check()
+            if getattr(pool, "_broken", False):  # a pool process died (OOM kill, signal)
+                log.error("a worker process died; starting a new pool")
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = make_worker_pool(rt)
             summary = run_cycle(rt, pool, log_outcome)
             if summary.feeds or summary.delivered or summary.delivery_failures:
                 log_summary(summary)
             if on_cycle:
                 on_cycle(summary)
             stop.wait(_sleep_for(rt))
+    finally:
+        pool.shutdown()
     log.info("stopped")
 
 

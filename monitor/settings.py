@@ -34,7 +34,7 @@ ENV_VARS: dict[str, str] = {
     "MONITOR_FETCH_DEADLINE": "total seconds allowed for one feed request (default 30)",
     "MONITOR_CONNECT_TIMEOUT": "connect timeout in seconds (default 10)",
     "MONITOR_MAX_BODY_BYTES": "largest feed body accepted, after decompression (default 10 MiB)",
-    "MONITOR_CONCURRENCY": "feeds fetched at once in one process (default 32)",
+    "MONITOR_CONCURRENCY": "feeds fetched at once in one process (default 100)",
     "MONITOR_PER_HOST": "requests at once to one host (default 4)",
     "MONITOR_DELIVERY_GIVE_UP_HOURS": "hours an undelivered alert is retried (default 72)",
     "MONITOR_RETRY_BASE_SECONDS": "first delay before a failed delivery is retried (default 30)",
@@ -182,9 +182,9 @@ def load_feeds(path: Path, default_interval: int) -> tuple[FeedConfig, ...]:
 
 
 def check_apprise_url(url: str) -> bool:
-    import apprise
+    from monitor.notify import load_apprise
 
-    return bool(apprise.Apprise().add(url))
+    return bool(load_apprise().Apprise().add(url))
 
 
 def load_targets(path: Path) -> tuple[Target, ...]:
@@ -267,7 +267,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, with_feeds: bool = Tr
         connect_timeout=_env_number(env, "MONITOR_CONNECT_TIMEOUT", 10.0),
         deadline=_env_number(env, "MONITOR_FETCH_DEADLINE", 30.0),
         max_body_bytes=_env_number(env, "MONITOR_MAX_BODY_BYTES", 10 * 1024 * 1024, integer=True),
-        concurrency=_env_number(env, "MONITOR_CONCURRENCY", 32, integer=True),
+        concurrency=_env_number(env, "MONITOR_CONCURRENCY", 100, integer=True),
         per_host=_env_number(env, "MONITOR_PER_HOST", 4, integer=True),
     )
     feeds = load_feeds(config_dir / FEEDS_FILE, poll_interval) if with_feeds else ()

@@ -130,5 +130,5 @@ class FetchLimits:
     deadline: float = 30.0  # total seconds for one request, redirects included
     max_body_bytes: int = 10 * 1024 * 1024  # after decompression
     max_redirects: int = 5
-    concurrency: int = 32
+    concurrency: int = 100
     per_host: int = 4

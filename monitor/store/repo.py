@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -243,29 +243,26 @@ def store_items(
     fresh = [it for it in batch if _lookup(known, it) is None]
     inserted: dict[str, int] = {}
     if fresh:
-        stmt = (
-            ins(Item)
-            .values(
-                [
-                    dict(
-                        key=it.key,
-                        link=it.link,
-                        guid=it.guid,
-                        title=it.title,
-                        summary=it.summary,
-                        content=it.content,
-                        author=it.author,
-                        published=it.published,
-                        first_seen=now,
-                        feed_id=feed_id,
-                    )
-                    for it in fresh
-                ]
+        items_t = Item.__table__
+        stmt = ins(items_t).on_conflict_do_nothing().returning(items_t.c.id, items_t.c.key)
+        rows = [
+            dict(
+                key=it.key,
+                link=it.link,
+                guid=it.guid,
+                title=it.title,
+                summary=it.summary,
+                content=it.content,
+                author=it.author,
+                published=it.published,
+                first_seen=now,
+                feed_id=feed_id,
+                story_id=None,
+                updated_at=None,
             )
-            .on_conflict_do_nothing()
-            .returning(Item.id, Item.key)
-        )
-        for row_id, key in session.execute(stmt):
+            for it in fresh
+        ]
+        for row_id, key in session.execute(stmt, rows):
             inserted[key] = row_id
         if len(inserted) < len(fresh):  # another worker stored some of them first
             known = _existing(session, keys, list(links))
@@ -289,9 +286,8 @@ def store_items(
         out.append(StoredItem(row_id, it, new=False, edited=edited))
     if out:
         session.execute(
-            ins(ItemFeed)
-            .values([dict(item_id=s.row_id, feed_id=feed_id, first_seen=now) for s in out])
-            .on_conflict_do_nothing()
+            ins(ItemFeed.__table__).on_conflict_do_nothing(),
+            [dict(item_id=s.row_id, feed_id=feed_id, first_seen=now) for s in out],
         )
     return out
 
@@ -319,31 +315,51 @@ def _lookup(known: dict[str, tuple[int, str, str]], it: ParsedItem) -> tuple[int
 # --- stories, matches, alerts --------------------------------------------------------------
 
 
+class StoryIndex:
+    """The recent stories, read once per batch: an item joins a recent one with near-identical
+    text, or starts a new one. On PostgreSQL an advisory lock held to the end of the
+    transaction makes assignments one at a time across workers."""
+
+    def __init__(self, session: Session, now: datetime):
+        if is_postgres(session):
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _STORY_LOCK})
+        self.session = session
+        self.now = now
+        self.stories: list[tuple[int, frozenset[str], frozenset[str]]] = [
+            (int(sid), frozenset(ts.split()), frozenset(bs.split()))
+            for sid, ts, bs in session.execute(
+                select(Story.id, Story.title_signature, Story.body_signature).where(
+                    Story.first_seen >= now - STORY_WINDOW
+                )
+            )
+        ]
+
+    def story_for(self, item: ParsedItem) -> int:
+        tsig = signature(item.title)
+        bsig = signature(item.summary[:600])
+        for sid, ts, bs in self.stories:
+            t_sim = jaccard(tsig, ts)
+            if (len(tsig) >= 4 and t_sim >= TITLE_SIMILAR) or (
+                t_sim >= 0.4 and jaccard(bsig, bs) >= BODY_SIMILAR
+            ):
+                return sid
+        stories_t = Story.__table__
+        sid = self.session.execute(
+            stories_t.insert().returning(stories_t.c.id),
+            dict(
+                title=item.title[:500],
+                title_signature=" ".join(sorted(tsig)),
+                body_signature=" ".join(sorted(bsig)),
+                first_seen=self.now,
+            ),
+        ).scalar_one()
+        self.stories.append((int(sid), tsig, bsig))
+        return int(sid)
+
+
 def find_or_create_story(session: Session, item: ParsedItem, now: datetime) -> int:
     """The story an item belongs to: a recent one with near-identical text, or a new one."""
-    if is_postgres(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _STORY_LOCK})
-    tsig = signature(item.title)
-    bsig = signature(item.summary[:600])
-    rows = session.execute(
-        select(Story.id, Story.title_signature, Story.body_signature).where(
-            Story.first_seen >= now - STORY_WINDOW
-        )
-    )
-    for sid, ts, bs in rows:
-        t_sim = jaccard(tsig, frozenset(ts.split()))
-        b_sim = jaccard(bsig, frozenset(bs.split()))
-        if (len(tsig) >= 4 and t_sim >= TITLE_SIMILAR) or (t_sim >= 0.4 and b_sim >= BODY_SIMILAR):
-            return int(sid)
-    story = Story(
-        title=item.title[:500],
-        title_signature=" ".join(sorted(tsig)),
-        body_signature=" ".join(sorted(bsig)),
-        first_seen=now,
-    )
-    session.add(story)
-    session.flush()
-    return story.id
+    return StoryIndex(session, now).story_for(item)
 
 
 def record_match(
@@ -356,58 +372,117 @@ def record_match(
 ) -> tuple[int | None, int | None]:
     """Store a match and, for a story not alerted yet, its alert and outbox rows.
     Returns (match id, alert id or None)."""
-    if session.scalar(select(Match.id).where(Match.item_id == item_row)) is not None:
-        # An edited item that matched before: its story already has what it needs.
-        return None, None
-    story_row = session.scalar(select(Item.story_id).where(Item.id == item_row))
-    story_id = story_row or find_or_create_story(session, item, now)
-    if story_row is None:
-        session.execute(update(Item).where(Item.id == item_row).values(story_id=story_id))
-    top = max((c.scores.get(t, 0.0) for t in c.topics), default=0.0)
-    match = Match(
-        item_id=item_row,
-        story_id=story_id,
-        topics=list(c.topics),
-        scores=dict(c.scores),
-        evidence=[e.as_dict() for e in c.evidence],
-        explanation=c.explain(),
-        score=top,
-        created_at=now,
+    return record_matches(session, [(item_row, item, c)], now, targets)[0]
+
+
+def record_matches(
+    session: Session,
+    matched: Sequence[tuple[int, ParsedItem, Classification]],
+    now: datetime,
+    targets: Sequence[Target],
+) -> list[tuple[int | None, int | None]]:
+    """Store the matches of one poll in a few statements: each item gets its story, each
+    story not alerted yet gets one alert (the unique constraint on alerts.story_id decides
+    between workers) and its outbox rows. Returns (match id, alert id or None) per input."""
+    if not matched:
+        return []
+    rows = [row for row, _, _ in matched]
+    known = set(session.scalars(select(Match.item_id).where(Match.item_id.in_(rows))))
+    stories = dict(
+        session.execute(select(Item.id, Item.story_id).where(Item.id.in_(rows))).tuples().all()
     )
-    session.add(match)
-    session.flush()
-    session.add_all(MatchTopic(match_id=match.id, topic=t, created_at=now) for t in c.topics)
-    ins = _insert(session)
-    alert_id = session.scalar(
-        ins(Alert)
-        .values(story_id=story_id, match_id=match.id, created_at=now)
-        .on_conflict_do_nothing()
-        .returning(Alert.id)
+    index: StoryIndex | None = None
+    todo: list[tuple[int, ParsedItem, Classification, int]] = []
+    assigned: list[dict[str, int]] = []
+    seen: set[int] = set()
+    for row, item, c in matched:
+        if row in known or row in seen:
+            continue  # an edited item that matched before: its story has what it needs
+        seen.add(row)
+        story_id = stories.get(row)
+        if story_id is None:
+            index = index or StoryIndex(session, now)
+            story_id = index.story_for(item)
+            stories[row] = story_id
+            assigned.append({"row": row, "story": story_id})
+        todo.append((row, item, c, story_id))
+    if assigned:
+        items_t = Item.__table__
+        session.execute(
+            items_t.update()
+            .where(items_t.c.id == bindparam("row"))
+            .values(story_id=bindparam("story")),
+            assigned,
+        )
+    if not todo:
+        return [(None, None)] * len(matched)
+    matches_t = Match.__table__
+    match_ids = dict(
+        session.execute(
+            matches_t.insert().returning(matches_t.c.item_id, matches_t.c.id),
+            [
+                dict(
+                    item_id=row,
+                    story_id=story_id,
+                    topics=list(c.topics),
+                    scores=dict(c.scores),
+                    evidence=[e.as_dict() for e in c.evidence],
+                    explanation=c.explain(),
+                    score=max((c.scores.get(t, 0.0) for t in c.topics), default=0.0),
+                    created_at=now,
+                )
+                for row, _, c, story_id in todo
+            ],
+        )
+        .tuples()
+        .all()
     )
-    if alert_id is None:
-        return match.id, None
+    session.execute(
+        MatchTopic.__table__.insert(),
+        [
+            dict(match_id=match_ids[row], topic=t, created_at=now)
+            for row, _, c, _ in todo
+            for t in c.topics
+        ],
+    )
     from monitor.notify import route
 
-    routed = route(c.topics, targets)
-    if routed:
-        session.execute(
-            ins(Delivery)
-            .values(
-                [
-                    dict(
-                        alert_id=alert_id,
-                        target=t.key,
-                        status="pending",
-                        attempts=0,
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
-                    for t in routed
-                ]
-            )
+    ins = _insert(session)
+    alerted = set(
+        session.scalars(select(Alert.story_id).where(Alert.story_id.in_({sid for *_, sid in todo})))
+    )
+    alerts: dict[int, int] = {}
+    outbox: list[dict[str, Any]] = []
+    for row, _, c, story_id in todo:
+        if story_id in alerted:
+            continue
+        alerted.add(story_id)
+        alert_id = session.scalar(
+            ins(Alert)
+            .values(story_id=story_id, match_id=match_ids[row], created_at=now)
             .on_conflict_do_nothing()
+            .returning(Alert.id)
         )
-    return match.id, alert_id
+        if alert_id is None:
+            continue  # another worker alerted this story first
+        alerts[row] = alert_id
+        outbox.extend(
+            dict(
+                alert_id=alert_id,
+                target=t.key,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                claimed_until=None,
+                last_error=None,
+                sent_at=None,
+                created_at=now,
+            )
+            for t in route(c.topics, targets)
+        )
+    if outbox:
+        session.execute(ins(Delivery.__table__).on_conflict_do_nothing(), outbox)
+    return [(match_ids.get(row), alerts.get(row)) for row, _, _ in matched]
 
 
 # --- the outbox -----------------------------------------------------------------------------
