@@ -26,7 +26,6 @@ from monitor.store.models import Feed
 from monitor.types import CycleSummary, FetchResult, PollOutcome, Target
 
 log = logging.getLogger("monitor.pipeline")
-LEASE_SECONDS = 120.0  # a poll that takes longer than this loses its feed lease
 
 
 def utcnow() -> datetime:
@@ -164,7 +163,7 @@ def poll_feed(rt: Runtime, feed_id: int) -> PollOutcome:
     another worker holds its lease."""
     now = utcnow()
     with rt.db.session() as s:
-        if not repo.lease_feed(s, feed_id, now, rt.owner, LEASE_SECONDS):
+        if not repo.lease_feed(s, feed_id, now, rt.owner, rt.settings.lease_seconds):
             return PollOutcome(feed_url=str(feed_id), status="skipped", error="leased elsewhere")
         feed = s.get(Feed, feed_id)
         assert feed is not None
@@ -210,7 +209,9 @@ async def poll_due_feeds(
     at a time."""
     now = utcnow()
     with rt.db.session() as s:
-        feeds = repo.lease_due_feeds(s, now, rt.owner, LEASE_SECONDS, everything=everything)
+        feeds = repo.lease_due_feeds(
+            s, now, rt.owner, rt.settings.lease_seconds, everything=everything
+        )
         requests = [FetchRequest(f.id, f.url, f.etag, f.last_modified) for f in feeds]
     loop = asyncio.get_running_loop()
     store_lock = asyncio.Lock()
@@ -303,11 +304,11 @@ def deliver_due(
 
 
 def enqueue_due(rt: Runtime, limit: int = 500) -> list[int]:
-    """Feeds due now, pushed LEASE_SECONDS ahead so that the next tick (or a second beat)
+    """Feeds due now, pushed MONITOR_LEASE_SECONDS ahead so that the next tick (or a second beat)
     does not enqueue them again; the poll itself sets the real next check."""
     now = utcnow()
     with rt.db.session() as s:
-        return repo.take_due_feed_ids(s, now, LEASE_SECONDS, limit)
+        return repo.take_due_feed_ids(s, now, rt.settings.lease_seconds, limit)
 
 
 def run_cycle(

@@ -12,7 +12,9 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
+from monitor.errors import StorageError
 from monitor.pipeline import FeedsWatcher, Runtime, init_worker, run_cycle, sync_feeds, utcnow
 from monitor.store import repo
 from monitor.store.models import Feed
@@ -20,6 +22,7 @@ from monitor.types import CycleSummary, PollOutcome
 
 log = logging.getLogger("monitor.run")
 MAX_SLEEP = 1.0  # the loop looks for due feeds and due deliveries at least this often
+MAX_OUTAGE_WAIT = 30.0  # while the database is down, it is tried again at least this often
 WORKER_PROCESSES = 2
 
 
@@ -89,22 +92,36 @@ def run_forever(
     log.info("sync feeds: %s", sync_feeds(rt))
     watcher = FeedsWatcher(rt, synced=True)
     pool = make_worker_pool(rt)
+    outage = 0
     try:
         while not stop.is_set():
-            watcher.check()
-            if getattr(pool, "_broken", False):  # a pool process died (OOM kill, signal)
-                log.error("a worker process died; starting a new pool")
-                pool.shutdown(wait=False, cancel_futures=True)
-                pool = make_worker_pool(rt)
-            summary = run_cycle(rt, pool, log_outcome)
-            if summary.feeds or summary.delivered or summary.delivery_failures:
-                log_summary(summary)
-            if on_cycle:
-                on_cycle(summary)
-            stop.wait(_sleep_for(rt))
+            try:
+                watcher.check()
+                if getattr(pool, "_broken", False):  # a pool process died (OOM kill, signal)
+                    log.error("a worker process died; starting a new pool")
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = make_worker_pool(rt)
+                summary = run_cycle(rt, pool, log_outcome)
+                if summary.feeds or summary.delivered or summary.delivery_failures:
+                    log_summary(summary)
+                if on_cycle:
+                    on_cycle(summary)
+                wait = _sleep_for(rt)
+                outage = 0
+            except (SQLAlchemyError, StorageError) as e:
+                # The database restarted or is unreachable: keep running and try again.
+                # Polls that could not be stored are polled again when their lease expires.
+                outage += 1
+                wait = min(MAX_OUTAGE_WAIT, 2.0**outage)
+                log.error("database unavailable (%s); next try in %.0f s", _first_line(e), wait)
+            stop.wait(wait)
     finally:
         pool.shutdown()
     log.info("stopped")
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def _sleep_for(rt: Runtime) -> float:

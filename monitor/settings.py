@@ -39,6 +39,7 @@ ENV_VARS: dict[str, str] = {
     "MONITOR_DELIVERY_GIVE_UP_HOURS": "hours an undelivered alert is retried (default 72)",
     "MONITOR_RETRY_BASE_SECONDS": "first delay before a failed delivery is retried (default 30)",
     "MONITOR_CLAIM_SECONDS": "a delivery claimed by a worker that died is retried after (300)",
+    "MONITOR_LEASE_SECONDS": "a feed whose poller died is polled again after (120)",
     "MONITOR_LOG_LEVEL": "logging level (default INFO)",
 }
 
@@ -56,6 +57,7 @@ class Settings:
     delivery_give_up_hours: float = 72.0
     retry_base_seconds: float = 30.0
     claim_seconds: float = 300.0
+    lease_seconds: float = 120.0
     log_level: str = "INFO"
 
 
@@ -303,5 +305,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, with_feeds: bool = Tr
         delivery_give_up_hours=_env_number(env, "MONITOR_DELIVERY_GIVE_UP_HOURS", 72.0),
         retry_base_seconds=_env_number(env, "MONITOR_RETRY_BASE_SECONDS", 30.0),
         claim_seconds=_env_number(env, "MONITOR_CLAIM_SECONDS", 300.0),
+        lease_seconds=_env_number(env, "MONITOR_LEASE_SECONDS", 120.0),
         log_level=(env.get("MONITOR_LOG_LEVEL") or "INFO").upper(),
     )

@@ -4,7 +4,7 @@
     celery -A monitor.worker beat                 # exactly one scheduler…
     celery -A monitor.worker worker -Q poll,deliver,celery   # …and N workers
 
-Beat runs three small periodic tasks on their own queue: `enqueue_due_feeds` every 2 s
+Beat runs three small periodic tasks on their own queue: `enqueue_due_feeds` every second
 (selects due feeds in the database and enqueues `poll_feed(id)`), `sweep_deliveries` (retries
 due outbox rows) and `sync_feeds` (reloads feeds.yaml). Feed intervals, backoff and Retry-After
 live in the database, so nothing in the beat schedule needs rebuilding. A second beat is
@@ -33,7 +33,7 @@ log = logging.getLogger("monitor.worker")
 POLL_QUEUE = "poll"
 DELIVER_QUEUE = "deliver"
 SCHEDULE_QUEUE = "celery"  # beat's own tasks: never behind a flood of polls
-ENQUEUE_EVERY = 2.0
+ENQUEUE_EVERY = 1.0
 SWEEP_EVERY = 5.0
 SYNC_EVERY = 30.0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import select
 import shutil
 import socket
 import threading
@@ -149,6 +150,16 @@ def feed_server() -> Iterator[FeedServer]:
 # --- the webhook receiver -------------------------------------------------------------------
 
 
+def _peer_gone(sock: socket.socket) -> bool:
+    readable, _, _ = select.select([sock], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
 class Webhook:
     """Receives apprise json:// posts; can refuse the first N with HTTP 500."""
 
@@ -157,6 +168,11 @@ class Webhook:
         self.refused = 0
         self.fail_next = 0
         self.down = False
+        # stall > 0: hold each post that long before acting on it, and act only if the sender
+        # is still there to hear the answer (a receiver that commits with its acknowledgement).
+        self.stall = 0.0
+        self.stalled = 0  # posts that arrived while stalling
+        self.dropped = 0  # posts whose sender went away during the stall
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -168,6 +184,12 @@ class Webhook:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if hook.stall > 0:
+                    hook.stalled += 1
+                    time.sleep(hook.stall)
+                    if _peer_gone(self.connection):
+                        hook.dropped += 1
+                        return
                 if hook.down or hook.fail_next > 0:
                     hook.fail_next = max(0, hook.fail_next - 1)
                     hook.refused += 1

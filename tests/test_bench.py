@@ -28,3 +28,18 @@ def test_bench_classify_smoke() -> None:
 def test_bench_poll_smoke() -> None:
     out = run("bench_poll.py")
     assert "conditional 12/12" in out
+
+
+def test_bench_latency_smoke() -> None:
+    out = run("bench_latency.py")
+    assert "embedded  p50" in out and "celery    p50" in out
+
+
+def test_bench_storage_smoke() -> None:
+    out = run("bench_storage.py")
+    assert out.count("per 100k items") == 2 and out.count("matches --since 24 h") == 2
+
+
+def test_bench_worker_memory_smoke() -> None:
+    out = run("bench_worker_memory.py")
+    assert "growth from" in out

@@ -159,3 +159,94 @@ def test_two_workers_and_a_target_down_then_back(
     time.sleep(6)
     counts = Counter(hook.titles())
     assert len(counts) == 2 and max(counts.values()) == 1, counts
+
+
+def _restart_env(workers: Workers) -> None:
+    workers.env.update(MONITOR_LEASE_SECONDS="3", MONITOR_CLAIM_SECONDS="3")
+
+
+def _kill_all(workers: Workers) -> None:
+    """SIGKILL every worker process group: the machine is gone, acks and all."""
+    for p in workers.procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=10)
+    workers.procs.clear()
+
+
+def test_sigkill_of_the_worker_during_a_poll(
+    setup: tuple[Workers, FeedServer, Webhook, Path],
+) -> None:
+    workers, server, hook, _ = setup
+    _restart_env(workers)
+    server.add("/a.xml", (DATA / "caucase_a.xml").read_bytes(), delay=4.0)
+    server.add("/b.xml", (DATA / "caucase_b.xml").read_bytes(), delay=4.0)
+    workers.start(beat=True, name="w1")
+    wait_for(lambda: len(server.requests) >= 2, 60, "both polls in flight", workers)
+    _kill_all(workers)
+    assert hook.received == []
+    server.add("/a.xml", (DATA / "caucase_a.xml").read_bytes())
+    server.add("/b.xml", (DATA / "caucase_b.xml").read_bytes())
+    workers.start(beat=True, name="w2")
+    wait_for(lambda: len(hook.received) >= 2, 60, "the alerts after the restart", workers)
+    time.sleep(6)
+    counts = Counter(hook.titles())
+    assert len(counts) == 2 and max(counts.values()) == 1, counts
+
+
+def test_sigkill_of_the_worker_during_a_delivery(
+    setup: tuple[Workers, FeedServer, Webhook, Path],
+) -> None:
+    workers, _server, hook, _ = setup
+    _restart_env(workers)
+    hook.stall = 4.0
+    workers.start(beat=True, name="w1")
+    wait_for(lambda: hook.stalled >= 1, 60, "a delivery in flight", workers)
+    _kill_all(workers)
+    hook.stall = 0.0
+    wait_for(lambda: hook.dropped >= hook.stalled, 10, "the receiver to see senders gone", workers)
+    assert hook.received == []
+    workers.start(beat=True, name="w2")
+    wait_for(lambda: len(hook.received) >= 2, 60, "the alerts after the restart", workers)
+    time.sleep(6)
+    counts = Counter(hook.titles())
+    assert len(counts) == 2 and max(counts.values()) == 1, counts
+
+
+def test_redis_restarted_under_a_running_worker(
+    tmp_path: Path, feed_server: FeedServer, webhook: Webhook, pg_url: str
+) -> None:
+    from tests.integration.servers import PrivateRedis
+
+    redis_server = PrivateRedis()
+    feed_server.add("/a.xml", (DATA / "caucase_a.xml").read_bytes())
+    url = feed_server.url("/a.xml")
+    config = write_config(tmp_path / "config", [url], [webhook.url])
+    env = monitor_env(config, pg_url, MONITOR_BROKER_URL=redis_server.url,
+                      MONITOR_POLL_INTERVAL="2", MONITOR_LEASE_SECONDS="3",
+                      MONITOR_CLAIM_SECONDS="3", MONITOR_RETRY_BASE_SECONDS="0.5")  # fmt: skip
+    subprocess.run([sys.executable, "-m", "monitor", "db", "upgrade"], env=env, check=True,
+                   capture_output=True, timeout=60)  # fmt: skip
+    workers = Workers(env, tmp_path)
+    try:
+        workers.start(beat=True, name="w1")
+        wait_for(lambda: len(webhook.received) >= 1, 60, "the first alerts", workers)
+        first = len(webhook.received)
+        redis_server.kill()  # queued tasks are lost with it (it keeps nothing on disk)
+        body = (DATA / "caucase_a.xml").read_text(encoding="utf-8")
+        feed_server.add("/a.xml", body.replace("</channel>", NEW_ITEM + "</channel>").encode())
+        time.sleep(3)
+        redis_server.start()
+        wait_for(
+            lambda: any("gèle sa participation" in t for t in webhook.titles()),
+            90,
+            "the new item's alert after the broker came back",
+            workers,
+        )
+        time.sleep(6)
+        counts = Counter(webhook.titles())
+        assert len(counts) == first + 1 and max(counts.values()) == 1, counts
+        assert all(p.poll() is None for p in workers.procs), workers.logs()
+    finally:
+        workers.stop()
+        redis_server.close()

@@ -1,0 +1,178 @@
+"""Latency: from the moment a new item appears in a feed to the moment its alert reaches a
+loopback webhook, in the embedded mode (`monitor run`) and in the Celery mode (worker + beat on
+Redis and PostgreSQL), p50 and p95 over N trials with a short poll interval.
+
+    python bench/bench_latency.py [--mode embedded|celery|both] [--trials 30] [--interval 5]
+    python bench/bench_latency.py --smoke
+
+Each trial waits a random fraction of the interval (so that the item lands at a random point
+of the poll cycle), publishes one new matching item, and times its arrival at the webhook.
+The target is p95 <= interval + 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import PG_ADMIN_URL, FeedServer, Webhook, monitor_env, write_config  # noqa: E402
+
+REDIS_DB = 13
+CHANNEL = """<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>
+<title>Fil de latence</title>{items}</channel></rss>"""
+ITEM = """<item><title>{title}</title><link>https://latence.example.org/{id}</link>
+<guid>https://latence.example.org/{id}</guid><description>{summary}</description></item>"""
+
+
+def word(rng: random.Random) -> str:
+    return "".join(rng.choice(string.ascii_lowercase) for _ in range(9))
+
+
+def feed(items: list[tuple[str, str, str]]) -> bytes:
+    body = "".join(ITEM.format(id=i, title=t, summary=s) for i, t, s in items[-30:])
+    return CHANNEL.format(items=body).encode()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))
+    return ordered[k]
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    from sqlalchemy import create_engine, text
+
+    name = f"monitor_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as c:
+            c.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def start(mode: str, env: dict[str, str], tmp: Path) -> list[subprocess.Popen[bytes]]:
+    log = open(tmp / f"{mode}.log", "ab")  # noqa: SIM115 (handed to the process)
+    if mode == "embedded":
+        cmd = [sys.executable, "-m", "monitor", "run"]
+    else:
+        subprocess.run(
+            [sys.executable, "-m", "monitor", "db", "upgrade"], env=env, check=True, timeout=120
+        )
+        cmd = [sys.executable, "-m", "celery", "-A", "monitor.worker", "worker", "--beat",
+               "-s", str(tmp / "beat-schedule"), "-c", "2", "-l", "warning",
+               "--without-gossip", "--without-mingle"]  # fmt: skip
+    return [subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)]  # fmt: skip
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def measure(mode: str, trials: int, interval: int, seed: int = 7) -> list[float]:
+    rng = random.Random(seed)
+    server, hook = FeedServer(), Webhook()
+    items = [(f"base{i}", f"Météo du jour {word(rng)}", f"Rien à signaler {word(rng)}")
+             for i in range(10)]  # fmt: skip
+    url = server.add("/latency.xml", feed(items))
+    latencies: list[float] = []
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        config = write_config(tmp / "config", [{"url": url, "interval": interval}], [hook.url])
+        with postgres_database() if mode == "celery" else _sqlite(tmp) as db_url:
+            env = monitor_env(config, db_url, MONITOR_POLL_INTERVAL=str(interval))
+            if mode == "celery":
+                import redis
+
+                redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()
+                env["MONITOR_BROKER_URL"] = f"redis://127.0.0.1:6379/{REDIS_DB}"
+            procs = start(mode, env, tmp)
+            try:
+                deadline = time.monotonic() + 60
+                while not server.hits("/latency.xml"):  # the first poll has happened
+                    if time.monotonic() > deadline or procs[0].poll() is not None:
+                        raise SystemExit(f"{mode}: never polled; see {tmp / (mode + '.log')}:\n"
+                                         + (tmp / f"{mode}.log").read_text()[-3000:])  # fmt: skip
+                    time.sleep(0.05)
+                for n in range(trials):
+                    time.sleep(rng.uniform(0, interval))
+                    token = word(rng)
+                    title = (f"Haut-Karabakh : violation du cessez-le-feu signalée à {token} "
+                             f"{word(rng)} {word(rng)}")  # fmt: skip
+                    summary = f"Erevan et Bakou s'accusent de tirs près de {word(rng)} {word(rng)}."
+                    items.append((f"t{n}-{token}", title, summary))
+                    before = len(hook.received)
+                    server.add("/latency.xml", feed(items))
+                    published = time.monotonic()
+                    limit = published + interval * 3 + 30
+                    while len(hook.received) == before:
+                        if time.monotonic() > limit:
+                            raise SystemExit(f"{mode}: trial {n} never alerted")
+                        time.sleep(0.005)
+                    latencies.append(time.monotonic() - published)
+                    assert token in hook.received[-1]["title"], hook.received[-1]
+            finally:
+                stop(procs)
+    server.close()
+    hook.close()
+    return latencies
+
+
+@contextmanager
+def _sqlite(tmp: Path) -> Iterator[str]:
+    yield f"sqlite:///{tmp}/latency.db"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mode", choices=["embedded", "celery", "both"], default="both")
+    ap.add_argument("--trials", type=int, default=30)
+    ap.add_argument("--interval", type=int, default=5)
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args()
+    if args.smoke:
+        args.trials, args.interval = 2, 1
+    modes = ["embedded", "celery"] if args.mode == "both" else [args.mode]
+    print(f"{args.trials} trials, poll interval {args.interval:g} s, {os.cpu_count()} cores; "
+          f"target p95 <= {args.interval + 2:g} s")  # fmt: skip
+    for mode in modes:
+        lat = measure(mode, args.trials, args.interval)
+        p50, p95 = statistics.median(lat), percentile(lat, 0.95)
+        print(f"{mode:9} p50 {p50:5.2f} s  p95 {p95:5.2f} s  max {max(lat):5.2f} s  "
+              f"(p95 = interval + {p95 - args.interval:.2f} s; "
+              f"{'met' if p95 <= args.interval + 2 else 'MISSED'})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

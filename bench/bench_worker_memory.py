@@ -1,0 +1,137 @@
+"""Steady-state memory of a Celery worker: RSS of the worker's processes sampled as the polls
+go by, up to N polls (default 1,000), on Redis and PostgreSQL. Growth between the first
+checkpoint and the last is what a leak would show.
+
+    python bench/bench_worker_memory.py [--polls 1000] [--feeds 40] [--smoke]
+
+Every feed answers each poll with a new item at the head (so every poll parses, classifies
+and stores something, and one in four is a matching item that gets alerted to a loopback
+webhook).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+
+from bench.bench_latency import REDIS_DB, postgres_database, stop  # noqa: E402
+from tests.conftest import FeedServer, Webhook, monitor_env, write_config  # noqa: E402
+
+COUNTER = itertools.count()
+TITLES = [
+    "Haut-Karabakh : nouvel incident sur la ligne de contact n°{n}",
+    "Budget : le Sénat examine l'article {n}",
+    "Tennis : qualification au tour {n}",
+    "Météo : épisode pluvieux numéro {n}",
+]
+
+
+def dynamic_feed(handler: BaseHTTPRequestHandler) -> None:
+    n = next(COUNTER)
+    items = "".join(
+        f"<item><title>{TITLES[k % 4].format(n=k)} ({handler.path})</title>"
+        f"<link>https://dyn.example.org{handler.path}/{k}</link>"
+        f"<description>Texte {k} du fil {handler.path}.</description></item>"
+        for k in range(n, max(n - 20, -1), -1)
+    )
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>{items}</channel></rss>'
+    )
+    data = body.encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/rss+xml")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    procs = [proc, *proc.children(recursive=True)]
+    return sum(p.memory_info().rss for p in procs if p.is_running())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--polls", type=int, default=1000)
+    ap.add_argument("--feeds", type=int, default=40)
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args()
+    if args.smoke:
+        args.polls, args.feeds = 40, 10
+    server, hook = FeedServer(), Webhook()
+    urls = [server.add(f"/dyn{f}.xml", handler=dynamic_feed) for f in range(args.feeds)]
+    checkpoints = sorted({args.polls // 10, args.polls // 4, args.polls // 2, args.polls})
+    samples: list[tuple[int, float, int]] = []
+    with tempfile.TemporaryDirectory() as tmpdir, postgres_database() as db_url:
+        tmp = Path(tmpdir)
+        feeds = [{"url": u, "interval": 1} for u in urls]
+        env = monitor_env(write_config(tmp / "config", feeds, [hook.url]), db_url)
+        import redis
+
+        redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()
+        env["MONITOR_BROKER_URL"] = f"redis://127.0.0.1:6379/{REDIS_DB}"
+        subprocess.run([sys.executable, "-m", "monitor", "db", "upgrade"], env=env, check=True)
+        with open(tmp / "worker.log", "ab") as log:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "monitor.worker",
+                    "worker",
+                    "--beat",
+                    "-s",
+                    str(tmp / "beat"),
+                    "-c",
+                    "2",
+                    "-l",
+                    "warning",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        worker = psutil.Process(proc.pid)
+        started = time.monotonic()
+        try:
+            for target in checkpoints:
+                while len(server.requests) < target:
+                    if proc.poll() is not None or time.monotonic() - started > 30 + target:
+                        raise SystemExit(
+                            f"worker stalled at {len(server.requests)} polls:\n"
+                            + (tmp / "worker.log").read_text()[-3000:]
+                        )
+                    time.sleep(0.05)
+                samples.append((len(server.requests), time.monotonic() - started, tree_rss(worker)))
+        finally:
+            stop([proc])
+    server.close()
+    hook.close()
+    first, last = samples[0][2], samples[-1][2]
+    print(f"Celery worker (-c 2, with beat) on Redis + PostgreSQL, {args.feeds} feeds every 1 s, "
+          f"{os.cpu_count()} cores; {len(hook.received)} alerts delivered")  # fmt: skip
+    for polls, at, rss in samples:
+        print(f"  after {polls:5d} polls ({at:5.1f} s): RSS of the worker's processes "
+              f"{rss / 2**20:6.1f} MiB")  # fmt: skip
+    print(f"growth from {samples[0][0]} to {samples[-1][0]} polls: "
+          f"{(last - first) / 2**20:+.1f} MiB ({100 * (last - first) / first:+.1f} %)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
