@@ -221,6 +221,14 @@ def matches(since: str | None, topic: str | None, fmt: str, limit: int | None) -
     from monitor.views import list_matches, print_table
 
     since_dt = _parse_since(since)
+    if topic is not None:
+        from monitor.classify import load_profile
+
+        known = set(load_profile(_settings(with_feeds=False).profile_path).topics)
+        if topic not in known:
+            raise InputError(
+                f"--topic {topic!r}: not a topic of the profile ({', '.join(sorted(known))})"
+            )
     db = _database()
     rows = list_matches(db, since_dt, topic, limit)
     if fmt == "jsonl":
@@ -346,8 +354,9 @@ def replay(since: str | None, profile_path: str | None, fmt: str) -> None:
     settings = _settings(with_feeds=False)
     current = load_profile(settings.profile_path)
     candidate = load_profile(profile_path) if profile_path else current
+    since_dt = _parse_since(since)  # bad input fails before anything is opened or written
     db = _database()
-    rows, totals = replay_items(db, current, candidate, _parse_since(since))
+    rows, totals = replay_items(db, current, candidate, since_dt)
     if fmt == "jsonl":
         for r in rows:
             click.echo(json.dumps(r, ensure_ascii=False, default=str))

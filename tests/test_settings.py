@@ -110,3 +110,33 @@ def test_profile_errors_name_file_and_line(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert "topics.yaml:5: unknown group '@nogroup'" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["matches", "--since", "hier"], "--since 'hier': not an ISO 8601 date or time"),
+        (["matches", "--topic", "sport"], "--topic 'sport': not a topic of the profile"),
+        (["matches", "--limit", "0"], "0 is not in the range"),
+        (["feeds", "--format", "xml"], "'xml' is not one of"),
+        (["replay", "--since", "2026-13-45"], "--since '2026-13-45': not an ISO 8601"),
+        (["replay", "--profile", "/nonexistent/topics.yaml"], "file not found"),
+        (["run", "--bogus"], "No such option"),
+        (["classify", "/nonexistent/items.jsonl"], "No such file or directory"),
+        (["feeds", "import-opml", "/nonexistent/list.opml"], "file not found"),
+    ],
+)
+def test_bad_cli_input_exits_2_and_writes_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    env = _env(write_config(tmp_path / "config", []), tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert message in r.stderr
+    assert not (tmp_path / "m.db").exists()

@@ -159,3 +159,48 @@ def test_email_alert_is_escaped_and_routed_by_tag(
         if p.get_content_maintype() == "text"
     ]
     assert texts and all("@channel" not in t for t in texts)  # mass mention defused
+
+
+def test_target_down_for_an_hour_then_back(
+    tmp_path: Path, feed_server: FeedServer, webhook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An hour of outage on a simulated clock (the outbox's own timestamps, real apprise posts
+    to a real loopback receiver): retries back off instead of hammering, nothing is given up,
+    and each alert arrives once soon after the target is back."""
+    from datetime import timedelta
+
+    import monitor.pipeline as pipeline
+    from monitor.settings import load_settings
+
+    a = feed_server.add("/a.xml", (DATA / "caucase_a.xml").read_bytes())
+    b = feed_server.add("/b.xml", (DATA / "caucase_b.xml").read_bytes())
+    config = write_config(tmp_path / "config", [a, b], [webhook.url])
+    env = monitor_env(config, f"sqlite:///{tmp_path}/m.db")
+    webhook.down = True
+    assert run_monitor(env, "run", "--once").returncode == 0  # stores the alerts, first tries fail
+    first_refusals = webhook.refused
+    assert first_refusals == 2 and webhook.received == []
+
+    rt = pipeline.Runtime.build(load_settings(env))
+    clock = [pipeline.utcnow()]
+    monkeypatch.setattr(pipeline, "utcnow", lambda: clock[0])
+    start = clock[0]
+    while clock[0] < start + timedelta(hours=1):  # the loop looks every 10 s for an hour
+        clock[0] += timedelta(seconds=10)
+        pipeline.deliver_due(rt)
+    during = webhook.refused - first_refusals
+    assert webhook.received == []
+    assert 4 <= during <= 2 * 9, during  # exponential backoff: a handful of tries, not 360
+    webhook.down = False
+    back = clock[0]
+    while not len(webhook.received) >= 2 and clock[0] < back + timedelta(hours=2):
+        clock[0] += timedelta(seconds=10)
+        pipeline.deliver_due(rt)
+    assert len(webhook.received) == 2, webhook.received
+    print(f"outage: {during} refused tries in the hour, delivered {clock[0] - back} after")
+    assert clock[0] - back <= timedelta(hours=1, seconds=10)  # the backoff is capped at an hour
+    for _ in range(30):  # and never again
+        clock[0] += timedelta(minutes=10)
+        pipeline.deliver_due(rt)
+    assert len(webhook.received) == 2
+    assert len(set(webhook.titles())) == 2
