@@ -139,7 +139,7 @@ def test_message() -> AlertMessage:
 
 def test_targets(targets: Sequence[Target]) -> list[tuple[Target, str | None]]:
     """Send a test message to every target; return (target, error or None)."""
-    out = []
+    out: list[tuple[Target, str | None]] = []
     message = test_message()
     for t in targets:
         try:

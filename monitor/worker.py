@@ -21,7 +21,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init
-from kombu import Queue
+from kombu import Queue  # type: ignore[attr-defined]
 from sqlalchemy.exc import OperationalError
 
 from monitor.errors import StorageError

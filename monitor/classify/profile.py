@@ -225,7 +225,7 @@ def load_profile(path: Path | str) -> Profile:
             sources = match if isinstance(match, list) else [match]
             if not sources or not all(isinstance(s, str) and s for s in sources):
                 raise ProfileError(f"{path}:{eline}: a term needs 'match' (text or list)")
-            ids = [i for s in sources for i in b.resolve(s, eline)]
+            ids = [i for s in sources if isinstance(s, str) for i in b.resolve(s, eline)]
             weight = _number(ef.get("weight"), path, eline, "weight")
             when = b.context(ef["when"], eline) if "when" in ef else []
             entries.append(Entry(str(ef.get("label") or sources[0]), ids, weight, when))

@@ -6,9 +6,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,11 @@ _STORY_LOCK = 7_246_002  # PostgreSQL advisory lock: one story assignment at a t
 
 def _insert(session: Session) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _table(model: type[Any]) -> Table:
+    """A mapped class's Core table (for executemany statements, cached once compiled)."""
+    return cast(Table, model.__table__)
 
 
 def is_postgres(session: Session) -> bool:
@@ -149,13 +154,13 @@ def lease_feed(session: Session, feed_id: int, now: datetime, owner: str, lease:
         .values(leased_until=now + timedelta(seconds=lease), lease_owner=owner)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return bool(getattr(result, "rowcount", 0))
 
 
 def backoff_seconds(interval: int, errors: int, retry_after: float | None) -> float:
     base = min(interval * 2 ** max(errors - 1, 0), MAX_BACKOFF)
     base = max(base, float(interval))
-    wait = base * random.uniform(0.9, 1.1)
+    wait = float(base) * random.uniform(0.9, 1.1)
     if retry_after is not None:
         wait = max(wait, retry_after)
     return wait
@@ -243,7 +248,7 @@ def store_items(
     fresh = [it for it in batch if _lookup(known, it) is None]
     inserted: dict[str, int] = {}
     if fresh:
-        items_t = Item.__table__
+        items_t = _table(Item)
         stmt = ins(items_t).on_conflict_do_nothing().returning(items_t.c.id, items_t.c.key)
         rows = [
             dict(
@@ -286,7 +291,7 @@ def store_items(
         out.append(StoredItem(row_id, it, new=False, edited=edited))
     if out:
         session.execute(
-            ins(ItemFeed.__table__).on_conflict_do_nothing(),
+            ins(_table(ItemFeed)).on_conflict_do_nothing(),
             [dict(item_id=s.row_id, feed_id=feed_id, first_seen=now) for s in out],
         )
     return out
@@ -295,7 +300,7 @@ def store_items(
 def _existing(
     session: Session, keys: list[str], links: list[str]
 ) -> dict[str, tuple[int, str, str]]:
-    cond = Item.key.in_(keys)
+    cond: ColumnElement[bool] = Item.key.in_(keys)
     if links:
         cond = or_(cond, Item.link.in_(links))
     found: dict[str, tuple[int, str, str]] = {}
@@ -343,7 +348,7 @@ class StoryIndex:
                 t_sim >= 0.4 and jaccard(bsig, bs) >= BODY_SIMILAR
             ):
                 return sid
-        stories_t = Story.__table__
+        stories_t = _table(Story)
         sid = self.session.execute(
             stories_t.insert().returning(stories_t.c.id),
             dict(
@@ -407,7 +412,7 @@ def record_matches(
             assigned.append({"row": row, "story": story_id})
         todo.append((row, item, c, story_id))
     if assigned:
-        items_t = Item.__table__
+        items_t = _table(Item)
         session.execute(
             items_t.update()
             .where(items_t.c.id == bindparam("row"))
@@ -416,8 +421,8 @@ def record_matches(
         )
     if not todo:
         return [(None, None)] * len(matched)
-    matches_t = Match.__table__
-    match_ids = dict(
+    matches_t = _table(Match)
+    match_ids: dict[int, int] = dict(
         session.execute(
             matches_t.insert().returning(matches_t.c.item_id, matches_t.c.id),
             [
@@ -438,7 +443,7 @@ def record_matches(
         .all()
     )
     session.execute(
-        MatchTopic.__table__.insert(),
+        _table(MatchTopic).insert(),
         [
             dict(match_id=match_ids[row], topic=t, created_at=now)
             for row, _, c, _ in todo
@@ -481,7 +486,7 @@ def record_matches(
             for t in route(c.topics, targets)
         )
     if outbox:
-        session.execute(ins(Delivery.__table__).on_conflict_do_nothing(), outbox)
+        session.execute(ins(_table(Delivery)).on_conflict_do_nothing(), outbox)
     return [(match_ids.get(row), alerts.get(row)) for row, _, _ in matched]
 
 
