@@ -114,10 +114,20 @@ def sync_feeds_task() -> dict[str, int]:
     return watcher().reload()
 
 
-@app.task(name="monitor.enqueue_due_feeds", autoretry_for=TRANSIENT, max_retries=0)
+def _database_down(task: str, e: Exception) -> None:
+    """Periodic tasks do not retry: their next tick is the retry. One line, no traceback."""
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    log.warning("%s: database unavailable, the next tick tries again: %s", task, first)
+
+
+@app.task(name="monitor.enqueue_due_feeds")
 def enqueue_due_feeds() -> int:
-    watcher().check()
-    ids = enqueue_due(runtime())
+    try:
+        watcher().check()
+        ids = enqueue_due(runtime())
+    except TRANSIENT as e:
+        _database_down("enqueue_due_feeds", e)
+        return 0
     for feed_id in ids:
         poll_feed_task.apply_async(args=[feed_id])
     return len(ids)
@@ -156,7 +166,10 @@ def deliver_alert_task(alert_id: int) -> tuple[int, int]:
     return deliver_due(runtime(), alert_ids=[alert_id])
 
 
-@app.task(name="monitor.sweep_deliveries", autoretry_for=TRANSIENT, max_retries=0,
-          soft_time_limit=240, time_limit=300)  # fmt: skip
+@app.task(name="monitor.sweep_deliveries", soft_time_limit=240, time_limit=300)
 def sweep_deliveries() -> tuple[int, int]:
-    return deliver_due(runtime())
+    try:
+        return deliver_due(runtime())
+    except TRANSIENT as e:
+        _database_down("sweep_deliveries", e)
+        return (0, 0)

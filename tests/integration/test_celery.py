@@ -250,3 +250,50 @@ def test_redis_restarted_under_a_running_worker(
     finally:
         workers.stop()
         redis_server.close()
+
+
+def test_postgres_restarted_under_running_workers(
+    tmp_path: Path, feed_server: FeedServer, webhook: Webhook, broker_url: str
+) -> None:
+    from tests.integration.servers import PrivatePostgres
+
+    pg = PrivatePostgres()
+    feed_server.add("/a.xml", (DATA / "caucase_a.xml").read_bytes(), delay=2.0)
+    feed_server.add("/b.xml", (DATA / "caucase_b.xml").read_bytes(), delay=2.0)
+    urls = [feed_server.url("/a.xml"), feed_server.url("/b.xml")]
+    config = write_config(tmp_path / "config", urls, [webhook.url])
+    env = monitor_env(
+        config,
+        pg.url,
+        MONITOR_BROKER_URL=broker_url,
+        MONITOR_POLL_INTERVAL="2",
+        MONITOR_LEASE_SECONDS="3",
+        MONITOR_CLAIM_SECONDS="3",
+        MONITOR_RETRY_BASE_SECONDS="0.5",
+    )
+    subprocess.run(
+        [sys.executable, "-m", "monitor", "db", "upgrade"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    workers = Workers(env, tmp_path)
+    try:
+        workers.start(beat=True, name="w1")
+        # Both polls in flight (held 2 s by the server): the database goes away under them.
+        wait_for(lambda: len(feed_server.requests) >= 2, 60, "both polls in flight", workers)
+        pg.stop("fast")
+        time.sleep(4)
+        pg.start()
+        wait_for(lambda: len(webhook.received) >= 2, 90, "the alerts after the restart", workers)
+        time.sleep(6)
+        counts = Counter(webhook.titles())
+        assert len(counts) == 2 and max(counts.values()) == 1, counts
+        assert all(p.poll() is None for p in workers.procs), workers.logs()
+        logs = (tmp_path / "w1.log").read_text(errors="replace")
+        assert "retry: Retry in" in logs and "OperationalError" in logs  # failed, then retried
+        assert "database unavailable" in logs  # the periodic tasks say so in one line
+    finally:
+        workers.stop()
+        pg.close()
