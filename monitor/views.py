@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,8 @@ from monitor.classify import Profile, Scorer
 from monitor.store import Database
 from monitor.store.models import Feed, Item, Match, MatchTopic
 from monitor.types import Item as ParsedItem
+
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -129,6 +132,8 @@ def print_table(rows: list[dict[str, Any]], columns: list[tuple[str, int]]) -> N
             value = ",".join(str(v) for v in value)
         if isinstance(value, float):
             value = f"{value:g}"
+        if isinstance(value, str) and _ISO_TIME.match(value):
+            value = value[:16].replace("T", " ")  # minutes are what a person reads (UTC)
         text = "" if value is None else str(value)
         if len(text) > width:
             text = text[: width - 1] + "…"

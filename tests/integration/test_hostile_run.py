@@ -260,6 +260,17 @@ def test_hostile_feeds_beside_good_ones_in_one_cycle(
             check=True,
         ).stdout.splitlines()
     }
+    table = subprocess.run(
+        [sys.executable, "-m", "monitor", "feeds"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+
+    for path in BAD:  # the table shows each failing feed with its error and next attempt
+        line = next(x for x in table if path in x)
+        assert "error" in line and str(datetime.now(UTC).year) in line.split("error", 1)[1], line
     now = datetime.now(UTC)
     for path, (_, kind) in BAD.items():
         f = feeds[path[1:]]
