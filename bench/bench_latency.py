@@ -15,22 +15,28 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import statistics
 import string
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import PG_ADMIN_URL, FeedServer, Webhook, monitor_env, write_config  # noqa: E402
+from tests.conftest import (  # noqa: E402
+    FeedServer,
+    Webhook,
+    fresh_pg_database,
+    monitor_env,
+    write_config,
+)
+from tests.processes import MonitorRun, Processes, Workers  # noqa: E402
 
 REDIS_DB = 13
 CHANNEL = """<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>
@@ -54,50 +60,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-
-    name = f"monitor_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as c:
-            c.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name},
-            )
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+def postgres_database() -> Any:
+    return fresh_pg_database("monitor_bench")
 
 
-def start(mode: str, env: dict[str, str], tmp: Path) -> list[subprocess.Popen[bytes]]:
-    log = open(tmp / f"{mode}.log", "ab")  # noqa: SIM115 (handed to the process)
+def start(mode: str, env: dict[str, str], tmp: Path) -> Processes:
+    """`monitor run`, or a Celery worker with its beat (schema migrated first)."""
     if mode == "embedded":
-        cmd = [sys.executable, "-m", "monitor", "run"]
-    else:
-        subprocess.run(
-            [sys.executable, "-m", "monitor", "db", "upgrade"], env=env, check=True, timeout=120
-        )
-        cmd = [sys.executable, "-m", "celery", "-A", "monitor.worker", "worker", "--beat",
-               "-s", str(tmp / "beat-schedule"), "-c", "2", "-l", "warning",
-               "--without-gossip", "--without-mingle"]  # fmt: skip
-    return [subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True)]  # fmt: skip
-
-
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
+        run = MonitorRun(env, tmp)
+        run.start(mode)
+        return run
+    subprocess.run(
+        [sys.executable, "-m", "monitor", "db", "upgrade"], env=env, check=True, timeout=120
+    )
+    workers = Workers(env, tmp)
+    workers.start(beat=True, name=mode, level="warning")
+    return workers
 
 
 def measure(mode: str, trials: int, interval: int, seed: int = 7) -> list[float]:
@@ -121,9 +99,8 @@ def measure(mode: str, trials: int, interval: int, seed: int = 7) -> list[float]
             try:
                 deadline = time.monotonic() + 60
                 while not server.hits("/latency.xml"):  # the first poll has happened
-                    if time.monotonic() > deadline or procs[0].poll() is not None:
-                        raise SystemExit(f"{mode}: never polled; see {tmp / (mode + '.log')}:\n"
-                                         + (tmp / f"{mode}.log").read_text()[-3000:])  # fmt: skip
+                    if time.monotonic() > deadline or not procs.alive():
+                        raise SystemExit(f"{mode}: never polled:\n{procs.log(mode)[-3000:]}")
                     time.sleep(0.05)
                 for n in range(trials):
                     time.sleep(rng.uniform(0, interval))
@@ -143,7 +120,7 @@ def measure(mode: str, trials: int, interval: int, seed: int = 7) -> list[float]
                     latencies.append(time.monotonic() - published)
                     assert token in hook.received[-1]["title"], hook.received[-1]
             finally:
-                stop(procs)
+                procs.stop()
     server.close()
     hook.close()
     return latencies

@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
-from bench.bench_latency import REDIS_DB, postgres_database, stop  # noqa: E402
+from bench.bench_latency import REDIS_DB, postgres_database  # noqa: E402
 from tests.conftest import FeedServer, Webhook, monitor_env, write_config  # noqa: E402
+from tests.processes import Workers  # noqa: E402
 
 COUNTER = itertools.count()
 TITLES = [
@@ -83,44 +84,22 @@ def main() -> None:
         redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()
         env["MONITOR_BROKER_URL"] = f"redis://127.0.0.1:6379/{REDIS_DB}"
         subprocess.run([sys.executable, "-m", "monitor", "db", "upgrade"], env=env, check=True)
-        with open(tmp / "worker.log", "ab") as log:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "monitor.worker",
-                    "worker",
-                    "--beat",
-                    "-s",
-                    str(tmp / "beat"),
-                    "-c",
-                    "2",
-                    "-l",
-                    "warning",
-                    "--without-gossip",
-                    "--without-mingle",
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        workers = Workers(env, tmp)
+        proc = workers.start(beat=True, name="worker", level="warning")
         worker = psutil.Process(proc.pid)
         started = time.monotonic()
         try:
             for target in checkpoints:
                 while len(server.requests) < target:
-                    if proc.poll() is not None or time.monotonic() - started > 30 + target:
+                    if not workers.alive() or time.monotonic() - started > 30 + target:
                         raise SystemExit(
                             f"worker stalled at {len(server.requests)} polls:\n"
-                            + (tmp / "worker.log").read_text()[-3000:]
+                            + workers.log("worker")[-3000:]
                         )
                     time.sleep(0.05)
                 samples.append((len(server.requests), time.monotonic() - started, tree_rss(worker)))
         finally:
-            stop([proc])
+            workers.stop()
     server.close()
     hook.close()
     first, last = samples[0][2], samples[-1][2]

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -148,6 +149,41 @@ def feed_server() -> Iterator[FeedServer]:
 
 
 # --- the webhook receiver -------------------------------------------------------------------
+
+
+def send(
+    h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes = b""
+) -> None:
+    """Answer from a route handler, tolerating a client that went away."""
+    h.send_response(status)
+    for k, v in headers.items():
+        h.send_header(k, v)
+    if "Content-Length" not in headers and "Transfer-Encoding" not in headers:
+        h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    try:
+        if body:
+            h.wfile.write(body)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
+def dribbler(every: float, size: int = 1000) -> Callable[[BaseHTTPRequestHandler], None]:
+    """A handler that promises `size` bytes and sends one every `every` seconds."""
+
+    def handler(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", str(size))
+        h.end_headers()
+        try:
+            for _ in range(size):
+                h.wfile.write(b"<")
+                h.wfile.flush()
+                time.sleep(every)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    return handler
 
 
 def _peer_gone(sock: socket.socket) -> bool:
@@ -287,26 +323,34 @@ def _pg_available() -> bool:
     return port_open("127.0.0.1", 5432)
 
 
+@contextmanager
+def fresh_pg_database(prefix: str = "monitor_t") -> Iterator[str]:
+    """A new PostgreSQL database on the shared server, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as c:
+            c.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards."""
     if not _pg_available():
         pytest.fail("PostgreSQL is not answering on 127.0.0.1:5432 (.ci/run starts it)")
-    from sqlalchemy import create_engine, text
-
-    name = f"monitor_t_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    with admin.connect() as c:
-        c.execute(
-            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-            {"n": name},
-        )
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

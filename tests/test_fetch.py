@@ -16,7 +16,7 @@ from monitor import USER_AGENT
 from monitor.errors import FetchError
 from monitor.fetch import FetchRequest, fetch_many, fetch_one, parse_retry_after
 from monitor.types import FetchLimits
-from tests.conftest import DATA, FeedServer
+from tests.conftest import DATA, FeedServer, dribbler, send
 
 FEED = (DATA / "caucase_a.xml").read_bytes()
 FAST = FetchLimits(connect_timeout=2, deadline=3, max_body_bytes=1024 * 1024)
@@ -31,19 +31,6 @@ def test_conditional_get_and_user_agent(feed_server: FeedServer) -> None:
     hits = feed_server.hits("/f.xml")
     assert hits[0]["User-Agent"] == USER_AGENT
     assert hits[1]["If-None-Match"] == first.etag
-
-
-def _send(
-    handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes = b""
-) -> None:
-    handler.send_response(status)
-    for k, v in headers.items():
-        handler.send_header(k, v)
-    if "Content-Length" not in headers and "Transfer-Encoding" not in headers:
-        handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    if body:
-        handler.wfile.write(body)
 
 
 def test_gzip_body_is_decoded_and_bomb_is_stopped_at_the_cap(feed_server: FeedServer) -> None:
@@ -82,26 +69,14 @@ def test_body_without_content_length_is_capped(feed_server: FeedServer) -> None:
 
 def test_declared_length_over_cap_is_refused_before_reading(feed_server: FeedServer) -> None:
     url = feed_server.add(
-        "/huge", handler=lambda h: _send(h, 200, {"Content-Length": str(300 * 1024 * 1024)})
+        "/huge", handler=lambda h: send(h, 200, {"Content-Length": str(300 * 1024 * 1024)})
     )
     with pytest.raises(FetchError, match="larger than the cap"):
         fetch_one(url, FAST)
 
 
 def test_dribbling_server_hits_the_total_deadline(feed_server: FeedServer) -> None:
-    def dribble(h: BaseHTTPRequestHandler) -> None:
-        h.send_response(200)
-        h.send_header("Content-Length", "1000")
-        h.end_headers()
-        try:
-            for _ in range(1000):
-                h.wfile.write(b"<")
-                h.wfile.flush()
-                time.sleep(0.5)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    url = feed_server.add("/slow", handler=dribble)
+    url = feed_server.add("/slow", handler=dribbler(0.5))
     limits = FetchLimits(connect_timeout=1, deadline=1.5)
     started = time.monotonic()
     with pytest.raises(FetchError) as e:
@@ -121,22 +96,22 @@ def test_dribbling_server_hits_the_total_deadline(feed_server: FeedServer) -> No
 def test_redirect_to_other_schemes_refused(
     feed_server: FeedServer, location: str, kind: str
 ) -> None:
-    url = feed_server.add("/r", handler=lambda h: _send(h, 302, {"Location": location}))
+    url = feed_server.add("/r", handler=lambda h: send(h, 302, {"Location": location}))
     with pytest.raises(FetchError) as e:
         fetch_one(url, FAST)
     assert e.value.kind == kind
 
 
 def test_redirect_loop_and_chain(feed_server: FeedServer) -> None:
-    feed_server.add("/loop1", handler=lambda h: _send(h, 302, {"Location": "/loop2"}))
-    loop = feed_server.add("/loop2", handler=lambda h: _send(h, 301, {"Location": "/loop1"}))
+    feed_server.add("/loop1", handler=lambda h: send(h, 302, {"Location": "/loop2"}))
+    loop = feed_server.add("/loop2", handler=lambda h: send(h, 301, {"Location": "/loop1"}))
     with pytest.raises(FetchError) as e:
         fetch_one(loop, FAST)
     assert e.value.kind == "redirect-loop"
     feed_server.add("/final.xml", FEED)
     for i in range(7):
         target = "/final.xml" if i == 6 else f"/hop{i + 1}"
-        feed_server.add(f"/hop{i}", handler=lambda h, t=target: _send(h, 302, {"Location": t}))
+        feed_server.add(f"/hop{i}", handler=lambda h, t=target: send(h, 302, {"Location": t}))
     with pytest.raises(FetchError) as e:
         fetch_one(feed_server.url("/hop0"), FAST)
     assert e.value.kind == "too-many-redirects"
@@ -145,12 +120,12 @@ def test_redirect_loop_and_chain(feed_server: FeedServer) -> None:
 
 
 def test_retry_after_in_both_forms(feed_server: FeedServer) -> None:
-    url = feed_server.add("/busy", handler=lambda h: _send(h, 429, {"Retry-After": "120"}))
+    url = feed_server.add("/busy", handler=lambda h: send(h, 429, {"Retry-After": "120"}))
     with pytest.raises(FetchError) as e:
         fetch_one(url, FAST)
     assert e.value.kind == "http-429" and e.value.retry_after == 120
     when = formatdate(time.time() + 600, usegmt=True)
-    url = feed_server.add("/down", handler=lambda h: _send(h, 503, {"Retry-After": when}))
+    url = feed_server.add("/down", handler=lambda h: send(h, 503, {"Retry-After": when}))
     with pytest.raises(FetchError) as e:
         fetch_one(url, FAST)
     assert e.value.kind == "http-503" and 590 <= (e.value.retry_after or 0) <= 600
@@ -183,7 +158,7 @@ def test_concurrency_is_bounded_per_host() -> None:
         time.sleep(0.2)
         with lock:
             active[port] -= 1
-        _send(h, 200, {"Content-Type": "application/rss+xml"}, FEED)
+        send(h, 200, {"Content-Type": "application/rss+xml"}, FEED)
 
     requests = []
     for s in servers:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DATA, FeedServer, Webhook, monitor_env, port_open, write_config
+from tests.processes import Workers
+from tests.processes import wait_for as wait
 
 pytestmark = pytest.mark.slow
 REDIS_DB = 11
@@ -31,57 +31,8 @@ def broker_url() -> Iterator[str]:
     client.flushdb()
 
 
-class Workers:
-    def __init__(self, env: dict[str, str], tmp: Path):
-        self.env, self.tmp, self.procs = env, tmp, []  # type: ignore[var-annotated]
-
-    def start(self, beat: bool, name: str) -> subprocess.Popen[bytes]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "monitor.worker",
-            "worker",
-            "-l",
-            "info",
-            "-c",
-            "2",
-            "-n",
-            f"{name}@%h",
-            "--without-gossip",
-            "--without-mingle",
-        ]
-        if beat:
-            cmd += ["--beat", "-s", str(self.tmp / f"beat-{name}")]
-        log = open(self.tmp / f"{name}.log", "ab")
-        p = subprocess.Popen(
-            cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.procs.append(p)
-        return p
-
-    def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-
-    def logs(self) -> str:
-        return "\n".join(f.read_text(errors="replace")[-3000:] for f in self.tmp.glob("*.log"))
-
-
 def wait_for(cond: Callable[[], bool], timeout: float, what: str, workers: Workers) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}\n{workers.logs()}")
+    wait(cond, timeout, what, workers.logs)
 
 
 NEW_ITEM = """<item><title>L’OTSC sans l’Arménie : Erevan gèle sa participation à l’alliance</title>
@@ -99,24 +50,22 @@ def setup(
         feed_server.add("/a.xml", feed),
         feed_server.add("/b.xml", (DATA / "caucase_b.xml").read_bytes()),
     ]
-    config = write_config(tmp_path / "config", urls, [webhook.url])
-    env = monitor_env(
-        config,
-        pg_url,
-        MONITOR_BROKER_URL=broker_url,
-        MONITOR_POLL_INTERVAL="2",
-        MONITOR_RETRY_BASE_SECONDS="0.5",
-    )
-    subprocess.run(
-        [sys.executable, "-m", "monitor", "db", "upgrade"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    workers = Workers(env, tmp_path)
-    yield workers, feed_server, webhook, config
+    workers = prepared(tmp_path, urls, webhook, pg_url, broker_url)
+    yield workers, feed_server, webhook, tmp_path / "config"
     workers.stop()
+
+
+def prepared(
+    tmp: Path, urls: list[str], hook: Webhook, db_url: str, broker: str, **env: str
+) -> Workers:
+    """Config for these feeds and this webhook, the schema migrated: workers ready to start."""
+    config = write_config(tmp / "config", urls, [hook.url])
+    settings = dict(MONITOR_BROKER_URL=broker, MONITOR_POLL_INTERVAL="2",
+                    MONITOR_RETRY_BASE_SECONDS="0.5", **env)  # fmt: skip
+    full = monitor_env(config, db_url, **settings)
+    subprocess.run([sys.executable, "-m", "monitor", "db", "upgrade"], env=full, check=True,
+                   capture_output=True, timeout=60)  # fmt: skip
+    return Workers(full, tmp)
 
 
 def test_worker_alerts_new_items_once(setup: tuple[Workers, FeedServer, Webhook, Path]) -> None:
@@ -161,17 +110,19 @@ def test_two_workers_and_a_target_down_then_back(
     assert len(counts) == 2 and max(counts.values()) == 1, counts
 
 
+FAST_RECOVERY = dict(MONITOR_LEASE_SECONDS="3", MONITOR_CLAIM_SECONDS="3")
+
+
 def _restart_env(workers: Workers) -> None:
-    workers.env.update(MONITOR_LEASE_SECONDS="3", MONITOR_CLAIM_SECONDS="3")
+    workers.env.update(FAST_RECOVERY)
 
 
-def _kill_all(workers: Workers) -> None:
-    """SIGKILL every worker process group: the machine is gone, acks and all."""
-    for p in workers.procs:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(timeout=10)
-    workers.procs.clear()
+def restart_and_expect_each_alert_once(workers: Workers, hook: Webhook) -> None:
+    workers.start(beat=True, name="w2")
+    wait_for(lambda: len(hook.received) >= 2, 60, "the alerts after the restart", workers)
+    time.sleep(6)  # more polls and sweeps: nothing may come twice
+    counts = Counter(hook.titles())
+    assert len(counts) == 2 and max(counts.values()) == 1, counts
 
 
 def test_sigkill_of_the_worker_during_a_poll(
@@ -183,15 +134,11 @@ def test_sigkill_of_the_worker_during_a_poll(
     server.add("/b.xml", (DATA / "caucase_b.xml").read_bytes(), delay=4.0)
     workers.start(beat=True, name="w1")
     wait_for(lambda: len(server.requests) >= 2, 60, "both polls in flight", workers)
-    _kill_all(workers)
+    workers.kill()
     assert hook.received == []
     server.add("/a.xml", (DATA / "caucase_a.xml").read_bytes())
     server.add("/b.xml", (DATA / "caucase_b.xml").read_bytes())
-    workers.start(beat=True, name="w2")
-    wait_for(lambda: len(hook.received) >= 2, 60, "the alerts after the restart", workers)
-    time.sleep(6)
-    counts = Counter(hook.titles())
-    assert len(counts) == 2 and max(counts.values()) == 1, counts
+    restart_and_expect_each_alert_once(workers, hook)
 
 
 def test_sigkill_of_the_worker_during_a_delivery(
@@ -202,15 +149,11 @@ def test_sigkill_of_the_worker_during_a_delivery(
     hook.stall = 4.0
     workers.start(beat=True, name="w1")
     wait_for(lambda: hook.stalled >= 1, 60, "a delivery in flight", workers)
-    _kill_all(workers)
+    workers.kill()
     hook.stall = 0.0
     wait_for(lambda: hook.dropped >= hook.stalled, 10, "the receiver to see senders gone", workers)
     assert hook.received == []
-    workers.start(beat=True, name="w2")
-    wait_for(lambda: len(hook.received) >= 2, 60, "the alerts after the restart", workers)
-    time.sleep(6)
-    counts = Counter(hook.titles())
-    assert len(counts) == 2 and max(counts.values()) == 1, counts
+    restart_and_expect_each_alert_once(workers, hook)
 
 
 def test_redis_restarted_under_a_running_worker(
@@ -221,13 +164,7 @@ def test_redis_restarted_under_a_running_worker(
     redis_server = PrivateRedis()
     feed_server.add("/a.xml", (DATA / "caucase_a.xml").read_bytes())
     url = feed_server.url("/a.xml")
-    config = write_config(tmp_path / "config", [url], [webhook.url])
-    env = monitor_env(config, pg_url, MONITOR_BROKER_URL=redis_server.url,
-                      MONITOR_POLL_INTERVAL="2", MONITOR_LEASE_SECONDS="3",
-                      MONITOR_CLAIM_SECONDS="3", MONITOR_RETRY_BASE_SECONDS="0.5")  # fmt: skip
-    subprocess.run([sys.executable, "-m", "monitor", "db", "upgrade"], env=env, check=True,
-                   capture_output=True, timeout=60)  # fmt: skip
-    workers = Workers(env, tmp_path)
+    workers = prepared(tmp_path, [url], webhook, pg_url, redis_server.url, **FAST_RECOVERY)
     try:
         workers.start(beat=True, name="w1")
         wait_for(lambda: len(webhook.received) >= 1, 60, "the first alerts", workers)
@@ -246,7 +183,7 @@ def test_redis_restarted_under_a_running_worker(
         time.sleep(6)
         counts = Counter(webhook.titles())
         assert len(counts) == first + 1 and max(counts.values()) == 1, counts
-        assert all(p.poll() is None for p in workers.procs), workers.logs()
+        assert workers.alive(), workers.logs()
     finally:
         workers.stop()
         redis_server.close()
@@ -261,24 +198,7 @@ def test_postgres_restarted_under_running_workers(
     feed_server.add("/a.xml", (DATA / "caucase_a.xml").read_bytes(), delay=2.0)
     feed_server.add("/b.xml", (DATA / "caucase_b.xml").read_bytes(), delay=2.0)
     urls = [feed_server.url("/a.xml"), feed_server.url("/b.xml")]
-    config = write_config(tmp_path / "config", urls, [webhook.url])
-    env = monitor_env(
-        config,
-        pg.url,
-        MONITOR_BROKER_URL=broker_url,
-        MONITOR_POLL_INTERVAL="2",
-        MONITOR_LEASE_SECONDS="3",
-        MONITOR_CLAIM_SECONDS="3",
-        MONITOR_RETRY_BASE_SECONDS="0.5",
-    )
-    subprocess.run(
-        [sys.executable, "-m", "monitor", "db", "upgrade"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    workers = Workers(env, tmp_path)
+    workers = prepared(tmp_path, urls, webhook, pg.url, broker_url, **FAST_RECOVERY)
     try:
         workers.start(beat=True, name="w1")
         # Both polls in flight (held 2 s by the server): the database goes away under them.
@@ -290,8 +210,8 @@ def test_postgres_restarted_under_running_workers(
         time.sleep(6)
         counts = Counter(webhook.titles())
         assert len(counts) == 2 and max(counts.values()) == 1, counts
-        assert all(p.poll() is None for p in workers.procs), workers.logs()
-        logs = (tmp_path / "w1.log").read_text(errors="replace")
+        assert workers.alive(), workers.logs()
+        logs = workers.log("w1")
         assert "retry: Retry in" in logs and "OperationalError" in logs  # failed, then retried
         assert "database unavailable" in logs  # the periodic tasks say so in one line
     finally:

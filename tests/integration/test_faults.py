@@ -5,10 +5,6 @@ arrives twice."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,6 +14,8 @@ import pytest
 
 from tests.conftest import DATA, FeedServer, Webhook, monitor_env, write_config
 from tests.integration.servers import PrivatePostgres
+from tests.processes import MonitorRun
+from tests.processes import wait_for as wait
 
 pytestmark = pytest.mark.slow
 A = (DATA / "caucase_a.xml").read_bytes()
@@ -25,51 +23,8 @@ B = (DATA / "caucase_b.xml").read_bytes()
 EXPECTED = 2  # stories alerted from the two feeds
 
 
-class Run:
-    """`monitor run` as a subprocess in its own process group (so SIGKILL takes its pool too)."""
-
-    def __init__(self, env: dict[str, str], tmp: Path):
-        self.env, self.log = env, tmp / "run.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "monitor", "run"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.alive():
-            assert self.proc is not None
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
-def wait_for(cond: Callable[[], bool], timeout: float, what: str, run: Run) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}\n{run.text()[-4000:]}")
+def wait_for(cond: Callable[[], bool], timeout: float, what: str, run: MonitorRun) -> None:
+    wait(cond, timeout, what, run.logs)
 
 
 def once_each(hook: Webhook) -> Counter[str]:
@@ -85,12 +40,12 @@ def private_pg() -> Iterator[PrivatePostgres]:
     pg.close()
 
 
-def make_run(tmp: Path, urls: list[str], hook: Webhook, db_url: str, **env: str) -> Run:
+def make_run(tmp: Path, urls: list[str], hook: Webhook, db_url: str, **env: str) -> MonitorRun:
     config = write_config(tmp / "config", urls, [hook.url])
     settings = dict(MONITOR_POLL_INTERVAL="2", MONITOR_LEASE_SECONDS="3",
                     MONITOR_CLAIM_SECONDS="3", MONITOR_RETRY_BASE_SECONDS="0.5")  # fmt: skip
     settings.update(env)
-    return Run(monitor_env(config, db_url, **settings), tmp)
+    return MonitorRun(monitor_env(config, db_url, **settings), tmp)
 
 
 def test_postgres_restarted_in_the_middle_of_a_cycle(
@@ -105,13 +60,13 @@ def test_postgres_restarted_in_the_middle_of_a_cycle(
         wait_for(lambda: len(feed_server.requests) >= 2, 60, "both polls in flight", run)
         private_pg.stop("fast")
         time.sleep(4)
-        assert run.alive(), run.text()[-3000:]
+        assert run.alive(), run.logs()[-3000:]
         private_pg.start()
         wait_for(lambda: len(webhook.received) >= EXPECTED, 90, "the alerts", run)
         time.sleep(5)  # more cycles: nothing may come twice
         once_each(webhook)
         assert run.alive(), "monitor run must survive a database restart"
-        log = run.text()
+        log = run.log("run")
         assert "database unavailable" in log or "failed; its lease expires" in log, log[-3000:]
         assert len(feed_server.hits("/a.xml")) >= 2  # the lost poll was polled again
     finally:

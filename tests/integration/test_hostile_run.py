@@ -13,11 +13,20 @@ import zlib
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
-from tests.conftest import DATA, FeedServer, Webhook, monitor_env, write_config
+from tests.conftest import (
+    DATA,
+    FeedServer,
+    Webhook,
+    dribbler,
+    monitor_env,
+    send,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 MiB = 1024 * 1024
@@ -29,22 +38,6 @@ def gzip_bomb() -> bytes:
     c = zlib.compressobj(1, zlib.DEFLATED, 31)
     zeros = b"\0" * MiB
     return b"".join([*(c.compress(zeros) for _ in range(1024)), c.flush()])
-
-
-def send(
-    h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes = b""
-) -> None:
-    h.send_response(status)
-    for k, v in headers.items():
-        h.send_header(k, v)
-    if "Content-Length" not in headers:
-        h.send_header("Content-Length", str(len(body)))
-    h.end_headers()
-    try:
-        if body:
-            h.wfile.write(body)
-    except (BrokenPipeError, ConnectionResetError):
-        pass
 
 
 def stream(total: int, declare: bool) -> object:
@@ -65,19 +58,6 @@ def stream(total: int, declare: bool) -> object:
         h.close_connection = True
 
     return handler
-
-
-def dribble(h: BaseHTTPRequestHandler) -> None:
-    h.send_response(200)
-    h.send_header("Content-Length", "100")
-    h.end_headers()
-    try:
-        for _ in range(100):
-            h.wfile.write(b"<")
-            h.wfile.flush()
-            time.sleep(2)
-    except (BrokenPipeError, ConnectionResetError):
-        pass
 
 
 def rss(items: str, encoding: str = "utf-8", declare: bool = True, bom: bool = False) -> bytes:
@@ -166,7 +146,7 @@ BAD = {  # path: (route kwargs, the error kind recorded)
     ),
     "/declared-300m.xml": (dict(handler=stream(300 * MiB, declare=True)), "too-large"),
     "/stream-300m.xml": (dict(handler=stream(300 * MiB, declare=False)), "too-large"),
-    "/dribble.xml": (dict(handler=dribble), "timeout"),
+    "/dribble.xml": (dict(handler=dribbler(2.0, 100)), "timeout"),
     "/random.xml": (dict(body=bytes(range(256)) * 40), "not-a-feed"),
     "/maintenance.xml": (
         dict(
@@ -232,6 +212,15 @@ def run_measured(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedP
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), peak
 
 
+def cli(env: dict[str, str], *args: str, jsonl: bool = True) -> Any:
+    """Run a monitor command that must succeed: its JSON lines, or its output lines."""
+    r = subprocess.run([sys.executable, "-m", "monitor", *args], env=env, capture_output=True,
+                       text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = r.stdout.splitlines()
+    return [json.loads(x) for x in lines] if jsonl else lines
+
+
 def test_hostile_feeds_beside_good_ones_in_one_cycle(
     tmp_path: Path, feed_server: FeedServer, webhook: Webhook
 ) -> None:
@@ -250,24 +239,8 @@ def test_hostile_feeds_beside_good_ones_in_one_cycle(
     assert peak < 500 * MiB, f"peak RSS of the process tree {peak / MiB:.0f} MiB"
     assert elapsed < 60  # the dribbler is ended by the 5 s deadline
 
-    feeds = {
-        json.loads(line)["url"].rsplit("/", 1)[1]: json.loads(line)
-        for line in subprocess.run(
-            [sys.executable, "-m", "monitor", "feeds", "--format", "jsonl"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()
-    }
-    table = subprocess.run(
-        [sys.executable, "-m", "monitor", "feeds"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-
+    feeds = {f["url"].rsplit("/", 1)[1]: f for f in cli(env, "feeds", "--format", "jsonl")}
+    table = cli(env, "feeds", jsonl=False)
     for path in BAD:  # the table shows each failing feed with its error and next attempt
         line = next(x for x in table if path in x)
         assert "error" in line and str(datetime.now(UTC).year) in line.split("error", 1)[1], line
@@ -307,23 +280,7 @@ def test_hostile_feeds_beside_good_ones_in_one_cycle(
         .replace("Latchine", "Latchine (MISE À JOUR)", 1)
     )
     feed_server.add("/a.xml", edited.encode())
-    r2 = subprocess.run(
-        [sys.executable, "-m", "monitor", "run", "--once"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r2.returncode == 0, r2.stderr[-2000:]
+    cli(env, "run", "--once", jsonl=False)
     assert len(webhook.received) == before
-    rows = [
-        json.loads(x)
-        for x in subprocess.run(
-            [sys.executable, "-m", "monitor", "matches", "--format", "jsonl"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()
-    ]
+    rows = cli(env, "matches", "--format", "jsonl")
     assert any("MISE À JOUR" in row["title"] for row in rows)
