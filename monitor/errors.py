@@ -38,3 +38,8 @@ class NotifyError(MonitorError):
 
 class InputError(MonitorError):
     """Bad input given on the command line or standard input."""
+
+
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """An exception in one log line (database drivers write several)."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:limit]

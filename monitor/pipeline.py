@@ -15,8 +15,17 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from monitor.classify import Profile, classify, load_profile
-from monitor.errors import ConfigError, FetchError, NotifyError, ParseError
+from monitor.errors import (
+    ConfigError,
+    FetchError,
+    NotifyError,
+    ParseError,
+    StorageError,
+    first_line,
+)
 from monitor.fetch import FetchRequest, fetch_many, fetch_one
 from monitor.notify import next_attempt, render_alert, send
 from monitor.parse import ParsedFeed, parse_feed
@@ -224,8 +233,12 @@ async def poll_due_feeds(
             else:
                 async with store_lock:
                     outcome = await asyncio.to_thread(_process_here, rt, _feed_id(req), res)
-        except Exception as e:  # a dead pool process or a database outage: retried next time
-            log.exception("storing %s failed; its lease expires and it is polled again", req.url)
+        except (SQLAlchemyError, StorageError) as e:  # the database is down: one line a feed
+            log.error("storing %s failed (%s); polled again when its lease expires", req.url,
+                      first_line(e))  # fmt: skip
+            outcome = PollOutcome(req.url, "error", error=f"database: {first_line(e)}")
+        except Exception as e:  # a dead pool process, a bug: the same retry, with a traceback
+            log.exception("storing %s failed; polled again when its lease expires", req.url)
             outcome = PollOutcome(req.url, "error", error=f"internal: {type(e).__name__}: {e}")
         outcomes.append(outcome)
         if on_outcome:

@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.errors import StorageError
+from monitor.errors import StorageError, first_line
 from monitor.pipeline import FeedsWatcher, Runtime, init_worker, run_cycle, sync_feeds, utcnow
 from monitor.store import repo
 from monitor.store.models import Feed
@@ -113,15 +113,11 @@ def run_forever(
                 # Polls that could not be stored are polled again when their lease expires.
                 outage += 1
                 wait = min(MAX_OUTAGE_WAIT, 2.0**outage)
-                log.error("database unavailable (%s); next try in %.0f s", _first_line(e), wait)
+                log.error("database unavailable (%s); next try in %.0f s", first_line(e), wait)
             stop.wait(wait)
     finally:
         pool.shutdown()
     log.info("stopped")
-
-
-def _first_line(e: Exception) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def _sleep_for(rt: Runtime) -> float:

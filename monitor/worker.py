@@ -24,7 +24,7 @@ from celery.signals import worker_process_init
 from kombu import Queue  # type: ignore[attr-defined]
 from sqlalchemy.exc import OperationalError
 
-from monitor.errors import StorageError
+from monitor.errors import StorageError, first_line
 from monitor.pipeline import FeedsWatcher, Runtime, deliver_due, enqueue_due, poll_feed
 from monitor.settings import DEFAULT_BROKER_URL, load_settings
 
@@ -116,8 +116,7 @@ def sync_feeds_task() -> dict[str, int]:
 
 def _database_down(task: str, e: Exception) -> None:
     """Periodic tasks do not retry: their next tick is the retry. One line, no traceback."""
-    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-    log.warning("%s: database unavailable, the next tick tries again: %s", task, first)
+    log.warning("%s: database unavailable, the next tick tries again: %s", task, first_line(e))
 
 
 @app.task(name="monitor.enqueue_due_feeds")
