@@ -236,3 +236,19 @@ def test_context_alternatives_and_implied_topics(tmp_path) -> None:
     )
     with pytest.raises(ProfileError, match=r"p\.yaml:12: .*unknown topic 'peace'"):
         load_profile(profile)
+
+
+def test_a_long_summary_counts_as_lede_then_body() -> None:
+    """Past its first 600 characters a summary is an article body: a passing mention of the
+    place there is weak evidence, while the same words in the lede are strong."""
+    filler = "Le conseil municipal a voté le budget des écoles et des crèches. " * 12
+    mention = " Le maire a aussi évoqué le Haut-Karabakh et les réfugiés arméniens."
+    late = classify(
+        Item(key="x", guid=None, link=None, title="Vie locale", summary=filler + mention), PROFILE
+    )
+    early = classify(
+        Item(key="y", guid=None, link=None, title="Vie locale", summary=mention + filler), PROFILE
+    )
+    assert late.topics == () and "karabakh_ceasefire" in early.topics
+    assert {e.field for e in early.evidence} == {"summary"}
+    assert late.scores["karabakh_ceasefire"] < early.scores["karabakh_ceasefire"]

@@ -57,10 +57,12 @@ class Scorer:
 
     def classify(self, item: Item) -> Classification:
         p = self.profile
+        # A summary longer than a lede is an article body: past the lede, it counts as content.
+        lede, rest = _split_lede(item.summary)
         fields = (
             ("title", self.hits(item.title), p.title_weight),
-            ("summary", self.hits(item.summary), 1.0),
-            ("content", self.hits(item.content), p.content_weight),
+            ("summary", self.hits(lede), 1.0),
+            ("content", self.hits(rest) | self.hits(item.content), p.content_weight),
         )
         present = set().union(*(h for _, h, _ in fields))
         groups_present = {name for name, ids in p.groups.items() if any(i in present for i in ids)}
@@ -99,6 +101,17 @@ class Scorer:
                     topics.append(other)
                     evidence.append(Evidence(other, f"(implied by {tid})", "topic", 0.0))
         return Classification(tuple(topics), scores, tuple(evidence))
+
+
+LEDE_CHARS = 600
+
+
+def _split_lede(summary: str) -> tuple[str, str]:
+    if len(summary) <= LEDE_CHARS:
+        return summary, ""
+    cut = summary.rfind(" ", 0, LEDE_CHARS)
+    cut = cut if cut > 0 else LEDE_CHARS
+    return summary[:cut], summary[cut:]
 
 
 def _rest_matches(pattern: Pattern, toks: list[str], sts: list[str], i: int, n: int) -> bool:
