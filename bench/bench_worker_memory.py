@@ -58,9 +58,12 @@ def dynamic_feed(handler: BaseHTTPRequestHandler) -> None:
     handler.wfile.write(data)
 
 
-def tree_rss(proc: psutil.Process) -> int:
-    procs = [proc, *proc.children(recursive=True)]
-    return sum(p.memory_info().rss for p in procs if p.is_running())
+def tree_memory(proc: psutil.Process) -> tuple[int, int]:
+    """RSS and PSS summed over the worker's processes (the prefork children and beat share
+    pages with the parent: RSS counts them in each, PSS once)."""
+    infos = [p.memory_full_info() for p in [proc, *proc.children(recursive=True)]
+             if p.is_running()]  # fmt: skip
+    return sum(i.rss for i in infos), sum(getattr(i, "pss", i.rss) for i in infos)
 
 
 def main() -> None:
@@ -74,7 +77,7 @@ def main() -> None:
     server, hook = FeedServer(), Webhook()
     urls = [server.add(f"/dyn{f}.xml", handler=dynamic_feed) for f in range(args.feeds)]
     checkpoints = sorted({args.polls // 10, args.polls // 4, args.polls // 2, args.polls})
-    samples: list[tuple[int, float, int]] = []
+    samples: list[tuple[int, float, tuple[int, int]]] = []
     with tempfile.TemporaryDirectory() as tmpdir, postgres_database() as db_url:
         tmp = Path(tmpdir)
         feeds = [{"url": u, "interval": 1} for u in urls]
@@ -97,19 +100,22 @@ def main() -> None:
                             + workers.log("worker")[-3000:]
                         )
                     time.sleep(0.05)
-                samples.append((len(server.requests), time.monotonic() - started, tree_rss(worker)))
+                samples.append(
+                    (len(server.requests), time.monotonic() - started, tree_memory(worker))
+                )
         finally:
             workers.stop()
     server.close()
     hook.close()
-    first, last = samples[0][2], samples[-1][2]
+    (first, first_pss), (last, last_pss) = samples[0][2], samples[-1][2]
     print(f"Celery worker (-c 2, with beat) on Redis + PostgreSQL, {args.feeds} feeds every 1 s, "
           f"{os.cpu_count()} cores; {len(hook.received)} alerts delivered")  # fmt: skip
-    for polls, at, rss in samples:
-        print(f"  after {polls:5d} polls ({at:5.1f} s): RSS of the worker's processes "
-              f"{rss / 2**20:6.1f} MiB")  # fmt: skip
-    print(f"growth from {samples[0][0]} to {samples[-1][0]} polls: "
-          f"{(last - first) / 2**20:+.1f} MiB ({100 * (last - first) / first:+.1f} %)")  # fmt: skip
+    for polls, at, (rss, pss) in samples:
+        print(f"  after {polls:5d} polls ({at:5.1f} s): the worker's processes RSS "
+              f"{rss / 2**20:6.1f} MiB, PSS {pss / 2**20:6.1f} MiB")  # fmt: skip
+    print(f"growth from {samples[0][0]} to {samples[-1][0]} polls: RSS "
+          f"{(last - first) / 2**20:+.1f} MiB ({100 * (last - first) / first:+.1f} %), PSS "
+          f"{(last_pss - first_pss) / 2**20:+.1f} MiB")  # fmt: skip
 
 
 if __name__ == "__main__":
