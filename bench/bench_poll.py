@@ -115,7 +115,7 @@ def main() -> None:
             config = write_config(Path(tmp) / "config", urls, [])
             env = monitor_env(config, f"sqlite:///{tmp}/bench.db")
             cmd = [sys.executable, "-m", "monitor", "run", "--once"]
-            spy = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", args.py_spy, "--"]
+            spy = ["py-spy", "record", "-r", "200", "-s", "-f", "raw", "-o", args.py_spy, "--"]
             wall1, cpu1, _, _ = run_measured(spy + cmd if args.py_spy else cmd, env)
             first_requests = sum(len(s.requests) for s in servers)
             for s in servers:
