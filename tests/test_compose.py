@@ -22,6 +22,13 @@ def test_every_service_has_a_healthcheck_or_is_one_shot() -> None:
     assert "pgdata" in COMPOSE["volumes"]
 
 
+def test_long_running_services_are_restarted() -> None:
+    """A worker can exit on a broker outage (kombu's 'Unrecoverable error' while restoring
+    unacknowledged messages): the restart policy is part of the design, so it is checked."""
+    for name in ("worker", "beat"):
+        assert COMPOSE["services"][name]["restart"] == "unless-stopped", name
+
+
 def test_commands_exist() -> None:
     for name, svc in COMPOSE["services"].items():
         cmd = svc.get("command")
