@@ -393,9 +393,10 @@ def record_matches(
         return []
     rows = [row for row, _, _ in matched]
     known = set(session.scalars(select(Match.item_id).where(Match.item_id.in_(rows))))
-    stories = dict(
-        session.execute(select(Item.id, Item.story_id).where(Item.id.in_(rows))).tuples().all()
-    )
+    stories: dict[int, int | None] = {
+        iid: sid
+        for iid, sid in session.execute(select(Item.id, Item.story_id).where(Item.id.in_(rows)))
+    }
     index: StoryIndex | None = None
     todo: list[tuple[int, ParsedItem, Classification, int]] = []
     assigned: list[dict[str, int]] = []
@@ -422,26 +423,23 @@ def record_matches(
     if not todo:
         return [(None, None)] * len(matched)
     matches_t = _table(Match)
-    match_ids: dict[int, int] = dict(
-        session.execute(
-            matches_t.insert().returning(matches_t.c.item_id, matches_t.c.id),
-            [
-                dict(
-                    item_id=row,
-                    story_id=story_id,
-                    topics=list(c.topics),
-                    scores=dict(c.scores),
-                    evidence=[e.as_dict() for e in c.evidence],
-                    explanation=c.explain(),
-                    score=max((c.scores.get(t, 0.0) for t in c.topics), default=0.0),
-                    created_at=now,
-                )
-                for row, _, c, story_id in todo
-            ],
-        )
-        .tuples()
-        .all()
+    inserted = session.execute(
+        matches_t.insert().returning(matches_t.c.item_id, matches_t.c.id),
+        [
+            dict(
+                item_id=row,
+                story_id=story_id,
+                topics=list(c.topics),
+                scores=dict(c.scores),
+                evidence=[e.as_dict() for e in c.evidence],
+                explanation=c.explain(),
+                score=max((c.scores.get(t, 0.0) for t in c.topics), default=0.0),
+                created_at=now,
+            )
+            for row, _, c, story_id in todo
+        ],
     )
+    match_ids: dict[int, int] = {item_id: mid for item_id, mid in inserted}
     session.execute(
         _table(MatchTopic).insert(),
         [
