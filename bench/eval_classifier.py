@@ -134,6 +134,17 @@ def main() -> None:
         print(
             f"| {t:20} |   {m['precision']:.3f}   | {m['recall']:.3f}  | {m['f1']:.3f} | {m['support']:7d} |"
         )
+    if args.real:  # news outlets and the Armenian community site behave very differently
+        for name, part in (
+            ("news outlets", [r for r in rows if not r["id"].startswith("aamc")]),
+            ("community posts", [r for r in rows if r["id"].startswith("aamc")]),
+        ):
+            rel = evaluate(part, Path(args.profile))[0]["relevance"]
+            print(
+                f"{name:16} {len(part):5d} items, {sum(bool(r['topics']) for r in part):3d} "
+                f"positive: relevance P {rel['precision']:.3f} R {rel['recall']:.3f} "
+                f"F1 {rel['f1']:.3f}"
+            )
     if args.errors:
         print("\n".join(errors))
 

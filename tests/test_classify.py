@@ -192,12 +192,14 @@ def test_real_captures_labels_resolve_and_quality_holds() -> None:
     labelled = [
         ln.split("\t")[0] for ln in labels.read_text(encoding="utf-8").splitlines() if "\t" in ln
     ]
-    assert len(labelled) >= 300 and set(labelled) <= ids
+    assert len(labelled) >= 400 and set(labelled) <= ids
     rows = load_real(labels)
-    assert sum(bool(r["topics"]) for r in rows) >= 90
-    metrics, _ = evaluate(rows, ROOT / "config" / "topics.yaml")
-    assert metrics["relevance"]["precision"] >= 0.85, metrics["relevance"]
-    assert metrics["relevance"]["recall"] >= 0.9, metrics["relevance"]
+    assert sum(bool(r["topics"]) for r in rows) >= 100
+    profile = ROOT / "config" / "topics.yaml"
+    everything = evaluate(rows, profile)[0]["relevance"]
+    assert everything["precision"] >= 0.8 and everything["recall"] >= 0.9, everything
+    news = evaluate([r for r in rows if not r["id"].startswith("aamc")], profile)[0]["relevance"]
+    assert news["precision"] >= 0.92 and news["recall"] >= 0.92, news
 
 
 def test_context_alternatives_and_implied_topics(tmp_path) -> None:

@@ -77,11 +77,18 @@ class Scorer:
                 continue
             total = 0.0
             topic_evidence = []
+            held: set[tuple[int, ...]] = set()
             for entry in topic.entries:
                 if entry.when and not any(
                     all(g in groups_present for g in alt) for alt in entry.when
                 ):
                     continue
+                # The same terms listed again under another context are an alternative: the
+                # first entry whose context holds counts, the later ones do not add to it.
+                key = tuple(entry.patterns)
+                if key in held:
+                    continue
+                held.add(key)
                 for field_name, found, factor in fields:
                     pid = next((i for i in entry.patterns if i in found), None)
                     if pid is not None:
