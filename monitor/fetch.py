@@ -43,7 +43,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²".isdigit() is true too
         return float(min(int(value), 7 * 86400))
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -244,7 +244,13 @@ class Fetcher:
         declared = response.headers.get("content-length")
         cap = self.limits.max_body_bytes
         encoding = response.headers.get("content-encoding", "")
-        if declared and declared.isdigit() and int(declared) > cap and not encoding:
+        if (
+            declared
+            and declared.isascii()
+            and declared.isdigit()
+            and int(declared) > cap
+            and not encoding
+        ):
             raise FetchError(
                 f"Content-Length {declared} is larger than the cap of {cap} bytes",
                 kind="too-large",
