@@ -38,13 +38,21 @@ class FetchRequest:
     last_modified: str | None = None
 
 
+def _header_int(value: str | None) -> int | None:
+    """A header's non-negative integer, ASCII digits only ("²".isdigit() is true too)."""
+    if value and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
     if not value:
         return None
     value = value.strip()
-    if value.isascii() and value.isdigit():  # "²".isdigit() is true too
-        return float(min(int(value), 7 * 86400))
+    seconds = _header_int(value)
+    if seconds is not None:
+        return float(min(seconds, 7 * 86400))
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -244,13 +252,8 @@ class Fetcher:
         declared = response.headers.get("content-length")
         cap = self.limits.max_body_bytes
         encoding = response.headers.get("content-encoding", "")
-        if (
-            declared
-            and declared.isascii()
-            and declared.isdigit()
-            and int(declared) > cap
-            and not encoding
-        ):
+        length = _header_int(declared)
+        if length is not None and length > cap and not encoding:
             raise FetchError(
                 f"Content-Length {declared} is larger than the cap of {cap} bytes",
                 kind="too-large",

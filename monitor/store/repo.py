@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from monitor.store.models import (
@@ -154,7 +155,7 @@ def lease_feed(session: Session, feed_id: int, now: datetime, owner: str, lease:
         .values(leased_until=now + timedelta(seconds=lease), lease_owner=owner)
         .execution_options(synchronize_session=False)
     )
-    return bool(getattr(result, "rowcount", 0))
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 def backoff_seconds(interval: int, errors: int, retry_after: float | None) -> float:
@@ -360,11 +361,6 @@ class StoryIndex:
         ).scalar_one()
         self.stories.append((int(sid), tsig, bsig))
         return int(sid)
-
-
-def find_or_create_story(session: Session, item: ParsedItem, now: datetime) -> int:
-    """The story an item belongs to: a recent one with near-identical text, or a new one."""
-    return StoryIndex(session, now).story_for(item)
 
 
 def record_match(
