@@ -98,12 +98,6 @@ def render_alert(
     )
 
 
-def route(topics: Sequence[str], targets: Sequence[Target]) -> list[Target]:
-    """Targets tagged with one of the topics, and every untagged target."""
-    wanted = set(topics)
-    return [t for t in targets if not t.tags or wanted.intersection(t.tags)]
-
-
 def send(target: Target, message: AlertMessage) -> None:
     """Deliver one message to one target; raise NotifyError unless apprise confirms it."""
     apprise = load_apprise()

@@ -29,8 +29,13 @@ from monitor.errors import (
 from monitor.fetch import FetchRequest, fetch_many, fetch_one
 from monitor.notify import next_attempt, render_alert, send
 from monitor.parse import ParsedFeed, parse_feed
+from monitor.routing import route
+from monitor.schedule import next_check_after_error, next_check_after_ok
 from monitor.settings import FEEDS_FILE, Settings, load_feeds
-from monitor.store import Database, ensure_schema, repo
+from monitor.store import Database, ensure_schema, outbox
+from monitor.store import feeds as feed_store
+from monitor.store import items as item_store
+from monitor.store import matches as match_store
 from monitor.store.models import Feed
 from monitor.types import CycleSummary, FetchResult, PollOutcome, Target
 
@@ -66,7 +71,7 @@ class Runtime:
 
 def sync_feeds(rt: Runtime) -> dict[str, int]:
     with rt.db.session() as s:
-        return repo.sync_feeds(s, rt.settings.feeds, utcnow())
+        return feed_store.sync_feeds(s, rt.settings.feeds, utcnow())
 
 
 class FeedsWatcher:
@@ -132,17 +137,25 @@ def store_poll(
         url = feed.url
         if isinstance(result, FetchError):
             status = int(result.kind[5:]) if result.kind.startswith("http-") else None
-            repo.record_fetch_error(feed, now, result.kind, str(result), status, result.retry_after)
+            retry = next_check_after_error(
+                feed.interval, (feed.error_count or 0) + 1, result.retry_after, now
+            )
+            feed_store.record_fetch_error(feed, now, retry, result.kind, str(result), status)
             return PollOutcome(url, "error", status, error=f"{result.kind}: {result}")
         if isinstance(parsed, ParseError):
-            repo.record_fetch_error(feed, now, "not-a-feed", str(parsed), result.status, None)
+            retry = next_check_after_error(feed.interval, (feed.error_count or 0) + 1, None, now)
+            feed_store.record_fetch_error(
+                feed, now, retry, "not-a-feed", str(parsed), result.status
+            )
             return PollOutcome(
                 url, "error", result.status, error=f"not-a-feed: {parsed}", elapsed=result.elapsed
             )
         if result.status == 304 or parsed is None:
-            repo.record_fetch_ok(feed, result, now, None, 0)
+            feed_store.record_fetch_ok(
+                feed, result, now, next_check_after_ok(feed.interval, now), None, 0
+            )
             return PollOutcome(url, "not-modified", result.status, elapsed=result.elapsed)
-        stored = repo.store_items(s, feed_id, parsed.items, now)
+        stored = item_store.store_items(s, feed_id, parsed.items, now)
         new = sum(st.new for st in stored)
         matched = []
         for st in stored:
@@ -150,10 +163,16 @@ def store_poll(
                 c = verdicts[st.item.key]
                 if c.match:
                     matched.append((st.row_id, st.item, c))
-        recorded = repo.record_matches(s, matched, now, rt.targets)
+        recorded = match_store.record_matches(s, matched, now)
         matches = sum(m is not None for m, _ in recorded)
-        alert_ids = [a for _, a in recorded if a is not None]
-        repo.record_fetch_ok(feed, result, now, parsed.title, new, parsed.bozo)
+        alert_ids = []
+        for _, alert in recorded:
+            if alert is not None:
+                alert_ids.append(alert.id)
+                targets = [t.key for t in route(alert.topics, rt.targets)]
+                outbox.add_deliveries(s, alert.id, targets, now)
+        next_check = next_check_after_ok(feed.interval, now)
+        feed_store.record_fetch_ok(feed, result, now, next_check, parsed.title, new, parsed.bozo)
         return PollOutcome(
             url,
             "ok",
@@ -172,7 +191,7 @@ def poll_feed(rt: Runtime, feed_id: int) -> PollOutcome:
     another worker holds its lease."""
     now = utcnow()
     with rt.db.session() as s:
-        if not repo.lease_feed(s, feed_id, now, rt.owner, rt.settings.lease_seconds):
+        if not feed_store.lease_feed(s, feed_id, now, rt.owner, rt.settings.lease_seconds):
             return PollOutcome(feed_url=str(feed_id), status="skipped", error="leased elsewhere")
         feed = s.get(Feed, feed_id)
         assert feed is not None
@@ -218,7 +237,7 @@ async def poll_due_feeds(
     at a time."""
     now = utcnow()
     with rt.db.session() as s:
-        feeds = repo.lease_due_feeds(
+        feeds = feed_store.lease_due_feeds(
             s, now, rt.owner, rt.settings.lease_seconds, everything=everything
         )
         requests = [FetchRequest(f.id, f.url, f.etag, f.last_modified) for f in feeds]
@@ -273,7 +292,7 @@ def deliver_due(
     targets = {t.key: t for t in rt.targets}
     now = utcnow()
     with rt.db.session() as s:
-        due = repo.claim_deliveries(s, now, limit, rt.settings.claim_seconds, alert_ids)
+        due = outbox.claim_deliveries(s, now, limit, rt.settings.claim_seconds, alert_ids)
     sent = failed = 0
     give_up = timedelta(hours=rt.settings.delivery_give_up_hours)
     for d in due:
@@ -299,12 +318,12 @@ def deliver_due(
         now = utcnow()
         with rt.db.session() as s:
             if error is None:
-                repo.mark_sent(s, d.id, now)
+                outbox.mark_sent(s, d.id, now)
                 sent += 1
             else:
                 dead = target is None or now - d.created_at > give_up
                 retry_at = next_attempt(d.attempts + 1, now, rt.settings.retry_base_seconds)
-                repo.mark_failed(s, d.id, error, retry_at, dead)
+                outbox.mark_failed(s, d.id, error, retry_at, dead)
                 failed += 1
                 log.warning(
                     "delivery of alert %s to %s failed (attempt %d): %s",
@@ -321,7 +340,7 @@ def enqueue_due(rt: Runtime, limit: int = 500) -> list[int]:
     does not enqueue them again; the poll itself sets the real next check."""
     now = utcnow()
     with rt.db.session() as s:
-        return repo.take_due_feed_ids(s, now, rt.settings.lease_seconds, limit)
+        return feed_store.take_due_feed_ids(s, now, rt.settings.lease_seconds, limit)
 
 
 def run_cycle(

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StorageError, first_line
 from monitor.pipeline import FeedsWatcher, Runtime, init_worker, run_cycle, sync_feeds, utcnow
-from monitor.store import repo
+from monitor.store import outbox
 from monitor.store.models import Feed
 from monitor.types import CycleSummary, PollOutcome
 
@@ -124,6 +124,6 @@ def _sleep_for(rt: Runtime) -> float:
     now = utcnow()
     with rt.db.session() as s:
         next_feed = s.scalar(select(func.min(Feed.next_check_at)).where(Feed.enabled.is_(True)))
-        next_delivery = repo.next_delivery_due(s)
+        next_delivery = outbox.next_delivery_due(s)
     soonest = min((t for t in (next_feed, next_delivery) if t), default=now + timedelta(seconds=1))
     return max(0.05, min(MAX_SLEEP, (soonest - now).total_seconds()))

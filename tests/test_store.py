@@ -5,8 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from monitor.store import Database, repo, upgrade
+from monitor.routing import route
+from monitor.schedule import next_check_after_error
+from monitor.store import Database, outbox, upgrade
+from monitor.store import feeds as feed_store
+from monitor.store import items as item_store
+from monitor.store import matches as match_store
 from monitor.store.models import Alert, Delivery, Feed, Item, ItemFeed
 from monitor.types import Classification, Evidence, FeedConfig, Target
 from monitor.types import Item as ParsedItem
@@ -23,11 +29,22 @@ def item(key: str, title: str, link: str | None = None, summary: str = "") -> Pa
     return ParsedItem(key=key, guid=None, link=link, title=title, summary=summary)
 
 
+def record_match(
+    s: Session, row: int, it: ParsedItem, c: Classification, targets: list[Target]
+) -> int | None:
+    """What the pipeline does for one matched item: match, alert, outbox rows to its targets."""
+    ((_, alert),) = match_store.record_matches(s, [(row, it, c)], NOW)
+    if alert is None:
+        return None
+    outbox.add_deliveries(s, alert.id, [t.key for t in route(alert.topics, targets)], NOW)
+    return alert.id
+
+
 def setup(url: str) -> tuple[Database, list[int]]:
     db = Database(url)
     upgrade(db.engine)
     with db.session() as s:
-        repo.sync_feeds(
+        feed_store.sync_feeds(
             s,
             [FeedConfig("https://a.example.org/rss"), FeedConfig("https://b.example.org/rss")],
             NOW,
@@ -41,9 +58,9 @@ def test_item_stored_once_whatever_the_feed(db_url: str) -> None:
     a = item("https://e.org/1", "Titre", "https://e.org/1")
     b = item("b.example.org#77", "Titre", "https://e.org/1")  # other guid, same link
     with db.session() as s:
-        first = repo.store_items(s, fa, [a], NOW)
+        first = item_store.store_items(s, fa, [a], NOW)
     with db.session() as s:
-        second = repo.store_items(s, fb, [b, b], NOW)
+        second = item_store.store_items(s, fb, [b, b], NOW)
     assert first[0].new and not second[0].new and first[0].row_id == second[0].row_id
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Item)) == 1
@@ -56,9 +73,9 @@ def test_concurrent_sessions_cannot_store_twice(db_url: str) -> None:
     it = item("https://e.org/race", "Course", "https://e.org/race")
     s1, s2 = db.sessions(), db.sessions()
     try:
-        r1 = repo.store_items(s1, fa, [it], NOW)
+        r1 = item_store.store_items(s1, fa, [it], NOW)
         s1.commit()
-        r2 = repo.store_items(s2, fb, [it], NOW)  # started before it saw s1's row
+        r2 = item_store.store_items(s2, fb, [it], NOW)  # started before it saw s1's row
         s2.commit()
     finally:
         s1.close()
@@ -90,12 +107,12 @@ def test_one_alert_per_story_and_near_duplicates(db_url: str) -> None:
         "https://b.org/z",
     )
     with db.session() as s:
-        (sa,) = repo.store_items(s, fa, [a], NOW)
-        _, alert_a = repo.record_match(s, sa.row_id, a, C, NOW, targets)
+        (sa,) = item_store.store_items(s, fa, [a], NOW)
+        alert_a = record_match(s, sa.row_id, a, C, targets)
     with db.session() as s:
-        sb, so = repo.store_items(s, fb, [b, other], NOW)
-        _, alert_b = repo.record_match(s, sb.row_id, b, C, NOW, targets)
-        _, alert_o = repo.record_match(s, so.row_id, other, C, NOW, targets)
+        sb, so = item_store.store_items(s, fb, [b, other], NOW)
+        alert_b = record_match(s, sb.row_id, b, C, targets)
+        alert_o = record_match(s, so.row_id, other, C, targets)
     assert alert_a and alert_b is None and alert_o and alert_o != alert_a
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Alert)) == 2
@@ -108,26 +125,26 @@ def test_claimed_deliveries_are_not_claimed_twice(db_url: str) -> None:
     db, (fa, _) = setup(db_url)
     targets = [Target("json://127.0.0.1:9/a")]
     with db.session() as s:
-        (st,) = repo.store_items(
+        (st,) = item_store.store_items(
             s, fa, [item("https://a.org/c", "Haut-Karabakh", "https://a.org/c")], NOW
         )
-        repo.record_match(s, st.row_id, st.item, C, NOW, targets)
+        record_match(s, st.row_id, st.item, C, targets)
     s1, s2 = db.sessions(), db.sessions()
     try:
-        got1 = repo.claim_deliveries(s1, NOW, 10, 300)
+        got1 = outbox.claim_deliveries(s1, NOW, 10, 300)
         s1.commit()
-        got2 = repo.claim_deliveries(s2, NOW, 10, 300)
+        got2 = outbox.claim_deliveries(s2, NOW, 10, 300)
         s2.commit()
-        later = repo.claim_deliveries(s2, NOW + timedelta(seconds=301), 10, 300)  # claim expired
+        later = outbox.claim_deliveries(s2, NOW + timedelta(seconds=301), 10, 300)  # claim expired
         s2.commit()
     finally:
         s1.close()
         s2.close()
     assert len(got1) == 1 and got2 == [] and len(later) == 1
     with db.session() as s:
-        repo.mark_sent(s, got1[0].id, NOW)
+        outbox.mark_sent(s, got1[0].id, NOW)
     with db.session() as s:
-        assert repo.claim_deliveries(s, NOW + timedelta(days=1), 10, 300) == []
+        assert outbox.claim_deliveries(s, NOW + timedelta(days=1), 10, 300) == []
     db.dispose()
 
 
@@ -137,10 +154,12 @@ def test_feed_backoff_and_retry_after(db_url: str) -> None:
         feed = s.get(Feed, fa)
         assert feed is not None
         for n in range(1, 5):
-            repo.record_fetch_error(feed, NOW, "http-500", "HTTP 500", 500, None)
+            retry = next_check_after_error(feed.interval, feed.error_count + 1, None, NOW)
+            feed_store.record_fetch_error(feed, NOW, retry, "http-500", "HTTP 500", 500)
             wait = (feed.next_check_at - NOW).total_seconds()  # type: ignore[operator]
             assert 300 * 2 ** (n - 1) * 0.89 <= wait <= 300 * 2 ** (n - 1) * 1.11
-        repo.record_fetch_error(feed, NOW, "http-429", "HTTP 429", 429, 86_400)
+        retry = next_check_after_error(feed.interval, feed.error_count + 1, 86_400, NOW)
+        feed_store.record_fetch_error(feed, NOW, retry, "http-429", "HTTP 429", 429)
         assert feed.next_check_at == NOW + timedelta(seconds=86_400)
         assert feed.error_count == 5 and feed.error == "HTTP 429"
     db.dispose()

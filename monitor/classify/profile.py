@@ -31,8 +31,8 @@ from typing import Any
 import yaml
 
 from monitor.errors import ConfigError, ProfileError
-from monitor.settings import check_keys, line_of, load_yaml_nodes, mapping_items, node_value
 from monitor.text import fold, stem
+from monitor.yamlconf import check_keys, line_of, load_yaml_nodes, mapping_items, node_value
 
 _WORD = re.compile(r"[^\W_]+\*?")
 

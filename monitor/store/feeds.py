@@ -1,0 +1,171 @@
+"""Feeds and their schedule: follow feeds.yaml, take due feeds (leases), record each poll.
+When a feed is next checked is decided in `monitor.schedule`; this module only saves it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
+
+from monitor.store.common import is_postgres
+from monitor.store.models import Feed
+from monitor.types import FeedConfig, FetchResult
+
+
+def sync_feeds(session: Session, configs: Sequence[FeedConfig], now: datetime) -> dict[str, int]:
+    """Make the feeds table follow feeds.yaml: add, update, disable what was removed."""
+    existing = {f.url: f for f in session.scalars(select(Feed))}
+    added = updated = disabled = 0
+    wanted = set()
+    for cfg in configs:
+        wanted.add(cfg.url)
+        feed = existing.get(cfg.url)
+        if feed is None:
+            session.add(
+                Feed(
+                    url=cfg.url,
+                    name=cfg.name,
+                    interval=cfg.interval,
+                    language=cfg.language,
+                    enabled=True,
+                    error_count=0,
+                    items_seen=0,
+                    created_at=now,
+                    next_check_at=now,
+                )
+            )
+            added += 1
+            continue
+        changed = (feed.name, feed.interval, feed.language, feed.enabled) != (
+            cfg.name,
+            cfg.interval,
+            cfg.language,
+            True,
+        )
+        if changed:
+            if feed.interval != cfg.interval and feed.error_count == 0:
+                feed.next_check_at = now  # a new interval starts now
+            feed.name, feed.interval, feed.language, feed.enabled = (
+                cfg.name,
+                cfg.interval,
+                cfg.language,
+                True,
+            )
+            updated += 1
+    for url, feed in existing.items():
+        if url not in wanted and feed.enabled:
+            feed.enabled = False
+            disabled += 1
+    session.flush()
+    return {"added": added, "updated": updated, "disabled": disabled}
+
+
+def _select_due_feeds(
+    session: Session, now: datetime, limit: int | None, everything: bool = False
+) -> list[Feed]:
+    """Enabled feeds nobody holds, due now (or all of them), oldest check first; rows another
+    transaction has locked are skipped on PostgreSQL."""
+    q = (
+        select(Feed)
+        .where(
+            Feed.enabled.is_(True),
+            or_(Feed.leased_until.is_(None), Feed.leased_until < now),
+        )
+        .order_by(Feed.next_check_at)
+    )
+    if not everything:
+        q = q.where(or_(Feed.next_check_at.is_(None), Feed.next_check_at <= now))
+    if limit:
+        q = q.limit(limit)
+    if is_postgres(session):
+        q = q.with_for_update(skip_locked=True)
+    return list(session.scalars(q))
+
+
+def lease_due_feeds(
+    session: Session,
+    now: datetime,
+    owner: str,
+    lease: float,
+    limit: int | None = None,
+    everything: bool = False,
+) -> list[Feed]:
+    """Take the due feeds (or every enabled feed) for this worker; feeds another worker
+    holds are skipped."""
+    feeds = _select_due_feeds(session, now, limit, everything)
+    for f in feeds:
+        f.leased_until = now + timedelta(seconds=lease)
+        f.lease_owner = owner
+    session.flush()
+    return feeds
+
+
+def take_due_feed_ids(session: Session, now: datetime, hold: float, limit: int) -> list[int]:
+    """Due feed ids, their next check pushed `hold` seconds ahead (not enqueued twice)."""
+    feeds = _select_due_feeds(session, now, limit)
+    for f in feeds:
+        f.next_check_at = now + timedelta(seconds=hold)
+    session.flush()
+    return [f.id for f in feeds]
+
+
+def lease_feed(session: Session, feed_id: int, now: datetime, owner: str, lease: float) -> bool:
+    """Take one feed's lease if nobody holds it (a per-feed lock across workers)."""
+    result = session.execute(
+        update(Feed)
+        .where(Feed.id == feed_id, or_(Feed.leased_until.is_(None), Feed.leased_until < now))
+        .values(leased_until=now + timedelta(seconds=lease), lease_owner=owner)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(cast(CursorResult[Any], result).rowcount)
+
+
+def record_fetch_ok(
+    feed: Feed,
+    result: FetchResult,
+    now: datetime,
+    next_check: datetime,
+    title: str | None,
+    new_items: int,
+    bozo: str | None = None,
+) -> None:
+    feed.last_polled_at = now
+    feed.http_status = result.status
+    feed.last_status = "not-modified" if result.status == 304 else "ok"
+    if result.status != 304:
+        feed.etag = result.etag
+        feed.last_modified = result.last_modified
+        if title:
+            feed.title = title[:500]
+    elif result.etag:
+        feed.etag = result.etag
+    feed.error = None if not bozo else f"warning: malformed XML, entries still read ({bozo})"
+    feed.error_kind = None
+    feed.error_count = 0
+    feed.items_seen = (feed.items_seen or 0) + new_items
+    feed.next_check_at = next_check
+    feed.leased_until = None
+    feed.lease_owner = None
+
+
+def record_fetch_error(
+    feed: Feed,
+    now: datetime,
+    next_check: datetime,
+    kind: str,
+    message: str,
+    http_status: int | None,
+) -> None:
+    feed.last_polled_at = now
+    feed.http_status = http_status
+    feed.last_status = "error"
+    feed.error = message[:2000]
+    feed.error_kind = kind[:40]
+    feed.error_count = (feed.error_count or 0) + 1
+    feed.next_check_at = next_check
+    feed.leased_until = None
+    feed.lease_owner = None

@@ -1,0 +1,115 @@
+"""Items: stored once (same key or same link, whatever the feed), linked to every feed that
+carried them, updated when their title is edited."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import Session
+
+from monitor.store.common import insert_for, table
+from monitor.store.models import Item, ItemFeed
+from monitor.types import Item as ParsedItem
+
+
+@dataclass
+class StoredItem:
+    row_id: int
+    item: ParsedItem
+    new: bool
+    edited: bool
+
+
+def store_items(
+    session: Session, feed_id: int, items: Sequence[ParsedItem], now: datetime
+) -> list[StoredItem]:
+    """Insert what is new (same key or same link = same item, whatever the feed), link every
+    item to this feed, and update items whose text was edited. Safe under concurrency: the
+    unique constraints decide, ON CONFLICT DO NOTHING absorbs the race."""
+    if not items:
+        return []
+    ins = insert_for(session)
+    # Two items of this batch could share a link under different keys: the first wins.
+    batch: list[ParsedItem] = []
+    links: set[str] = set()
+    for it in items:
+        if it.link and it.link in links:
+            continue
+        if it.link:
+            links.add(it.link)
+        batch.append(it)
+    keys = [it.key for it in batch]
+    known = _existing(session, keys, list(links))
+    fresh = [it for it in batch if _lookup(known, it) is None]
+    inserted: dict[str, int] = {}
+    if fresh:
+        items_t = table(Item)
+        stmt = ins(items_t).on_conflict_do_nothing().returning(items_t.c.id, items_t.c.key)
+        rows = [
+            dict(
+                key=it.key,
+                link=it.link,
+                guid=it.guid,
+                title=it.title,
+                summary=it.summary,
+                content=it.content,
+                author=it.author,
+                published=it.published,
+                first_seen=now,
+                feed_id=feed_id,
+                story_id=None,
+                updated_at=None,
+            )
+            for it in fresh
+        ]
+        for row_id, key in session.execute(stmt, rows):
+            inserted[key] = row_id
+        if len(inserted) < len(fresh):  # another worker stored some of them first
+            known = _existing(session, keys, list(links))
+    out: list[StoredItem] = []
+    for it in batch:
+        if it.key in inserted:
+            out.append(StoredItem(inserted[it.key], it, new=True, edited=False))
+            continue
+        row = _lookup(known, it)
+        if row is None:
+            continue
+        row_id, title, _summary = row
+        # A new title is an edit of the same story (feeds fix typos, add « EN DIRECT »…).
+        edited = bool(it.title) and title != it.title
+        if edited:
+            session.execute(
+                update(Item)
+                .where(Item.id == row_id)
+                .values(title=it.title, summary=it.summary, content=it.content, updated_at=now)
+            )
+        out.append(StoredItem(row_id, it, new=False, edited=edited))
+    if out:
+        session.execute(
+            ins(table(ItemFeed)).on_conflict_do_nothing(),
+            [dict(item_id=s.row_id, feed_id=feed_id, first_seen=now) for s in out],
+        )
+    return out
+
+
+def _existing(
+    session: Session, keys: list[str], links: list[str]
+) -> dict[str, tuple[int, str, str]]:
+    cond: ColumnElement[bool] = Item.key.in_(keys)
+    if links:
+        cond = or_(cond, Item.link.in_(links))
+    found: dict[str, tuple[int, str, str]] = {}
+    for row_id, key, link, title, summary in session.execute(
+        select(Item.id, Item.key, Item.link, Item.title, Item.summary).where(cond)
+    ):
+        found[f"k:{key}"] = (row_id, title, summary)
+        if link:
+            found[f"l:{link}"] = (row_id, title, summary)
+    return found
+
+
+def _lookup(known: dict[str, tuple[int, str, str]], it: ParsedItem) -> tuple[int, str, str] | None:
+    return known.get(f"k:{it.key}") or (known.get(f"l:{it.link}") if it.link else None)

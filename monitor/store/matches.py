@@ -1,0 +1,116 @@
+"""Matches and alerts: each matched item gets its story and its match row; each story gets one
+alert (unique constraint)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from monitor.store.common import insert_for, table
+from monitor.store.models import Alert, Item, Match, MatchTopic
+from monitor.store.stories import StoryIndex
+from monitor.types import Classification
+from monitor.types import Item as ParsedItem
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    """An alert created by this poll, with what routing needs."""
+
+    id: int
+    story_id: int
+    topics: tuple[str, ...]
+    scores: dict[str, float]
+
+
+def record_matches(
+    session: Session,
+    matched: Sequence[tuple[int, ParsedItem, Classification]],
+    now: datetime,
+) -> list[tuple[int | None, NewAlert | None]]:
+    """Store the matches of one poll in a few statements: each item gets its story, each
+    story not alerted yet gets one alert (the unique constraint on alerts.story_id decides
+    between workers). Returns (match id, new alert or None) per input; who receives the alert
+    is decided by the caller (`monitor.routing`) and saved with `outbox.add_deliveries`."""
+    if not matched:
+        return []
+    rows = [row for row, _, _ in matched]
+    known = set(session.scalars(select(Match.item_id).where(Match.item_id.in_(rows))))
+    stories: dict[int, int | None] = {
+        iid: sid
+        for iid, sid in session.execute(select(Item.id, Item.story_id).where(Item.id.in_(rows)))
+    }
+    index: StoryIndex | None = None
+    todo: list[tuple[int, ParsedItem, Classification, int]] = []
+    assigned: list[dict[str, int]] = []
+    seen: set[int] = set()
+    for row, item, c in matched:
+        if row in known or row in seen:
+            continue  # an edited item that matched before: its story has what it needs
+        seen.add(row)
+        story_id = stories.get(row)
+        if story_id is None:
+            index = index or StoryIndex(session, now)
+            story_id = index.story_for(item)
+            stories[row] = story_id
+            assigned.append({"row": row, "story": story_id})
+        todo.append((row, item, c, story_id))
+    if assigned:
+        items_t = table(Item)
+        session.execute(
+            items_t.update()
+            .where(items_t.c.id == bindparam("row"))
+            .values(story_id=bindparam("story")),
+            assigned,
+        )
+    if not todo:
+        return [(None, None)] * len(matched)
+    matches_t = table(Match)
+    inserted = session.execute(
+        matches_t.insert().returning(matches_t.c.item_id, matches_t.c.id),
+        [
+            dict(
+                item_id=row,
+                story_id=story_id,
+                topics=list(c.topics),
+                scores=dict(c.scores),
+                evidence=[e.as_dict() for e in c.evidence],
+                explanation=c.explain(),
+                score=max((c.scores.get(t, 0.0) for t in c.topics), default=0.0),
+                created_at=now,
+            )
+            for row, _, c, story_id in todo
+        ],
+    )
+    match_ids: dict[int, int] = {item_id: mid for item_id, mid in inserted}
+    session.execute(
+        table(MatchTopic).insert(),
+        [
+            dict(match_id=match_ids[row], topic=t, created_at=now)
+            for row, _, c, _ in todo
+            for t in c.topics
+        ],
+    )
+    ins = insert_for(session)
+    alerted = set(
+        session.scalars(select(Alert.story_id).where(Alert.story_id.in_({sid for *_, sid in todo})))
+    )
+    alerts: dict[int, NewAlert] = {}
+    for row, _, c, story_id in todo:
+        if story_id in alerted:
+            continue
+        alerted.add(story_id)
+        alert_id = session.scalar(
+            ins(Alert)
+            .values(story_id=story_id, match_id=match_ids[row], created_at=now)
+            .on_conflict_do_nothing()
+            .returning(Alert.id)
+        )
+        if alert_id is None:
+            continue  # another worker alerted this story first
+        alerts[row] = NewAlert(alert_id, story_id, c.topics, dict(c.scores))
+    return [(match_ids.get(row), alerts.get(row)) for row, _, _ in matched]
