@@ -316,14 +316,13 @@ def notify() -> None:
 def notify_test() -> None:
     """Send a test alert to every target and say which failed."""
     from monitor.notify import test_targets
-    from monitor.settings import redact
 
     settings = _settings(with_feeds=False)
     if not settings.targets:
         raise ConfigError("no notification target configured (notify.yaml or MONITOR_NOTIFY_URLS)")
     failed = 0
     for target, error in test_targets(settings.targets):
-        name = target.name or redact(target.url)
+        name = target.key
         if error:
             failed += 1
             click.echo(f"FAILED  {name}: {error}")

@@ -14,8 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+from monitor.apprise_setup import load_apprise
 from monitor.errors import NotifyError
 from monitor.types import Target
 
@@ -25,29 +25,6 @@ BACKOFF_FIRST = 30.0  # seconds before the first retry
 BACKOFF_MAX = 3600.0  # never wait longer than an hour between attempts
 EXCERPT_CHARS = 300
 _MENTIONS = re.compile(r"(?<![\w@])@(channel|here|everyone|room|all)\b", re.I)
-
-
-def _console_target(body: str, title: str, notify_type: str, *args: object, **kw: object) -> bool:
-    print(f"\n=== ALERT: {title}\n{body}\n", flush=True)
-    return True
-
-
-_APPRISE: Any = None
-
-
-def load_apprise() -> Any:
-    """apprise, imported on first use (a fifth of a second that a poll without alerts does
-    not need), with the `console://` target registered."""
-    global _APPRISE
-    if _APPRISE is None:
-        import apprise
-        from apprise.decorators import notify as apprise_plugin
-
-        apprise_plugin(on="console", name="monitor console (alerts printed on standard output)")(
-            _console_target
-        )
-        _APPRISE = apprise
-    return _APPRISE
 
 
 @dataclass(frozen=True)

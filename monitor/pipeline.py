@@ -37,6 +37,7 @@ from monitor.store import feeds as feed_store
 from monitor.store import items as item_store
 from monitor.store import matches as match_store
 from monitor.store.models import Feed
+from monitor.targets import check_tags
 from monitor.types import CycleSummary, FetchResult, PollOutcome, Target
 
 log = logging.getLogger("monitor.pipeline")
@@ -57,10 +58,12 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, migrate: bool = True) -> Runtime:
+        # Everything is validated before a database is created or migrated.
+        profile = load_profile(settings.profile_path)
+        check_tags(settings.targets, profile.topics)
         db = Database(settings.database_url)
         if migrate:
             ensure_schema(db.engine)
-        profile = load_profile(settings.profile_path)
         owner = f"{socket.gethostname()}:{os.getpid()}"
         return cls(settings=settings, db=db, profile=profile, owner=owner)
 

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from monitor.errors import ConfigError
+from monitor.targets import load_targets, targets_from_env
 from monitor.types import FeedConfig, FetchLimits, Target
 from monitor.yamlconf import check_keys, line_of, load_yaml_nodes, mapping_items, node_value
 
@@ -121,67 +122,6 @@ def load_feeds(path: Path, default_interval: int) -> tuple[FeedConfig, ...]:
     return tuple(feeds)
 
 
-# --- notify.yaml --------------------------------------------------------------------------
-
-
-def check_apprise_url(url: str) -> bool:
-    from monitor.notify import load_apprise
-
-    return bool(load_apprise().Apprise().add(url))
-
-
-def load_targets(path: Path) -> tuple[Target, ...]:
-    if not path.exists():
-        return ()
-    root = load_yaml_nodes(path)
-    if root is None:
-        return ()
-    top = mapping_items(root, path, "notify.yaml")
-    check_keys(top, {"targets"}, path, "the top level")
-    node = next((v for k, v, _ in top if k == "targets"), None)
-    if node is None or (isinstance(node, yaml.ScalarNode) and not node.value):
-        return ()
-    if not isinstance(node, yaml.SequenceNode):
-        raise ConfigError(f"{path}:{line_of(node)}: 'targets' must be a list")
-    targets: list[Target] = []
-    names: set[str] = set()
-    for entry in node.value:
-        line = line_of(entry)
-        if isinstance(entry, yaml.ScalarNode):
-            fields: dict[str, Any] = {"url": node_value(entry)}
-        else:
-            items = mapping_items(entry, path, "a target")
-            check_keys(items, {"url", "tags", "name"}, path, "a target")
-            fields = {k: node_value(v) for k, v, _ in items}
-        url = fields.get("url")
-        if not isinstance(url, str) or not url.strip():
-            raise ConfigError(f"{path}:{line}: a target needs an apprise 'url'")
-        url = url.strip()
-        if not check_apprise_url(url):
-            raise ConfigError(f"{path}:{line}: apprise does not accept the URL {redact(url)}")
-        tags = fields.get("tags", [])
-        if isinstance(tags, str):
-            tags = [t for t in tags.replace(",", " ").split() if t]
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise ConfigError(f"{path}:{line}: 'tags' must be a list of topic ids")
-        name = fields.get("name")
-        if name is not None and (not isinstance(name, str) or name in names):
-            raise ConfigError(f"{path}:{line}: 'name' must be unique text")
-        if name:
-            names.add(name)
-        targets.append(Target(url=url, tags=tuple(tags), name=name))
-    return tuple(targets)
-
-
-def redact(url: str) -> str:
-    """A URL without its password or token, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return parts._replace(netloc=netloc).geturl()
-    return url if len(url) < 60 else url[:40] + "…"
-
-
 # --- environment --------------------------------------------------------------------------
 
 
@@ -216,14 +156,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, with_feeds: bool = Tr
     feeds = load_feeds(config_dir / FEEDS_FILE, poll_interval) if with_feeds else ()
     notify_urls = env.get("MONITOR_NOTIFY_URLS")
     if notify_urls is not None and notify_urls.strip():
-        targets = []
-        for url in notify_urls.split():
-            if not check_apprise_url(url):
-                raise ConfigError(
-                    f"environment MONITOR_NOTIFY_URLS: apprise does not accept {redact(url)}"
-                )
-            targets.append(Target(url=url))
-        target_tuple = tuple(targets)
+        target_tuple = targets_from_env(notify_urls)
     else:
         target_tuple = load_targets(config_dir / NOTIFY_FILE)
     profile = Path(env.get("MONITOR_PROFILE") or config_dir / TOPICS_FILE)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -15,18 +16,48 @@ class FeedConfig:
     language: str = "fr"
 
 
+UPDATES = ("none", "message", "digest")
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """When and how a target hears about stories (notify.yaml keys of the same names).
+    The defaults change nothing: every story at once, no follow-ups."""
+
+    min_score: float | None = None
+    max_per_hour: int | None = None
+    quiet_hours: tuple[time, time] | None = None  # local times; may wrap midnight
+    timezone: str = "UTC"
+    digest_at: time | None = None
+    updates: str = "none"  # none | message | digest
+
+
 @dataclass(frozen=True)
 class Target:
-    """One notification target: an apprise URL, optional tags (topic ids)."""
+    """One notification target: an apprise URL, optional tags (topic ids), its policy.
+    `safe_url` is apprise's privacy form, the only form of the URL ever shown or stored."""
 
     url: str
     tags: tuple[str, ...] = ()
     name: str | None = None
+    policy: AlertPolicy = field(default_factory=AlertPolicy)
+    safe_url: str = ""
+    origin: str = ""  # "notify.yaml:12" (or the environment variable) it comes from
 
     @property
     def key(self) -> str:
-        """Stable identity of the target in the outbox (name if given, else the URL)."""
-        return self.name or self.url
+        """Stable identity of the target in the outbox: its name, else the privacy form of
+        its URL (never the URL itself: it may hold tokens and passwords)."""
+        return self.name or self.safe_url or strip_secrets(self.url)
+
+
+def strip_secrets(url: str) -> str:
+    """scheme://host[:port]/path without user, password or query (a fallback when apprise's
+    privacy form is not known)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path if parts.username is None else ''}"
 
 
 @dataclass(frozen=True)

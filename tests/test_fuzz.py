@@ -18,7 +18,8 @@ from monitor.classify import classify, load_profile
 from monitor.errors import ConfigError, MonitorError, ParseError
 from monitor.fetch import parse_retry_after
 from monitor.parse import canonical_link, parse_feed, parse_french_date
-from monitor.settings import load_feeds, load_targets
+from monitor.settings import load_feeds
+from monitor.targets import load_targets
 from monitor.text import clean_text, fix_mojibake, fold, signature, tokens
 from monitor.types import Item
 from tests.conftest import DATA, ROOT
