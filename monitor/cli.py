@@ -306,6 +306,35 @@ def upgrade() -> None:
     click.echo(f"database at revision {rev}")
 
 
+@db.command()
+@click.option(
+    "--older-than",
+    default=None,
+    help="Remove the text of unmatched items first seen longer ago than this (e.g. 30d; "
+    "default MONITOR_RETENTION_DAYS).",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; write nothing.")
+@handles_errors
+def prune(older_than: str | None, dry_run: bool) -> None:
+    """Apply retention now: empty old unmatched items, forget those gone from their feeds,
+    and give the space back."""
+    from monitor.maintenance import describe
+    from monitor.maintenance import prune as do_prune
+    from monitor.retention import parse_duration, plan
+
+    age = None
+    if older_than is not None:
+        try:
+            age = parse_duration(older_than)
+        except ValueError as e:
+            raise InputError(f"--older-than: {e}") from e
+    settings = _settings(with_feeds=False)
+    database = _database()
+    now = datetime.now(UTC)
+    report = do_prune(database, plan(settings.retention, now, age), now, dry_run, full_vacuum=True)
+    click.echo(describe(report))
+
+
 @main.group()
 def notify() -> None:
     """Notification targets."""

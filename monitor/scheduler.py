@@ -9,13 +9,15 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StorageError, first_line
+from monitor.maintenance import prune
 from monitor.pipeline import FeedsWatcher, Runtime, init_worker, run_cycle, sync_feeds, utcnow
+from monitor.retention import plan, prune_due
 from monitor.store import outbox
 from monitor.store.models import Feed
 from monitor.types import CycleSummary, PollOutcome
@@ -92,11 +94,13 @@ def run_forever(
     log.info("sync feeds: %s", sync_feeds(rt))
     watcher = FeedsWatcher(rt, synced=True)
     pool = make_worker_pool(rt)
+    pruner = DailyPrune(rt)
     outage = 0
     try:
         while not stop.is_set():
             try:
                 watcher.check()
+                pruner.maybe_start()
                 if getattr(pool, "_broken", False):  # a pool process died (OOM kill, signal)
                     log.error("a worker process died; starting a new pool")
                     pool.shutdown(wait=False, cancel_futures=True)
@@ -118,6 +122,30 @@ def run_forever(
     finally:
         pool.shutdown()
     log.info("stopped")
+
+
+class DailyPrune:
+    """Retention once a day (and at start), in a thread: its small transactions interleave
+    with the polls' writes instead of holding the loop."""
+
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        self.last_run: datetime | None = None
+        self.thread: threading.Thread | None = None
+
+    def maybe_start(self) -> None:
+        now = utcnow()
+        if (self.thread and self.thread.is_alive()) or not prune_due(self.last_run, now):
+            return
+        self.last_run = now
+        self.thread = threading.Thread(target=self._run, args=(now,), name="prune", daemon=True)
+        self.thread.start()
+
+    def _run(self, now: datetime) -> None:
+        try:
+            prune(self.rt.db, plan(self.rt.settings.retention, now), now)
+        except Exception as e:  # the disk is full, the database restarted: try tomorrow
+            log.error("retention run failed (%s); next try in a day", first_line(e))
 
 
 def _sleep_for(rt: Runtime) -> float:

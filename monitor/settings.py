@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from monitor.errors import ConfigError
+from monitor.retention import DEFAULT_UNMATCHED_DAYS, Retention
 from monitor.targets import load_targets, targets_from_env
 from monitor.types import FeedConfig, FetchLimits, Target
 from monitor.yamlconf import check_keys, line_of, load_yaml_nodes, mapping_items, node_value
@@ -43,6 +44,8 @@ ENV_VARS: dict[str, str] = {
     "MONITOR_CLAIM_SECONDS": "a delivery claimed by a worker that died is retried after (300)",
     "MONITOR_LEASE_SECONDS": "a feed whose poller died is polled again after (120)",
     "MONITOR_LOG_LEVEL": "logging level (default INFO)",
+    "MONITOR_RETENTION_DAYS": "unmatched items' text is removed after this many days (30)",
+    "MONITOR_RETENTION_MATCHED_DAYS": "matched items and stories removed after (default: never)",
 }
 
 
@@ -61,6 +64,7 @@ class Settings:
     claim_seconds: float = 300.0
     lease_seconds: float = 120.0
     log_level: str = "INFO"
+    retention: Retention = field(default_factory=Retention)
 
 
 # --- feeds.yaml ---------------------------------------------------------------------------
@@ -181,4 +185,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, with_feeds: bool = Tr
         claim_seconds=_env_number(env, "MONITOR_CLAIM_SECONDS", 300.0),
         lease_seconds=_env_number(env, "MONITOR_LEASE_SECONDS", 120.0),
         log_level=(env.get("MONITOR_LOG_LEVEL") or "INFO").upper(),
+        retention=Retention(
+            unmatched_days=_env_number(env, "MONITOR_RETENTION_DAYS", DEFAULT_UNMATCHED_DAYS),
+            matched_days=(
+                _env_number(env, "MONITOR_RETENTION_MATCHED_DAYS", 1.0)
+                if env.get("MONITOR_RETENTION_MATCHED_DAYS", "").strip()
+                else None
+            ),
+        ),
     )

@@ -25,7 +25,9 @@ from kombu import Queue  # type: ignore[attr-defined]
 from sqlalchemy.exc import OperationalError
 
 from monitor.errors import StorageError, first_line
-from monitor.pipeline import FeedsWatcher, Runtime, deliver_due, enqueue_due, poll_feed
+from monitor.maintenance import prune
+from monitor.pipeline import FeedsWatcher, Runtime, deliver_due, enqueue_due, poll_feed, utcnow
+from monitor.retention import PRUNE_EVERY, plan
 from monitor.settings import DEFAULT_BROKER_URL, load_settings
 
 log = logging.getLogger("monitor.worker")
@@ -54,6 +56,7 @@ app.conf.update(
         "monitor.poll_feed": {"queue": POLL_QUEUE},
         "monitor.deliver_alert": {"queue": DELIVER_QUEUE},
         "monitor.sweep_deliveries": {"queue": DELIVER_QUEUE},
+        "monitor.prune": {"queue": POLL_QUEUE},
     },
     beat_schedule={
         "enqueue-due-feeds": {
@@ -65,6 +68,11 @@ app.conf.update(
             "task": "monitor.sweep_deliveries",
             "schedule": SWEEP_EVERY,
             "options": {"expires": SWEEP_EVERY * 0.9},
+        },
+        "prune": {
+            "task": "monitor.prune",
+            "schedule": PRUNE_EVERY.total_seconds(),
+            "options": {"expires": 3600},
         },
         "sync-feeds": {
             "task": "monitor.sync_feeds",
@@ -172,3 +180,16 @@ def sweep_deliveries() -> tuple[int, int]:
     except TRANSIENT as e:
         _database_down("sweep_deliveries", e)
         return (0, 0)
+
+
+@app.task(name="monitor.prune", soft_time_limit=3000, time_limit=3600)
+def prune_task() -> dict[str, int]:
+    """Retention, once a day (beat also runs it at start), in small transactions."""
+    rt = runtime()
+    now = utcnow()
+    try:
+        report = prune(rt.db, plan(rt.settings.retention, now), now)
+    except TRANSIENT as e:
+        _database_down("prune", e)
+        return {}
+    return {"text_pruned": report.text_pruned, "forgotten": report.forgotten}

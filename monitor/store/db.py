@@ -38,6 +38,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # Let SQLAlchemy, not pysqlite, open transactions (needed for BEGIN IMMEDIATE).
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
+            # Before any table exists: freed pages can then be given back in small steps
+            # (retention's incremental vacuum). A no-op on an existing database.
+            cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
@@ -13,6 +14,10 @@ from sqlalchemy.orm import Session
 from monitor.store.common import insert_for, table
 from monitor.store.models import Item, ItemFeed
 from monitor.types import Item as ParsedItem
+
+# How often an item's last_seen_at is refreshed while feeds keep carrying it (one write a day,
+# not one per poll).
+SEEN_REFRESH = timedelta(days=1)
 
 
 @dataclass
@@ -62,6 +67,8 @@ def store_items(
                 feed_id=feed_id,
                 story_id=None,
                 updated_at=None,
+                pruned_at=None,
+                last_seen_at=now,
             )
             for it in fresh
         ]
@@ -70,6 +77,7 @@ def store_items(
         if len(inserted) < len(fresh):  # another worker stored some of them first
             known = _existing(session, keys, list(links))
     out: list[StoredItem] = []
+    stale: list[int] = []
     for it in batch:
         if it.key in inserted:
             out.append(StoredItem(inserted[it.key], it, new=True, edited=False))
@@ -77,9 +85,12 @@ def store_items(
         row = _lookup(known, it)
         if row is None:
             continue
-        row_id, title, _summary = row
+        if row.last_seen_at is None or row.last_seen_at < now - SEEN_REFRESH:
+            stale.append(row.id)
+        row_id, title = row.id, row.title
         # A new title is an edit of the same story (feeds fix typos, add « EN DIRECT »…).
-        edited = bool(it.title) and title != it.title
+        # An item whose text was pruned is only remembered: it is never new, nor edited.
+        edited = bool(it.title) and title != it.title and row.pruned_at is None
         if edited:
             session.execute(
                 update(Item)
@@ -87,6 +98,13 @@ def store_items(
                 .values(title=it.title, summary=it.summary, content=it.content, updated_at=now)
             )
         out.append(StoredItem(row_id, it, new=False, edited=edited))
+    if stale:  # still in a feed: remembered for as long as a feed carries it
+        session.execute(
+            update(Item)
+            .where(Item.id.in_(stale))
+            .values(last_seen_at=now)
+            .execution_options(synchronize_session=False)
+        )
     if out:
         session.execute(
             ins(table(ItemFeed)).on_conflict_do_nothing(),
@@ -95,21 +113,29 @@ def store_items(
     return out
 
 
-def _existing(
-    session: Session, keys: list[str], links: list[str]
-) -> dict[str, tuple[int, str, str]]:
+class KnownItem(NamedTuple):
+    id: int
+    title: str
+    pruned_at: datetime | None
+    last_seen_at: datetime | None
+
+
+def _existing(session: Session, keys: list[str], links: list[str]) -> dict[str, KnownItem]:
     cond: ColumnElement[bool] = Item.key.in_(keys)
     if links:
         cond = or_(cond, Item.link.in_(links))
-    found: dict[str, tuple[int, str, str]] = {}
-    for row_id, key, link, title, summary in session.execute(
-        select(Item.id, Item.key, Item.link, Item.title, Item.summary).where(cond)
+    found: dict[str, KnownItem] = {}
+    for row_id, key, link, title, pruned_at, last_seen_at in session.execute(
+        select(Item.id, Item.key, Item.link, Item.title, Item.pruned_at, Item.last_seen_at).where(
+            cond
+        )
     ):
-        found[f"k:{key}"] = (row_id, title, summary)
+        known = KnownItem(row_id, title, pruned_at, last_seen_at)
+        found[f"k:{key}"] = known
         if link:
-            found[f"l:{link}"] = (row_id, title, summary)
+            found[f"l:{link}"] = known
     return found
 
 
-def _lookup(known: dict[str, tuple[int, str, str]], it: ParsedItem) -> tuple[int, str, str] | None:
+def _lookup(known: dict[str, KnownItem], it: ParsedItem) -> KnownItem | None:
     return known.get(f"k:{it.key}") or (known.get(f"l:{it.link}") if it.link else None)

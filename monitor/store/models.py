@@ -101,10 +101,16 @@ class Item(Base):
     published: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Retention: when the text was removed (the key and link stay, so an item still in its
+    # feed is never stored again), and when a feed last carried it (refreshed once a day).
+    pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id", ondelete="SET NULL"))
     story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id"), index=True)
 
     feeds: Mapped[list[ItemFeed]] = relationship(back_populates="item", lazy="selectin")
+
+    __table_args__ = (Index("ix_items_pruned_last_seen", "pruned_at", "last_seen_at"),)
 
 
 class ItemFeed(Base):

@@ -1,0 +1,61 @@
+"""Retention: what is pruned when. Pure decisions; `store/prune.py` does the deleting.
+
+- An unmatched item loses its text (title, summary, content) `unmatched_days` after it was
+  first seen. Its key and canonical link stay, so an item still in its feed is never stored
+  or alerted again.
+- That remaining key is forgotten once no feed has carried the item for `unmatched_days`.
+- Matched items, their stories, matches and alerts are kept forever unless `matched_days` is
+  set; then a story is removed with everything of it once its last item is that old.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+DEFAULT_UNMATCHED_DAYS = 30.0
+PRUNE_EVERY = timedelta(days=1)  # the embedded loop and Celery beat prune this often
+BATCH = 500  # rows per transaction: the write lock is never held for long
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30m`, `24h`, `7d`, `2w`, `0d`; ValueError otherwise."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a duration such as 30m, 24h, 7d")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+
+@dataclass(frozen=True)
+class Retention:
+    unmatched_days: float = DEFAULT_UNMATCHED_DAYS
+    matched_days: float | None = None  # None: matched items and stories are kept forever
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    text_before: datetime  # unmatched items first seen before this lose their text
+    forget_before: datetime  # pruned items no feed carried since this are forgotten
+    stories_before: datetime | None  # stories whose last item is older are removed
+
+
+def plan(retention: Retention, now: datetime, older_than: timedelta | None = None) -> PrunePlan:
+    """`older_than` (from `monitor db prune --older-than`) replaces the unmatched period for
+    the text only: a key is forgotten only after the configured period away from its feed,
+    so `--older-than 0d` never lets an item still in its feed be stored again."""
+    period = timedelta(days=retention.unmatched_days)
+    age = older_than if older_than is not None else period
+    matched = retention.matched_days
+    return PrunePlan(
+        text_before=now - age,
+        forget_before=now - period,
+        stories_before=now - timedelta(days=matched) if matched is not None else None,
+    )
+
+
+def prune_due(last_run: datetime | None, now: datetime) -> bool:
+    return last_run is None or now - last_run >= PRUNE_EVERY
