@@ -2,6 +2,7 @@
 1,000,000 stored items, on SQLite and on PostgreSQL.
 
     python bench/bench_storage.py [--items 1000000] [--db sqlite|postgresql|both] [--smoke]
+    python bench/bench_storage.py --simulate-days 365 --feeds 3000   # retention: bench_retention
 
 Rows are written through the project's own schema (`monitor db upgrade`), with realistic
 French RSS text sizes: 300 feeds, items spread over 30 days, 2 % of them matched (a story,
@@ -225,6 +226,11 @@ def bench(kind: str, total: int, url: str, path: Path | None) -> None:
 
 
 def main() -> None:
+    if any(a.startswith("--simulate-days") for a in sys.argv[1:]):
+        from bench.bench_retention import main as simulate_year
+
+        simulate_year(sys.argv[1:])  # a year on a simulated clock, retention on
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=1_000_000)
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")

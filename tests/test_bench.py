@@ -43,3 +43,8 @@ def test_bench_storage_smoke() -> None:
 def test_bench_worker_memory_smoke() -> None:
     out = run("bench_worker_memory.py")
     assert "growth from" in out
+
+
+def test_bench_retention_smoke() -> None:
+    out = run("bench_retention.py")
+    assert "day  30:" in out and "day  35:" in out
