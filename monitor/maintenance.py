@@ -23,6 +23,7 @@ class PruneReport:
     plan: PrunePlan
     text_pruned: int = 0
     forgotten: int = 0
+    stories_removed: int = 0
     size_before: int | None = None
     size_after: int | None = None
     vacuum: str = ""
@@ -58,8 +59,17 @@ def prune(
         with db.session() as s:
             report.text_pruned = store_prune.count_text_prunable(s, plan.text_before)
             report.forgotten = store_prune.count_forgettable(s, plan.forget_before)
+            if plan.stories_before is not None:
+                report.stories_removed = store_prune.count_expired_stories(s, plan.stories_before)
         report.size_after = report.size_before
         return report
+    while plan.stories_before is not None:  # first, so that their items are pruned below
+        with db.session() as s:
+            ids = store_prune.expired_stories(s, plan.stories_before, batch)
+            n = store_prune.delete_stories(s, ids, now)
+        report.stories_removed += n
+        if n < batch:
+            break
     while True:  # one short transaction per batch: polls keep writing in between
         with db.session() as s:
             n = store_prune.prune_text(
@@ -76,7 +86,7 @@ def prune(
             break
     report.vacuum = store_prune.reclaim_space(db.engine, full=full_vacuum)
     report.size_after = database_size(db)
-    if report.text_pruned or report.forgotten:
+    if report.text_pruned or report.forgotten or report.stories_removed:
         log.info("%s", describe(report))
     return report
 
@@ -93,6 +103,11 @@ def describe(r: PruneReport) -> str:
         f"{r.forgotten} pruned items no feed carried since "
         f"{r.plan.forget_before:%Y-%m-%d %H:%M} UTC {would}forgotten",
     ]
+    if r.plan.stories_before is not None:
+        parts.append(
+            f"{r.stories_removed} stories whose last item is older than "
+            f"{r.plan.stories_before:%Y-%m-%d %H:%M} UTC {would}removed with their alerts"
+        )
     if r.dry_run:
         parts.append(f"database {_mib(r.size_before)}; nothing written")
     else:

@@ -102,3 +102,31 @@ def test_pruned_items_in_their_feed_are_never_stored_again(db_url: str) -> None:
         assert s.scalar(select(func.count()).select_from(Item)) == 10
         assert s.scalar(select(func.count()).select_from(ItemFeed)) == 10
     db.dispose()
+
+
+def test_matched_stories_expire_only_when_asked_and_their_items_stay_known(db_url: str) -> None:
+    db = Database(db_url)
+    upgrade(db.engine)
+    with db.session() as s:
+        feed_store.sync_feeds(s, [FeedConfig("https://a.example.org/rss")], NOW)
+        feed_id = s.scalar(select(Feed.id))
+    assert feed_id is not None
+    items = [_item(n) for n in range(3)]
+    with db.session() as s:
+        stored = item_store.store_items(s, feed_id, items, NOW)
+        match_store.record_matches(s, [(st.row_id, st.item, C) for st in stored], NOW)
+    later = NOW + timedelta(days=400)
+    kept = prune(db, plan(Retention(30), later), later)  # default: matched kept forever
+    assert kept.stories_removed == 0
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Match)) == 3
+    with db.session() as s:  # the feed still carries them
+        item_store.store_items(s, feed_id, items, later - timedelta(hours=2))
+    gone = prune(db, plan(Retention(30, matched_days=365), later), later)
+    assert gone.stories_removed >= 1
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Match)) == 0
+        assert s.scalar(select(func.count()).select_from(Item)) == 3  # keys kept
+    with db.session() as s:  # still in the feed: not new
+        assert not any(st.new for st in item_store.store_items(s, feed_id, items, later))
+    db.dispose()

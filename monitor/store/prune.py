@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Engine, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from monitor.store.models import Item, Match
+from monitor.store.models import Alert, Delivery, Item, Match, MatchTopic, Story
 
 
 def _unmatched() -> ColumnElement[bool]:
@@ -117,3 +117,44 @@ def reclaim_space(engine: Engine, full: bool = False) -> str:
             conn.exec_driver_sql("VACUUM items, item_feeds")
         return "VACUUM"
     return "no vacuum"
+
+
+def expired_stories(session: Session, before: datetime, limit: int | None) -> list[int]:
+    """Stories whose newest item was first seen before `before`."""
+    q = (
+        select(Item.story_id)
+        .where(Item.story_id.is_not(None))
+        .group_by(Item.story_id)
+        .having(func.max(Item.first_seen) < before)
+        .order_by(Item.story_id)
+    )
+    return [int(i) for i in session.scalars(q.limit(limit) if limit else q) if i is not None]
+
+
+def count_expired_stories(session: Session, before: datetime) -> int:
+    return len(expired_stories(session, before, None))
+
+
+def delete_stories(session: Session, ids: list[int], now: datetime) -> int:
+    """A story and everything of it: deliveries, alert, matches. Its items become pruned,
+    unmatched keys (so one still in its feed is not stored again) and are forgotten later
+    by the usual rule."""
+    if not ids:
+        return 0
+    alerts = select(Alert.id).where(Alert.story_id.in_(ids))
+    matches = select(Match.id).where(Match.story_id.in_(ids))
+    opts = {"synchronize_session": False}
+    session.execute(delete(Delivery).where(Delivery.alert_id.in_(alerts)).execution_options(**opts))
+    session.execute(delete(Alert).where(Alert.story_id.in_(ids)).execution_options(**opts))
+    session.execute(
+        delete(MatchTopic).where(MatchTopic.match_id.in_(matches)).execution_options(**opts)
+    )
+    session.execute(delete(Match).where(Match.story_id.in_(ids)).execution_options(**opts))
+    session.execute(
+        update(Item)
+        .where(Item.story_id.in_(ids))
+        .values(title="", summary="", content="", author=None, story_id=None, pruned_at=now)
+        .execution_options(**opts)
+    )
+    session.execute(delete(Story).where(Story.id.in_(ids)).execution_options(**opts))
+    return len(ids)
