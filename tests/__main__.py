@@ -107,9 +107,10 @@ def install_system_packages() -> None:
     if shutil.which("apt-get"):
         if os.geteuid() == 0:
             sudo = []
-        elif shutil.which("sudo") and subprocess.run(
-            ["sudo", "-n", "true"], capture_output=True
-        ).returncode == 0:
+        elif (
+            shutil.which("sudo")
+            and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0
+        ):
             sudo = ["sudo", "-n"]
     if sudo is not None:
         say(f"installing {' '.join(missing)} with apt-get")
