@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,9 @@ from tests.conftest import (  # noqa: E402
     monitor_env,
     write_config,
 )
+from tests.integration.servers import redis_database  # noqa: E402
 from tests.processes import MonitorRun, Processes, Workers  # noqa: E402
 
-REDIS_DB = 13
 CHANNEL = """<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>
 <title>Fil de latence</title>{items}</channel></rss>"""
 ITEM = """<item><title>{title}</title><link>https://latence.example.org/{id}</link>
@@ -61,6 +61,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def postgres_database() -> Any:
+    """A database of its own on MONITOR_TEST_PG_URL (default 127.0.0.1:5432), or on a private
+    cluster when nothing answers there (tests/integration/servers.py)."""
     return fresh_pg_database("monitor_bench")
 
 
@@ -88,13 +90,14 @@ def measure(mode: str, trials: int, interval: int, seed: int = 7) -> list[float]
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         config = write_config(tmp / "config", [{"url": url, "interval": interval}], [hook.url])
-        with postgres_database() if mode == "celery" else _sqlite(tmp) as db_url:
+        celery = mode == "celery"
+        with (
+            postgres_database() if celery else _sqlite(tmp) as db_url,
+            redis_database() if celery else nullcontext("") as broker,
+        ):
             env = monitor_env(config, db_url, MONITOR_POLL_INTERVAL=str(interval))
-            if mode == "celery":
-                import redis
-
-                redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()
-                env["MONITOR_BROKER_URL"] = f"redis://127.0.0.1:6379/{REDIS_DB}"
+            if broker:
+                env["MONITOR_BROKER_URL"] = broker
             procs = start(mode, env, tmp)
             try:
                 deadline = time.monotonic() + 60

@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
-from bench.bench_latency import REDIS_DB, postgres_database  # noqa: E402
+from bench.bench_latency import postgres_database  # noqa: E402
 from tests.conftest import FeedServer, Webhook, monitor_env, write_config  # noqa: E402
+from tests.integration.servers import redis_database  # noqa: E402
 from tests.processes import Workers  # noqa: E402
 
 COUNTER = itertools.count()
@@ -78,14 +79,15 @@ def main() -> None:
     urls = [server.add(f"/dyn{f}.xml", handler=dynamic_feed) for f in range(args.feeds)]
     checkpoints = sorted({args.polls // 10, args.polls // 4, args.polls // 2, args.polls})
     samples: list[tuple[int, float, tuple[int, int]]] = []
-    with tempfile.TemporaryDirectory() as tmpdir, postgres_database() as db_url:
+    with (
+        tempfile.TemporaryDirectory() as tmpdir,
+        postgres_database() as db_url,
+        redis_database() as broker,
+    ):
         tmp = Path(tmpdir)
         feeds = [{"url": u, "interval": 1} for u in urls]
         env = monitor_env(write_config(tmp / "config", feeds, [hook.url]), db_url)
-        import redis
-
-        redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()
-        env["MONITOR_BROKER_URL"] = f"redis://127.0.0.1:6379/{REDIS_DB}"
+        env["MONITOR_BROKER_URL"] = broker
         subprocess.run([sys.executable, "-m", "monitor", "db", "upgrade"], env=env, check=True)
         workers = Workers(env, tmp)
         proc = workers.start(beat=True, name="worker", level="warning")

@@ -21,13 +21,12 @@ from typing import Any
 
 import pytest
 
+from tests.integration.servers import SERVERS, redis_database
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = ROOT.parent / "shared"
 REAL_FEEDS = SHARED / "fixtures" / "real-feeds"
-PG_ADMIN_URL = os.environ.get(
-    "MONITOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 def real_feed(name: str) -> bytes:
@@ -319,21 +318,51 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'monitor.db'}"
 
 
-def _pg_available() -> bool:
-    return port_open("127.0.0.1", 5432)
+@pytest.fixture(scope="session", autouse=True)
+def _servers() -> Iterator[None]:
+    """Private PostgreSQL / Redis servers started during the session stop at its end."""
+    yield
+    SERVERS.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for note in SERVERS.notes:
+        terminalreporter.write_line(f"servers: {note}")
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """PostgreSQL for this session: MONITOR_TEST_PG_URL (default 127.0.0.1:5432) when it
+    answers, else a private cluster (initdb) on a free port."""
+    return SERVERS.postgres_url()
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> str:
+    """Redis for this session (`redis://host:port`): MONITOR_TEST_REDIS_URL (default
+    127.0.0.1:6379) when it answers, else a private redis-server on a free port."""
+    return SERVERS.redis_url()
+
+
+@pytest.fixture
+def broker_url(redis_server_url: str) -> Iterator[str]:
+    """A Redis database of this test's own on the session's Redis, empty, emptied after."""
+    with redis_database(redis_server_url) as url:
+        yield url
 
 
 @contextmanager
 def fresh_pg_database(prefix: str = "monitor_t") -> Iterator[str]:
-    """A new PostgreSQL database on the shared server, dropped afterwards."""
+    """A new PostgreSQL database on the session's server, dropped afterwards."""
     from sqlalchemy import create_engine, text
 
+    admin_url = SERVERS.postgres_url()
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with admin.connect() as c:
             c.execute(
@@ -345,10 +374,8 @@ def fresh_pg_database(prefix: str = "monitor_t") -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def pg_url(pg_admin_url: str) -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards."""
-    if not _pg_available():
-        pytest.fail("PostgreSQL is not answering on 127.0.0.1:5432 (.ci/run starts it)")
     with fresh_pg_database() as url:
         yield url
 
@@ -365,3 +392,30 @@ def monitor_env(config_dir: Path, database_url: str, **extra: str) -> dict[str, 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     env.update(MONITOR_CONFIG_DIR=str(config_dir), MONITOR_DATABASE_URL=database_url, **extra)
     return env
+
+
+# --- the browser ----------------------------------------------------------------------------
+
+
+def _executable(var: str, names: tuple[str, ...], package: str) -> str:
+    path = os.environ.get(var) or next(filter(None, map(shutil.which, names)), None)
+    if not path or not os.access(path, os.X_OK):
+        pytest.fail(
+            f"{names[0]} is not installed ({var}={os.environ.get(var, '')!r}): `python -m tests` "
+            f"installs it, or apt-get install {package}"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """The headless browser of the page tests: MONITOR_TEST_CHROMIUM, else Debian's chromium."""
+    return _executable(
+        "MONITOR_TEST_CHROMIUM", ("chromium", "chromium-browser", "google-chrome"), "chromium"
+    )
+
+
+@pytest.fixture(scope="session")
+def chromedriver_path() -> str:
+    """Its WebDriver (selenium): MONITOR_TEST_CHROMEDRIVER, else Debian's chromedriver."""
+    return _executable("MONITOR_TEST_CHROMEDRIVER", ("chromedriver",), "chromium-driver")

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
+from tests.integration.servers import SERVERS
 
 
-def run(script: str) -> str:
+@pytest.fixture
+def servers(pg_admin_url: str, redis_server_url: str) -> dict[str, str]:
+    """The session's PostgreSQL and Redis, for the benchmarks that use them."""
+    return SERVERS.env()
+
+
+def run(script: str, servers: dict[str, str] | None = None) -> str:
     r = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), "--smoke"],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=ROOT,
+        env={**os.environ, **(servers or {})},
     )
     assert r.returncode == 0, r.stderr
     return r.stdout
@@ -30,18 +41,18 @@ def test_bench_poll_smoke() -> None:
     assert "conditional 12/12" in out
 
 
-def test_bench_latency_smoke() -> None:
-    out = run("bench_latency.py")
+def test_bench_latency_smoke(servers: dict[str, str]) -> None:
+    out = run("bench_latency.py", servers)
     assert "embedded  p50" in out and "celery    p50" in out
 
 
-def test_bench_storage_smoke() -> None:
-    out = run("bench_storage.py")
+def test_bench_storage_smoke(servers: dict[str, str]) -> None:
+    out = run("bench_storage.py", servers)
     assert out.count("per 100k items") == 2 and out.count("matches --since 24 h") == 2
 
 
-def test_bench_worker_memory_smoke() -> None:
-    out = run("bench_worker_memory.py")
+def test_bench_worker_memory_smoke(servers: dict[str, str]) -> None:
+    out = run("bench_worker_memory.py", servers)
     assert "growth from" in out
 
 

@@ -11,24 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, FeedServer, Webhook, monitor_env, port_open, write_config
+from tests.conftest import DATA, FeedServer, Webhook, monitor_env, write_config
 from tests.processes import Workers
 from tests.processes import wait_for as wait
 
 pytestmark = pytest.mark.slow
-REDIS_DB = 11
-
-
-@pytest.fixture
-def broker_url() -> Iterator[str]:
-    if not port_open("127.0.0.1", 6379):
-        pytest.fail("Redis is not answering on 127.0.0.1:6379 (.ci/run starts it)")
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
-    client.flushdb()
-    yield f"redis://127.0.0.1:6379/{REDIS_DB}"
-    client.flushdb()
+# broker_url (tests/conftest.py): a Redis database of each test's own.
 
 
 def wait_for(cond: Callable[[], bool], timeout: float, what: str, workers: Workers) -> None:
