@@ -399,6 +399,7 @@ def notify_test() -> None:
         name = target.key
         if error:
             failed += 1
+            error = error.replace(f"target {name!r} did not accept the alert", "not accepted")
             why = f" (apprise: {'; '.join(reasons)})" if reasons else ""
             click.echo(redact(f"FAILED  {name}: {error}{why}"))
         else:
