@@ -20,7 +20,9 @@ EXIT_USAGE = 2
 
 
 def _fail(message: str, status: int = EXIT_USAGE) -> None:
-    click.echo(f"monitor: error: {message}", err=True)
+    from monitor.redact import redact
+
+    click.echo(f"monitor: error: {redact(message)}", err=True)
     sys.exit(status)
 
 
@@ -36,24 +38,73 @@ def handles_errors(fn: F) -> F:
             _fail(str(e), EXIT_USAGE)
         except MonitorError as e:
             _fail(str(e), 1)
+        except Exception as e:
+            # A database error that no layer turned into a StorageError: still one line.
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if not isinstance(e, SQLAlchemyError):
+                raise
+            from monitor.errors import first_line
+
+            _fail(f"database: {first_line(e, 300)}", 1)
 
     return wrapper  # type: ignore[return-value]
 
 
 def _settings(with_feeds: bool = True) -> Any:
+    from monitor.redact import install
     from monitor.settings import load_settings
 
-    return load_settings(with_feeds=with_feeds)
+    settings = load_settings(with_feeds=with_feeds)
+    install(settings.targets)  # from here on, no log record shows a target's secret
+    return settings
+
+
+# Libraries' own loggers: quiet unless MONITOR_LOG_LEVEL=DEBUG asks for everything (their
+# records are redacted like ours: apprise and urllib3 print request URLs that hold tokens).
+_LIBRARY_LEVELS = {
+    "httpx": ("WARNING", "DEBUG"),
+    "httpcore": ("WARNING", "INFO"),
+    "apprise": ("WARNING", "DEBUG"),
+    "urllib3": ("WARNING", "DEBUG"),
+    "alembic": ("WARNING", "INFO"),
+}
 
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
+        level=getattr(logging, level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("httpx", "httpcore", "apprise"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name, (usual, debug) in _LIBRARY_LEVELS.items():
+        logging.getLogger(name).setLevel(debug if level == "DEBUG" else usual)
+
+
+def _legacy_database_message(settings: Any) -> str:
+    from monitor.store.db import sqlite_path
+
+    new = sqlite_path(settings.database_url)
+    old = settings.legacy_database
+    return (
+        f"{old} is the database of an earlier version (./monitor.db of the working directory); "
+        f"the default is now {new}: move it there (mv {old} {new}) or set "
+        f"MONITOR_DATABASE_URL=sqlite:///{old}"
+    )
+
+
+def open_existing_database(settings: Any) -> Any:
+    """The database of a command that only reads (matches, feeds, replay, deliveries…): never
+    created. A missing one is one line naming it (exit status 1): run `monitor run` or
+    `monitor db upgrade` first."""
+    from monitor.store.db import NoDatabaseError, open_existing
+
+    try:
+        return open_existing(settings.database_url)
+    except NoDatabaseError as e:
+        if settings.legacy_database:
+            raise NoDatabaseError(f"{e}; {_legacy_database_message(settings)}") from e
+        raise
 
 
 def _parse_since(value: str | None) -> datetime | None:
@@ -81,25 +132,41 @@ def main() -> None:
 def run(once: bool) -> None:
     """Poll the feeds, classify, store and alert (embedded mode: no broker needed)."""
     from monitor.pipeline import Runtime
-    from monitor.scheduler import run_forever, run_once
+    from monitor.scheduler import Stopper, run_forever, run_once
+    from monitor.settings import FEEDS_FILE, hidden_url
+    from monitor.store.db import check_writable
 
     settings = _settings()
     _setup_logging(settings.log_level)
+    log = logging.getLogger("monitor")
+    if settings.legacy_database:
+        raise ConfigError(_legacy_database_message(settings))
+    log.info("config %s, database %s", settings.config_dir, hidden_url(settings.database_url))
+    if not settings.feeds:
+        log.warning("no feeds in %s: nothing to poll", settings.config_dir / FEEDS_FILE)
     if not settings.targets:
-        logging.getLogger("monitor").warning(
+        log.warning(
             "no notification target configured (notify.yaml or MONITOR_NOTIFY_URLS): "
             "matches are stored, alerts are not sent"
         )
+    stopper = Stopper.install()  # Ctrl-C from here on stops cleanly; twice exits at once
     rt = Runtime.build(settings)
     try:
+        check_writable(rt.db.engine)
         if once:
-            summary = run_once(rt)
-            if summary.feeds and summary.errors == summary.feeds:
-                sys.exit(1)
+            summary = run_once(rt, stopper)
+            if summary.feeds and summary.errors == summary.feeds and not stopper.interrupted:
+                _fail(
+                    f"all {summary.feeds} feeds failed (each one's error is logged above and "
+                    "shown by `monitor feeds`)",
+                    1,
+                )
         else:
-            run_forever(rt)
+            run_forever(rt, stopper.event)
     finally:
         rt.db.dispose()
+    if once and stopper.interrupted:
+        sys.exit(130)  # the cycle did not finish; `monitor run` stopped by a signal exits 0
 
 
 # --- classify -------------------------------------------------------------------------------
@@ -204,10 +271,7 @@ def classify_cmd(path: str, profile_path: str | None) -> None:
 
 
 def _database() -> Any:
-    from monitor.pipeline import Runtime
-
-    settings = _settings(with_feeds=False)
-    return Runtime.build(settings).db
+    return open_existing_database(_settings(with_feeds=False))
 
 
 @main.command()
@@ -249,13 +313,15 @@ def feeds(ctx: click.Context, fmt: str) -> None:
     """Every configured feed with its last poll, status, error and next poll."""
     if ctx.invoked_subcommand is not None:
         return
-    from monitor.pipeline import Runtime, sync_feeds
+    from monitor.pipeline import utcnow
+    from monitor.store import feeds as feed_store
     from monitor.views import list_feeds, print_table
 
     settings = _settings()
-    rt = Runtime.build(settings)
-    sync_feeds(rt)
-    rows = list_feeds(rt.db)
+    database = open_existing_database(settings)
+    with database.session() as s:  # feeds added to feeds.yaml since the last run are listed too
+        feed_store.sync_feeds(s, settings.feeds, utcnow())
+    rows = list_feeds(database)
     if fmt == "jsonl":
         for r in rows:
             click.echo(json.dumps(r, ensure_ascii=False, default=str))
@@ -297,13 +363,17 @@ def db() -> None:
 @handles_errors
 def upgrade() -> None:
     """Create or migrate the schema (Alembic)."""
+    from monitor.settings import hidden_url
     from monitor.store import Database
     from monitor.store import upgrade as do_upgrade
 
     settings = _settings(with_feeds=False)
+    _setup_logging(settings.log_level)
+    if settings.legacy_database:
+        raise ConfigError(_legacy_database_message(settings))
     database = Database(settings.database_url)
     rev = do_upgrade(database.engine)
-    click.echo(f"database at revision {rev}")
+    click.echo(f"database {hidden_url(settings.database_url)} at revision {rev}")
 
 
 @db.command()
@@ -345,18 +415,24 @@ def notify() -> None:
 def notify_test() -> None:
     """Send a test alert to every target and say which failed."""
     from monitor.notify import test_targets
+    from monitor.redact import capture_reasons, redact
 
     settings = _settings(with_feeds=False)
+    _setup_logging(settings.log_level)
     if not settings.targets:
         raise ConfigError("no notification target configured (notify.yaml or MONITOR_NOTIFY_URLS)")
     failed = 0
-    for target, error in test_targets(settings.targets):
+    for target in settings.targets:
+        with capture_reasons() as reasons:  # apprise says why only in its log
+            [(_, error)] = test_targets([target])
         name = target.key
         if error:
             failed += 1
-            click.echo(f"FAILED  {name}: {error}")
+            error = error.replace(f"target {name!r} did not accept the alert", "not accepted")
+            why = f" (apprise: {'; '.join(reasons)})" if reasons else ""
+            click.echo(redact(f"FAILED  {name}: {error}{why}"))
         else:
-            click.echo(f"ok      {name}")
+            click.echo(redact(f"ok      {name}"))
     if failed:
         sys.exit(1)
 

@@ -11,13 +11,18 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, first_line
 from monitor.retention import DEFAULT_UNMATCHED_DAYS, Retention
 from monitor.targets import load_targets, targets_from_env
-from monitor.types import FeedConfig, FetchLimits, Target
+from monitor.types import FeedConfig, FetchLimits, Target, strip_secrets
 from monitor.yamlconf import check_keys, line_of, load_yaml_nodes, mapping_items, node_value
 
-DEFAULT_DATABASE_URL = "sqlite:///monitor.db"
+DATABASE_FILE = "monitor.db"  # the default SQLite database, inside the config directory
+DEFAULT_DATABASE_URL = (
+    f"sqlite:///<config dir>/{DATABASE_FILE}"  # shown in help; see database_url_for
+)
+SUPPORTED_DATABASES = ("sqlite", "postgresql")  # SQLAlchemy dialects: the drivers we install
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_BROKER_URL = "redis://localhost:6379/0"
 DEFAULT_POLL_INTERVAL = 300
 MIN_INTERVAL = 1
@@ -28,7 +33,9 @@ NOTIFY_FILE = "notify.yaml"
 
 # Every environment variable the program reads; docker-compose and the README use these.
 ENV_VARS: dict[str, str] = {
-    "MONITOR_CONFIG_DIR": "config directory (default ./config)",
+    "MONITOR_CONFIG_DIR": (
+        "config directory (default: the user's config directory when it exists, else ./config)"
+    ),
     "MONITOR_DATABASE_URL": f"SQLAlchemy URL (default {DEFAULT_DATABASE_URL})",
     "MONITOR_BROKER_URL": f"Celery broker URL (default {DEFAULT_BROKER_URL})",
     "MONITOR_NOTIFY_URLS": "whitespace-separated apprise URLs; replaces notify.yaml",
@@ -43,7 +50,7 @@ ENV_VARS: dict[str, str] = {
     "MONITOR_RETRY_BASE_SECONDS": "first delay before a failed delivery is retried (default 30)",
     "MONITOR_CLAIM_SECONDS": "a delivery claimed by a worker that died is retried after (300)",
     "MONITOR_LEASE_SECONDS": "a feed whose poller died is polled again after (120)",
-    "MONITOR_LOG_LEVEL": "logging level (default INFO)",
+    "MONITOR_LOG_LEVEL": f"logging level, one of {', '.join(LOG_LEVELS)} (default INFO)",
     "MONITOR_RETENTION_DAYS": "unmatched items' text is removed after this many days (30)",
     "MONITOR_RETENTION_MATCHED_DAYS": "matched items and stories removed after (default: never)",
 }
@@ -52,7 +59,7 @@ ENV_VARS: dict[str, str] = {
 @dataclass(frozen=True)
 class Settings:
     config_dir: Path
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = ""  # load_settings fills it: MONITOR_DATABASE_URL or database_url_for()
     broker_url: str = DEFAULT_BROKER_URL
     poll_interval: int = DEFAULT_POLL_INTERVAL
     feeds: tuple[FeedConfig, ...] = ()
@@ -65,6 +72,9 @@ class Settings:
     lease_seconds: float = 120.0
     log_level: str = "INFO"
     retention: Retention = field(default_factory=Retention)
+    # The old default (./monitor.db of the working directory) when it exists and the default
+    # database does not: `run` refuses to start a second database beside it (issue 10 item 2).
+    legacy_database: Path | None = None
 
 
 # --- feeds.yaml ---------------------------------------------------------------------------
@@ -143,12 +153,121 @@ def _env_number(env: Mapping[str, str], name: str, default: float, integer: bool
     return value
 
 
+def user_config_dir() -> Path:
+    """The per-user config directory (~/.config/monitor on Linux, the platform's own elsewhere)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("monitor", appauthor=False))
+
+
+def resolve_config_dir(env: Mapping[str, str]) -> Path:
+    """MONITOR_CONFIG_DIR; else the user's config directory when it exists; else ./config when
+    it exists (the README's start from the repository root). An absolute path, so that what is
+    stored beside it does not depend on the working directory."""
+    named = env.get("MONITOR_CONFIG_DIR")
+    if named:
+        config_dir = Path(named).expanduser()
+        if not config_dir.is_dir():
+            raise ConfigError(
+                f"{config_dir}: config directory not found (environment MONITOR_CONFIG_DIR)"
+            )
+        return config_dir.resolve()
+    for candidate in (user_config_dir(), Path("config")):
+        if candidate.is_dir():
+            return candidate.resolve()
+    raise ConfigError(
+        f"no config directory: create {user_config_dir()} or ./config (feeds.yaml, topics.yaml, "
+        "notify.yaml), or set MONITOR_CONFIG_DIR"
+    )
+
+
+def database_url_for(config_dir: Path) -> str:
+    """The default database: a SQLite file inside the config directory, so that one config has
+    one database wherever the command is run from."""
+    return f"sqlite:///{config_dir.resolve() / DATABASE_FILE}"
+
+
+def hidden_url(url: str) -> str:
+    """A database URL fit for logs and messages: the password masked."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return strip_secrets(url)
+
+
+def check_database_url(url: str) -> None:
+    """A URL whose dialect we can open, or a ConfigError saying which are supported."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        u = make_url(url)
+    except Exception as e:
+        raise ConfigError(
+            f"environment MONITOR_DATABASE_URL: not a database URL ({first_line(e)}); "
+            "supported: sqlite:///path/monitor.db, postgresql://user@host/db"
+        ) from e
+    dialect = u.get_backend_name()
+    dialect = "postgresql" if dialect == "postgres" else dialect
+    if dialect not in SUPPORTED_DATABASES:
+        raise ConfigError(
+            f"environment MONITOR_DATABASE_URL={hidden_url(url)}: {dialect} is not supported "
+            "(supported: sqlite:///path/monitor.db, postgresql://user@host/db)"
+        )
+
+
+def packaged_profile() -> Path | None:
+    """The profile shipped inside the package, when this version ships one."""
+    # Hook for monitor.classify.default_profile_path (issue 10 item 12, branch `precision`).
+    try:
+        from monitor.classify import default_profile_path  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    path = default_profile_path()
+    return Path(path) if path else None
+
+
+def resolve_profile_path(env: Mapping[str, str], config_dir: Path) -> Path:
+    """MONITOR_PROFILE; else <config dir>/topics.yaml; else the packaged profile when neither
+    exists (a missing MONITOR_PROFILE is still an error, reported when it is loaded)."""
+    named = env.get("MONITOR_PROFILE")
+    if named:
+        return Path(named)
+    own = config_dir / TOPICS_FILE
+    if not own.exists():
+        return packaged_profile() or own
+    return own
+
+
+def check_log_level(env: Mapping[str, str]) -> str:
+    raw = env.get("MONITOR_LOG_LEVEL") or "INFO"
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(
+            f"environment MONITOR_LOG_LEVEL={raw!r}: not a logging level "
+            f"(one of {', '.join(LOG_LEVELS)})"
+        )
+    return level
+
+
+def legacy_database(database_url: str) -> Path | None:
+    """./monitor.db of the working directory (the default before the database moved into the
+    config directory) when it exists and the default database does not."""
+    old = Path(DATABASE_FILE).resolve()
+    new = Path(database_url.removeprefix("sqlite:///"))
+    if old != new and old.is_file() and not new.exists():
+        return old
+    return None
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, with_feeds: bool = True) -> Settings:
     """Read the config directory and the environment; raise ConfigError on the first problem."""
     env = os.environ if env is None else env
-    config_dir = Path(env.get("MONITOR_CONFIG_DIR") or "config")
-    if not config_dir.is_dir():
-        raise ConfigError(f"{config_dir}: config directory not found (set MONITOR_CONFIG_DIR)")
+    config_dir = resolve_config_dir(env)
+    log_level = check_log_level(env)
+    database_url = env.get("MONITOR_DATABASE_URL") or database_url_for(config_dir)
+    check_database_url(database_url)
     poll_interval = _env_number(env, "MONITOR_POLL_INTERVAL", DEFAULT_POLL_INTERVAL, integer=True)
     limits = FetchLimits(
         connect_timeout=_env_number(env, "MONITOR_CONNECT_TIMEOUT", 10.0),
@@ -163,14 +282,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, with_feeds: bool = Tr
         target_tuple = targets_from_env(notify_urls)
     else:
         target_tuple = load_targets(config_dir / NOTIFY_FILE)
-    profile = Path(env.get("MONITOR_PROFILE") or config_dir / TOPICS_FILE)
-    database_url = env.get("MONITOR_DATABASE_URL") or DEFAULT_DATABASE_URL
-    try:
-        from sqlalchemy.engine import make_url
-
-        make_url(database_url)
-    except Exception as e:
-        raise ConfigError(f"environment MONITOR_DATABASE_URL: not a database URL: {e}") from e
     return Settings(
         config_dir=config_dir,
         database_url=database_url,
@@ -178,13 +289,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, with_feeds: bool = Tr
         poll_interval=poll_interval,
         feeds=feeds,
         targets=target_tuple,
-        profile_path=profile,
+        profile_path=resolve_profile_path(env, config_dir),
         limits=limits,
         delivery_give_up_hours=_env_number(env, "MONITOR_DELIVERY_GIVE_UP_HOURS", 72.0),
         retry_base_seconds=_env_number(env, "MONITOR_RETRY_BASE_SECONDS", 30.0),
         claim_seconds=_env_number(env, "MONITOR_CLAIM_SECONDS", 300.0),
         lease_seconds=_env_number(env, "MONITOR_LEASE_SECONDS", 120.0),
-        log_level=(env.get("MONITOR_LOG_LEVEL") or "INFO").upper(),
+        log_level=log_level,
         retention=Retention(
             unmatched_days=_env_number(env, "MONITOR_RETENTION_DAYS", DEFAULT_UNMATCHED_DAYS),
             matched_days=(
@@ -192,5 +303,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, with_feeds: bool = Tr
                 if env.get("MONITOR_RETENTION_MATCHED_DAYS", "").strip()
                 else None
             ),
+        ),
+        legacy_database=(
+            None if env.get("MONITOR_DATABASE_URL") else legacy_database(database_url)
         ),
     )

@@ -140,3 +140,88 @@ def test_bad_cli_input_exits_2_and_writes_nothing(
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert message in r.stderr
     assert not (tmp_path / "m.db").exists()
+
+
+# --- where the config and the data live (issue 10 item 2) -----------------------------------
+
+
+def test_database_lives_in_the_config_directory_wherever_the_command_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(tmp_path / "site" / "config", [])
+    monkeypatch.chdir(tmp_path / "site")
+    here = load_settings({"MONITOR_CONFIG_DIR": "config"})
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    there = load_settings({"MONITOR_CONFIG_DIR": str(config)})
+    assert here.config_dir == there.config_dir == config.resolve()
+    assert here.database_url == there.database_url == f"sqlite:///{config.resolve()}/monitor.db"
+    named = load_settings({"MONITOR_CONFIG_DIR": str(config), "MONITOR_DATABASE_URL": "sqlite://"})
+    assert named.database_url == "sqlite://"
+
+
+def test_config_directory_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"no config directory: create .*xdg/monitor or ./config"):
+        load_settings({})
+    repo = write_config(tmp_path / "config", [])  # the README's start from the repo root
+    assert load_settings({}).config_dir == repo.resolve()
+    user = write_config(tmp_path / "xdg" / "monitor", [])
+    assert load_settings({}).config_dir == user.resolve()
+    assert load_settings({}).database_url == f"sqlite:///{user.resolve()}/monitor.db"
+    with pytest.raises(ConfigError, match="MONITOR_CONFIG_DIR"):
+        load_settings({"MONITOR_CONFIG_DIR": str(tmp_path / "nope")})
+
+
+def test_old_default_database_in_the_working_directory_is_noticed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(tmp_path / "config", [])
+    monkeypatch.chdir(tmp_path)
+    assert load_settings({"MONITOR_CONFIG_DIR": str(config)}).legacy_database is None
+    (tmp_path / "monitor.db").write_bytes(b"")
+    s = load_settings({"MONITOR_CONFIG_DIR": str(config)})
+    assert s.legacy_database == (tmp_path / "monitor.db").resolve()
+    named = {"MONITOR_CONFIG_DIR": str(config), "MONITOR_DATABASE_URL": "sqlite:///x.db"}
+    assert load_settings(named).legacy_database is None
+
+
+def test_profile_falls_back_to_the_packaged_one(tmp_path: Path) -> None:
+    import monitor.classify
+
+    config = write_config(tmp_path / "config", [])
+    (config / "topics.yaml").unlink()
+    s = load_settings({"MONITOR_CONFIG_DIR": str(config)})
+    if not hasattr(monitor.classify, "default_profile_path"):
+        assert s.profile_path == config.resolve() / "topics.yaml"
+        pytest.skip("monitor.classify.default_profile_path comes with the `precision` branch")
+    assert s.profile_path == Path(monitor.classify.default_profile_path())
+    assert s.profile_path.is_file()
+    mine = load_settings({"MONITOR_CONFIG_DIR": str(config), "MONITOR_PROFILE": "/x/p.yaml"})
+    assert mine.profile_path == Path("/x/p.yaml")
+
+
+# --- environment values checked (issue 10 items 13, 15) -------------------------------------
+
+
+def test_unknown_log_level_is_a_config_error(tmp_path: Path) -> None:
+    env = _env(write_config(tmp_path / "config", []), tmp_path)
+    assert load_settings(env | {"MONITOR_LOG_LEVEL": "debug"}).log_level == "DEBUG"
+    with pytest.raises(ConfigError, match=r"MONITOR_LOG_LEVEL='LOUD': not a logging level"):
+        load_settings(env | {"MONITOR_LOG_LEVEL": "LOUD"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["mysql://desk:hunter2@db.example.org/monitor", "oracle://desk:hunter2@db/x", "not a url"],
+)
+def test_unsupported_database_url_names_the_supported_ones(tmp_path: Path, url: str) -> None:
+    env = _env(write_config(tmp_path / "config", []), tmp_path)
+    with pytest.raises(ConfigError) as e:
+        load_settings(env | {"MONITOR_DATABASE_URL": url})
+    assert "MONITOR_DATABASE_URL" in str(e.value)
+    assert "supported: sqlite:///" in str(e.value) and "postgresql://" in str(e.value)
+    assert "hunter2" not in str(e.value)
+    for good in ("postgresql://u:p@127.0.0.1/x", "postgres://h/x", "sqlite:///" + str(tmp_path)):
+        load_settings(env | {"MONITOR_DATABASE_URL": good})

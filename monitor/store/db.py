@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.errors import StorageError
+from monitor.errors import StorageError, first_line
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -40,7 +40,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur = dbapi_conn.cursor()
             # Before any table exists: freed pages can then be given back in small steps
             # (retention's incremental vacuum). A no-op on an existing database.
-            cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            if cur.execute("PRAGMA page_count").fetchone()[0] == 0:  # a new, empty file
+                cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
@@ -56,6 +57,30 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     return create_engine(url, **kwargs)
+
+
+def shown_url(url: str) -> str:
+    """The database URL as logs and messages show it: the password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@", 1)[-1]
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (also `sqlite:///file:PATH?mode=ro&uri=true`); None for an
+    in-memory database or another backend."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    name = u.database
+    if name.startswith("file:"):
+        name = name[5:].split("?", 1)[0]
+    return Path(name)
+
+
+class NoDatabaseError(StorageError):
+    """A command that only reads was pointed at a database that does not exist (yet)."""
 
 
 def alembic_config(engine: Engine) -> Any:
@@ -88,7 +113,9 @@ def upgrade(engine: Engine) -> str:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _UPGRADE_LOCK})
                     conn.commit()
     except SQLAlchemyError as e:
-        raise StorageError(f"cannot migrate the database: {e}") from e
+        raise StorageError(
+            f"cannot migrate the database {shown_url(str(engine.url))}: {first_line(e)}"
+        ) from e
     return str(rev)
 
 
@@ -102,10 +129,47 @@ def ensure_schema(engine: Engine) -> None:
             current = MigrationContext.configure(conn).get_current_revision()
             has_tables = inspect(conn).has_table("feeds")
     except SQLAlchemyError as e:
-        raise StorageError(f"cannot reach the database: {e}") from e
+        raise StorageError(
+            f"cannot reach the database {shown_url(str(engine.url))}: {first_line(e)}"
+        ) from e
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     if current != head or not has_tables:
         upgrade(engine)
+
+
+def check_writable(engine: Engine) -> None:
+    """Fail with one line, before any work, when the database can be read but not written (a
+    read-only SQLite file or directory, a read-only PostgreSQL role or replica)."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+    except SQLAlchemyError as e:
+        raise StorageError(
+            f"the database {shown_url(str(engine.url))} cannot be written ({first_line(e)}); "
+            "monitor run and monitor db upgrade need to write it"
+        ) from e
+
+
+def open_existing(url: str) -> Database:
+    """The database of a command that only reads: never created here. A database that does not
+    exist, or has no monitor tables, is a NoDatabaseError naming it; an older schema is
+    migrated."""
+    hint = "run `monitor run` or `monitor db upgrade` first"
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        raise NoDatabaseError(f"no database at {path.resolve()}: {hint}")
+    db = Database(url)
+    try:
+        with db.engine.connect() as conn:
+            has_tables = inspect(conn).has_table("feeds")
+    except SQLAlchemyError as e:
+        db.dispose()
+        raise StorageError(f"cannot open the database {shown_url(url)}: {first_line(e)}") from e
+    if not has_tables:
+        db.dispose()
+        raise NoDatabaseError(f"the database {shown_url(url)} has no monitor tables: {hint}")
+    ensure_schema(db.engine)
+    return db
 
 
 class Database:

@@ -169,3 +169,33 @@ def record_fetch_error(
     feed.next_check_at = next_check
     feed.leased_until = None
     feed.lease_owner = None
+
+
+def release_leases(session: Session, owner: str) -> int:
+    """Give back the leases this process holds (polls taken but not stored: an interrupted
+    `monitor run`), so that the next run polls those feeds at once. Returns how many."""
+    result = session.execute(
+        update(Feed)
+        .where(Feed.lease_owner == owner, Feed.leased_until.is_not(None))
+        .values(leased_until=None, lease_owner=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+def leased_elsewhere(
+    session: Session, now: datetime, owner: str
+) -> list[tuple[str, str, datetime]]:
+    """Enabled feeds whose lease another process holds now: (url, owner, until), soonest first.
+    A poll skips them; `monitor run` says so when it starts."""
+    rows = session.execute(
+        select(Feed.url, Feed.lease_owner, Feed.leased_until)
+        .where(
+            Feed.enabled.is_(True),
+            Feed.leased_until.is_not(None),
+            Feed.leased_until >= now,
+            or_(Feed.lease_owner.is_(None), Feed.lease_owner != owner),
+        )
+        .order_by(Feed.leased_until)
+    )
+    return [(url, who or "?", until) for url, who, until in rows if until is not None]
