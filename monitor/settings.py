@@ -42,6 +42,10 @@ ENV_VARS: dict[str, str] = {
     "MONITOR_CLAIM_SECONDS": "a delivery claimed by a worker that died is retried after (300)",
     "MONITOR_LEASE_SECONDS": "a feed whose poller died is polled again after (120)",
     "MONITOR_LOG_LEVEL": "logging level (default INFO)",
+    "MONITOR_WEB_TOKEN": "token every change made through `monitor serve` needs (default: none)",
+    "MONITOR_PUBLIC_URL": "base URL of `monitor serve` as analysts reach it; alerts link there",
+    "MONITOR_METRICS_PORT": "[HOST:]PORT where `monitor run` and each Celery worker serve /metrics",
+    "MONITOR_HEALTH_MAX_AGE": "seconds since the last polling cycle before /healthz fails (300)",
 }
 
 
@@ -60,6 +64,10 @@ class Settings:
     claim_seconds: float = 300.0
     lease_seconds: float = 120.0
     log_level: str = "INFO"
+    web_token: str | None = None
+    public_url: str | None = None
+    metrics_address: tuple[str, int] | None = None
+    health_max_age: float = 300.0
 
 
 # --- feeds.yaml ---------------------------------------------------------------------------
@@ -248,4 +256,27 @@ def load_settings(env: Mapping[str, str] | None = None, *, with_feeds: bool = Tr
         claim_seconds=_env_number(env, "MONITOR_CLAIM_SECONDS", 300.0),
         lease_seconds=_env_number(env, "MONITOR_LEASE_SECONDS", 120.0),
         log_level=(env.get("MONITOR_LOG_LEVEL") or "INFO").upper(),
+        web_token=env.get("MONITOR_WEB_TOKEN") or None,
+        public_url=_public_url(env.get("MONITOR_PUBLIC_URL")),
+        metrics_address=_metrics_address(env.get("MONITOR_METRICS_PORT")),
+        health_max_age=_env_number(env, "MONITOR_HEALTH_MAX_AGE", 300.0),
     )
+
+
+def _public_url(raw: str | None) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"environment MONITOR_PUBLIC_URL={raw!r}: must be an http(s) URL")
+    return raw.strip().rstrip("/")
+
+
+def _metrics_address(raw: str | None) -> tuple[str, int] | None:
+    """MONITOR_METRICS_PORT: `9100` (on 127.0.0.1) or `HOST:PORT`."""
+    if raw is None or not raw.strip():
+        return None
+    host, _, port = raw.strip().rpartition(":")
+    if not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"environment MONITOR_METRICS_PORT={raw!r}: must be PORT or HOST:PORT")
+    return (host.strip("[]") or "127.0.0.1", int(port))
