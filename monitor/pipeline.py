@@ -380,15 +380,15 @@ def run_cycle(
 
 
 _ALIVE_EVERY = 10.0  # seconds between two heartbeat writes of one process
-_last_alive: dict[str, float] = {}
+_last_alive: dict[tuple[str, str], float] = {}
 
 
 def mark_alive(rt: Runtime, source: str, detail: str = "") -> None:
     """Record that a polling loop finished a cycle (what /healthz reads), at most every
     _ALIVE_EVERY seconds per process, so a busy loop does not write for nothing."""
-    t = time.monotonic()
-    if t - _last_alive.get(source, -_ALIVE_EVERY) < _ALIVE_EVERY:
+    t, key = time.monotonic(), (rt.db.url, source)
+    if t - _last_alive.get(key, -_ALIVE_EVERY) < _ALIVE_EVERY:
         return
     with rt.db.session() as s:
         heartbeat.record(s, source, utcnow(), detail)
-    _last_alive[source] = t
+    _last_alive[key] = t

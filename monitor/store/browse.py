@@ -470,11 +470,11 @@ def list_feeds(session: Session, arrivals_since: datetime) -> list[FeedView]:
 def delivery_counts(session: Session) -> dict[str, int]:
     """Outbox rows per state (pending, failed, dead, sent): what /metrics exposes."""
     out = dict.fromkeys(DELIVERY_STATES, 0)
-    for status, tried, n in session.execute(
-        select(Delivery.status, Delivery.attempts > 0, func.count()).group_by(
-            Delivery.status, Delivery.attempts > 0
+    for status, attempts, n in session.execute(
+        select(Delivery.status, Delivery.attempts, func.count()).group_by(
+            Delivery.status, Delivery.attempts
         )
     ):
-        state = "failed" if status == "pending" and tried else str(status)
+        state = "failed" if status == "pending" and attempts else str(status)
         out[state] = out.get(state, 0) + int(n)
     return out

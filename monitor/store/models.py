@@ -197,9 +197,7 @@ class Feedback(Base):
     __tablename__ = "feedback"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    story_id: Mapped[int] = mapped_column(
-        ForeignKey("stories.id", ondelete="CASCADE"), index=True
-    )
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
     verdict: Mapped[str] = mapped_column(String(20))  # relevant | noise | wrong-topic
     topic: Mapped[str | None] = mapped_column(String(100))
     correct_topic: Mapped[str | None] = mapped_column(String(100))

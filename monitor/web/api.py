@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from monitor.web import present, syndication
 from monitor.web.app import Window, window
 from monitor.web.pages import delivery_error, display_target, story_state
 
+log = logging.getLogger("monitor.serve")
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
 FEED_ENTRIES = 50
@@ -303,7 +305,8 @@ class DatabaseCollector(Collector):
             with self.db.session() as s:
                 counts = browse.delivery_counts(s)
                 beats = heartbeat.latest(s)
-        except Exception:  # /healthz says why; a scrape still returns the counters
+        except Exception as e:  # /healthz says why; a scrape still returns the counters
+            log.warning("metrics: the database did not answer: %s", first_line(e))
             return
         now = self.clock()
         for state, n in counts.items():

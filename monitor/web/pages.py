@@ -184,11 +184,13 @@ async def feedback(request: Request) -> Response:
     w = window(request)
     sid = int(request.path_params["story_id"])
     form = await request.form()
-    why_not = refusal(request, form)
+    refused = refusal(request, form)
+    why_not = refused
     verdict = str(form.get("verdict") or "")
     topic = str(form.get("topic") or "") or None
     correct = str(form.get("correct_topic") or "") or None
-    who = " ".join(str(form.get("who") or "").split())[:100] or "anonymous"
+    given = form.get("who") or request.cookies.get(WHO_COOKIE) or ""
+    who = " ".join(str(given).split())[:100] or "anonymous"
     if why_not is None:
         if verdict not in browse.VERDICTS:
             why_not = f"unknown verdict {verdict!r} (relevant, noise, wrong-topic)"
@@ -210,7 +212,7 @@ async def feedback(request: Request) -> Response:
     found = await _in_thread(save)
     if not found:
         return render(request, "error.html", {"message": f"no story {sid}"}, 404)
-    status = 403 if why_not and "token" in why_not else 400 if why_not else 200
+    status = 403 if refused else 400 if why_not else 200
     if not _htmx(request) and why_not is None:
         response: Response = RedirectResponse(f"/stories/{sid}", status_code=303)
     else:
@@ -227,7 +229,7 @@ async def retry(request: Request) -> Response:
     w = window(request)
     did = int(request.path_params["delivery_id"])
     form = await request.form()
-    why_not = refusal(request, form)
+    refused = why_not = refusal(request, form)
 
     def save() -> tuple[bool, browse.DeliveryView | None]:
         with w.db.session() as s:
@@ -239,7 +241,7 @@ async def retry(request: Request) -> Response:
         return render(request, "error.html", {"message": f"no delivery {did}"}, 404)
     if why_not is None and not done:
         why_not = f"delivery {did} was already sent"
-    status = 403 if why_not and "token" in why_not else 409 if why_not else 200
+    status = 403 if refused else 409 if why_not else 200
     if not _htmx(request):
         if why_not is None:
             return RedirectResponse("/deliveries", status_code=303)
