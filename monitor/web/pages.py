@@ -34,8 +34,8 @@ def display_target(key: str) -> str:
         from monitor.notify import load_apprise
 
         plugin = load_apprise().Apprise.instantiate(key)
-        if plugin:
-            return str(plugin.url(privacy=True))
+        if plugin:  # without the query: apprise does not mask headers such as +X-Token=…
+            return str(plugin.url(privacy=True)).split("?", 1)[0]
     except Exception:  # an unreadable URL is shown redacted, never whole
         pass
     return redact(key)
@@ -218,8 +218,9 @@ async def feedback(request: Request) -> Response:
     else:
         name = "_feedback.html" if _htmx(request) else "story.html"
         message = why_not or "thank you: feedback saved"
-        response = render(request, name, _story_context(request, found[0], message=message,
-                                                        failed=bool(why_not)), status)  # fmt: skip
+        context = _story_context(request, found[0], message=message, failed=bool(why_not))
+        context["who"] = "" if who == "anonymous" else who  # what was typed stays typed
+        response = render(request, name, context, status)
     if why_not is None and who != "anonymous":
         set_cookie(response, WHO_COOKIE, who)
     return response
