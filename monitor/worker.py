@@ -25,7 +25,7 @@ from kombu import Queue  # type: ignore[attr-defined]
 from sqlalchemy.exc import OperationalError
 
 from monitor import metrics
-from monitor.errors import StorageError, first_line
+from monitor.errors import MonitorError, StorageError, first_line
 from monitor.pipeline import FeedsWatcher, Runtime, deliver_due, enqueue_due, mark_alive, poll_feed
 from monitor.settings import DEFAULT_BROKER_URL, load_settings
 
@@ -101,7 +101,11 @@ TRANSIENT = (StorageError, OperationalError, ConnectionError)
 @worker_init.connect
 def _serve_metrics(**_: Any) -> None:
     """MONITOR_METRICS_PORT: /metrics of this worker and its pool children (main process)."""
-    address = load_settings(with_feeds=False).metrics_address
+    try:
+        address = load_settings(with_feeds=False).metrics_address
+    except MonitorError as e:  # the tasks will say it too; the worker itself starts
+        log.error("no metrics server: %s", e)
+        return
     if address is not None:
         metrics.serve_http(address)
         log.info("metrics on http://%s:%d/metrics", *address)
