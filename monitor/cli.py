@@ -151,6 +151,10 @@ def run(once: bool) -> None:
         )
     stopper = Stopper.install()  # Ctrl-C from here on stops cleanly; twice exits at once
     rt = Runtime.build(settings)
+    if settings.metrics_address:
+        from monitor.metrics import serve_http
+
+        serve_http(settings.metrics_address)
     try:
         check_writable(rt.db.engine)
         if once:
@@ -449,8 +453,14 @@ def notify_test() -> None:
     help="The profile to try (default: the current one).",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table")
+@click.option(
+    "--feedback",
+    "on_feedback",
+    is_flag=True,
+    help="Only the stories analysts gave feedback on: what the profile does to each.",
+)
 @handles_errors
-def replay(since: str | None, profile_path: str | None, fmt: str) -> None:
+def replay(since: str | None, profile_path: str | None, fmt: str, on_feedback: bool) -> None:
     """Re-score stored items with a profile: what it would alert, and what changes."""
     from monitor.classify import load_profile
     from monitor.views import print_table, replay_items
@@ -460,6 +470,9 @@ def replay(since: str | None, profile_path: str | None, fmt: str) -> None:
     candidate = load_profile(profile_path) if profile_path else current
     since_dt = _parse_since(since)  # bad input fails before anything is opened or written
     db = _database()
+    if on_feedback:
+        _replay_feedback(db, current, candidate, fmt)
+        return
     rows, totals = replay_items(db, current, candidate, since_dt)
     if fmt == "jsonl":
         for r in rows:
@@ -477,6 +490,90 @@ def replay(since: str | None, profile_path: str | None, fmt: str) -> None:
 @main.group()
 def profile() -> None:
     """Topic profiles."""
+
+
+@profile.command()
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
+              help="The profile to judge (default: the current one).")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@handles_errors
+def evaluate(profile_path: str | None, fmt: str) -> None:
+    """Precision and recall of a profile against the feedback given in the web window."""
+    from monitor.classify import load_profile
+    from monitor.web.feedback import evaluate_profile
+
+    settings = _settings(with_feeds=False)
+    chosen = load_profile(profile_path or settings.profile_path)
+    report = evaluate_profile(_database(), chosen)
+    if fmt == "json":
+        click.echo(json.dumps(report, ensure_ascii=False))
+        return
+    if not report["stories"]:
+        click.echo("no feedback yet: give some on the story pages of `monitor serve`")
+        return
+    click.echo(
+        f"profile {report['profile']}: {report['stories']} stories with feedback "
+        f"({report['relevant']} relevant to some topic, {report['noise']} noise)"
+    )
+    click.echo(f"{'topic':<24} {'precision':>9} {'recall':>7} {'tp':>4} {'fp':>4} {'fn':>4}")
+    for r in report["scores"]:
+        p = "—" if r["precision"] is None else f"{r['precision']:.3f}"
+        rc = "—" if r["recall"] is None else f"{r['recall']:.3f}"
+        click.echo(f"{r['name']:<24} {p:>9} {rc:>7} {r['tp']:>4} {r['fp']:>4} {r['fn']:>4}")
+
+
+def _replay_feedback(db: Any, current: Any, candidate: Any, fmt: str) -> None:
+    from monitor.views import print_table
+    from monitor.web.feedback import replay_feedback
+
+    rows = replay_feedback(db, current, candidate)
+    if fmt == "jsonl":
+        for r in rows:
+            click.echo(json.dumps(r, ensure_ascii=False))
+    else:
+        print_table(rows, [("change", 9), ("feedback", 30), ("was", 30), ("topics", 30),
+                           ("title", 60)])  # fmt: skip
+    counts = {k: sum(r["change"] == k for r in rows) for k in ("better", "worse", "different")}
+    click.echo(
+        f"{len(rows)} stories with feedback: {counts['better']} closer to the feedback with the "
+        f"new profile, {counts['worse']} further from it, {counts['different']} otherwise changed",
+        err=fmt == "jsonl",
+    )
+
+
+# --- serve ----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@handles_errors
+def serve(host: str, port: int) -> None:
+    """The web window: timeline, stories, feedback, feeds, deliveries, API, health, metrics."""
+    import uvicorn
+
+    from monitor.classify import load_profile
+    from monitor.web.app import Window, create_app
+
+    settings = _settings(with_feeds=False)
+    _setup_logging(settings.log_level)
+    log = logging.getLogger("monitor.serve")
+    topics = list(load_profile(settings.profile_path).topics)
+    db = _database()
+    if host not in ("127.0.0.1", "localhost", "::1") and not settings.web_token:
+        log.warning("listening on %s without MONITOR_WEB_TOKEN: anyone who reaches it can give "
+                    "feedback and retry deliveries", host)  # fmt: skip
+    app = create_app(
+        Window(
+            db=db,
+            topics=topics,
+            token=settings.web_token,
+            public_url=settings.public_url,
+            health_max_age=settings.health_max_age,
+        )
+    )
+    log.info("serving http://%s:%d/ (database %s)", host, port, db.engine.url.render_as_string())
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 @profile.command()

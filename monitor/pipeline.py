@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from monitor import metrics
 from monitor.classify import Profile, classify, load_profile
 from monitor.errors import (
     ConfigError,
@@ -32,7 +33,7 @@ from monitor.parse import ParsedFeed, parse_feed
 from monitor.routing import route
 from monitor.schedule import next_check_after_error, next_check_after_ok
 from monitor.settings import FEEDS_FILE, Settings, load_feeds
-from monitor.store import Database, ensure_schema, outbox
+from monitor.store import Database, ensure_schema, heartbeat, outbox
 from monitor.store import feeds as feed_store
 from monitor.store import items as item_store
 from monitor.store import matches as match_store
@@ -166,7 +167,8 @@ def store_poll(
                 c = verdicts[st.item.key]
                 if c.match:
                     matched.append((st.row_id, st.item, c))
-        recorded = match_store.record_matches(s, matched, now)
+        with metrics.STORY_ASSIGNMENT_SECONDS.time():
+            recorded = match_store.record_matches(s, matched, now)
         matches = sum(m is not None for m, _ in recorded)
         alert_ids = []
         for _, alert in recorded:
@@ -203,6 +205,7 @@ def poll_feed(rt: Runtime, feed_id: int) -> PollOutcome:
         result: FetchResult | FetchError = fetch_one(url, rt.settings.limits, etag, last_modified)
     except FetchError as e:
         result = e
+    metrics.count_fetch(result)
     return _process_here(rt, feed_id, result)
 
 
@@ -268,6 +271,7 @@ async def poll_due_feeds(
 
     pending: list[asyncio.Task[None]] = []
     async for req, res in fetch_many(requests, rt.settings.limits):
+        metrics.count_fetch(res)
         pending.append(asyncio.create_task(finish(req, res)))
     if pending:
         await asyncio.gather(*pending)
@@ -322,11 +326,13 @@ def deliver_due(
         with rt.db.session() as s:
             if error is None:
                 outbox.mark_sent(s, d.id, now)
+                metrics.DELIVERIES.labels(outcome="sent").inc()
                 sent += 1
             else:
                 dead = target is None or now - d.created_at > give_up
                 retry_at = next_attempt(d.attempts + 1, now, rt.settings.retry_base_seconds)
                 outbox.mark_failed(s, d.id, error, retry_at, dead)
+                metrics.DELIVERIES.labels(outcome="dead" if dead else "failed").inc()
                 failed += 1
                 log.warning(
                     "delivery of alert %s to %s failed (attempt %d): %s",
@@ -357,6 +363,7 @@ def run_cycle(
     outcomes = asyncio.run(poll_due_feeds(rt, workers, on_outcome, everything))
     summary = CycleSummary(feeds=len(outcomes), outcomes=outcomes)
     for o in outcomes:
+        metrics.count_poll(o)
         summary.ok += o.status == "ok"
         summary.not_modified += o.status == "not-modified"
         summary.errors += o.status == "error"
@@ -370,4 +377,21 @@ def run_cycle(
         if sent + failed == 0 or failed:
             break
     summary.elapsed = time.monotonic() - started
+    metrics.CYCLE_SECONDS.observe(summary.elapsed)
+    mark_alive(rt, "run", f"{summary.feeds} feeds, {summary.alerts} alerts")
     return summary
+
+
+_ALIVE_EVERY = 10.0  # seconds between two heartbeat writes of one process
+_last_alive: dict[tuple[str, str], float] = {}
+
+
+def mark_alive(rt: Runtime, source: str, detail: str = "") -> None:
+    """Record that a polling loop finished a cycle (what /healthz reads), at most every
+    _ALIVE_EVERY seconds per process, so a busy loop does not write for nothing."""
+    t, key = time.monotonic(), (rt.db.url, source)
+    if t - _last_alive.get(key, -_ALIVE_EVERY) < _ALIVE_EVERY:
+        return
+    with rt.db.session() as s:
+        heartbeat.record(s, source, utcnow(), detail)
+    _last_alive[key] = t

@@ -53,6 +53,10 @@ ENV_VARS: dict[str, str] = {
     "MONITOR_LOG_LEVEL": f"logging level, one of {', '.join(LOG_LEVELS)} (default INFO)",
     "MONITOR_RETENTION_DAYS": "unmatched items' text is removed after this many days (30)",
     "MONITOR_RETENTION_MATCHED_DAYS": "matched items and stories removed after (default: never)",
+    "MONITOR_WEB_TOKEN": "token every change made through `monitor serve` needs (default: none)",
+    "MONITOR_PUBLIC_URL": "base URL of `monitor serve` as analysts reach it; alerts link there",
+    "MONITOR_METRICS_PORT": "[HOST:]PORT where `monitor run` and each Celery worker serve /metrics",
+    "MONITOR_HEALTH_MAX_AGE": "seconds since the last polling cycle before /healthz fails (300)",
 }
 
 
@@ -75,6 +79,10 @@ class Settings:
     # The old default (./monitor.db of the working directory) when it exists and the default
     # database does not: `run` refuses to start a second database beside it (issue 10 item 2).
     legacy_database: Path | None = None
+    web_token: str | None = None
+    public_url: str | None = None
+    metrics_address: tuple[str, int] | None = None
+    health_max_age: float = 300.0
 
 
 # --- feeds.yaml ---------------------------------------------------------------------------
@@ -307,4 +315,27 @@ def load_settings(env: Mapping[str, str] | None = None, *, with_feeds: bool = Tr
         legacy_database=(
             None if env.get("MONITOR_DATABASE_URL") else legacy_database(database_url)
         ),
+        web_token=env.get("MONITOR_WEB_TOKEN") or None,
+        public_url=_public_url(env.get("MONITOR_PUBLIC_URL")),
+        metrics_address=_metrics_address(env.get("MONITOR_METRICS_PORT")),
+        health_max_age=_env_number(env, "MONITOR_HEALTH_MAX_AGE", 300.0),
     )
+
+
+def _public_url(raw: str | None) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"environment MONITOR_PUBLIC_URL={raw!r}: must be an http(s) URL")
+    return raw.strip().rstrip("/")
+
+
+def _metrics_address(raw: str | None) -> tuple[str, int] | None:
+    """MONITOR_METRICS_PORT: `9100` (on 127.0.0.1) or `HOST:PORT`."""
+    if raw is None or not raw.strip():
+        return None
+    host, _, port = raw.strip().rpartition(":")
+    if not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"environment MONITOR_METRICS_PORT={raw!r}: must be PORT or HOST:PORT")
+    return (host.strip("[]") or "127.0.0.1", int(port))

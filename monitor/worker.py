@@ -20,13 +20,22 @@ import threading
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from kombu import Queue  # type: ignore[attr-defined]
 from sqlalchemy.exc import OperationalError
 
-from monitor.errors import StorageError, first_line
+from monitor import metrics
+from monitor.errors import MonitorError, StorageError, first_line
 from monitor.maintenance import prune
-from monitor.pipeline import FeedsWatcher, Runtime, deliver_due, enqueue_due, poll_feed, utcnow
+from monitor.pipeline import (
+    FeedsWatcher,
+    Runtime,
+    deliver_due,
+    enqueue_due,
+    mark_alive,
+    poll_feed,
+    utcnow,
+)
 from monitor.retention import PRUNE_EVERY, plan
 from monitor.settings import DEFAULT_BROKER_URL, load_settings
 
@@ -105,6 +114,19 @@ def _reset_after_fork(**_: Any) -> None:
 TRANSIENT = (StorageError, OperationalError, ConnectionError)
 
 
+@worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    """MONITOR_METRICS_PORT: /metrics of this worker and its pool children (main process)."""
+    try:
+        address = load_settings(with_feeds=False).metrics_address
+    except MonitorError as e:  # the tasks will say it too; the worker itself starts
+        log.error("no metrics server: %s", e)
+        return
+    if address is not None:
+        metrics.serve_http(address)
+        log.info("metrics on http://%s:%d/metrics", *address)
+
+
 _watcher: FeedsWatcher | None = None
 
 
@@ -132,6 +154,7 @@ def enqueue_due_feeds() -> int:
     try:
         watcher().check()
         ids = enqueue_due(runtime())
+        mark_alive(runtime(), "celery", f"{len(ids)} feeds enqueued")
     except TRANSIENT as e:
         _database_down("enqueue_due_feeds", e)
         return 0
@@ -152,6 +175,7 @@ def enqueue_due_feeds() -> int:
 )
 def poll_feed_task(feed_id: int) -> dict[str, Any]:
     outcome = poll_feed(runtime(), feed_id)
+    metrics.count_poll(outcome)
     for alert_id in outcome.alert_ids:
         deliver_alert_task.apply_async(args=[alert_id])
     log.info("feed %s %s new=%d matches=%d alerts=%d", outcome.feed_url, outcome.status,

@@ -22,10 +22,20 @@ def test_every_service_has_a_healthcheck_or_is_one_shot() -> None:
     assert "pgdata" in COMPOSE["volumes"]
 
 
+def test_web_service_serves_the_window_and_is_probed_on_healthz() -> None:
+    web = COMPOSE["services"]["web"]
+    assert web["command"][:2] == ["monitor", "serve"]
+    assert web["restart"] == "unless-stopped"
+    assert "/healthz" in " ".join(web["healthcheck"]["test"])
+    port = web["command"][web["command"].index("--port") + 1]
+    # Published on the host's loopback only: beyond it, set MONITOR_WEB_TOKEN first.
+    assert web["ports"] == [f"127.0.0.1:{port}:{port}"]
+
+
 def test_long_running_services_are_restarted() -> None:
     """A worker can exit on a broker outage (kombu's 'Unrecoverable error' while restoring
     unacknowledged messages): the restart policy is part of the design, so it is checked."""
-    for name in ("worker", "beat"):
+    for name in ("worker", "beat", "web"):
         assert COMPOSE["services"][name]["restart"] == "unless-stopped", name
 
 

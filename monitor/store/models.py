@@ -194,3 +194,28 @@ class Delivery(Base):
         UniqueConstraint("alert_id", "target", name="uq_delivery_alert_target"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
     )
+
+
+class Feedback(Base):
+    """What an analyst said about a story in the web window: relevant, noise, or a wrong
+    topic (`topic`, with the one it should have had in `correct_topic`, if any)."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
+    verdict: Mapped[str] = mapped_column(String(20))  # relevant | noise | wrong-topic
+    topic: Mapped[str | None] = mapped_column(String(100))
+    correct_topic: Mapped[str | None] = mapped_column(String(100))
+    who: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Heartbeat(Base):
+    """The last polling cycle of each kind of scheduler (`run`, `celery`): what /healthz reads."""
+
+    __tablename__ = "heartbeats"
+
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,1 @@
+"""The web window (`monitor serve`): pages, feedback, topic feeds, API, health, metrics."""

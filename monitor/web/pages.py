@@ -1,0 +1,274 @@
+"""The HTML pages: timeline, story, feeds, deliveries; feedback, retry and the token form."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import lru_cache
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from monitor.apprise_setup import privacy_url
+from monitor.errors import InputError
+from monitor.store import browse
+from monitor.types import strip_secrets
+from monitor.web import present
+from monitor.web.app import (
+    TOKEN_COOKIE,
+    WHO_COOKIE,
+    refusal,
+    render,
+    set_cookie,
+    window,
+)
+
+PER_PAGE = 50
+
+
+@lru_cache(maxsize=512)
+def display_target(key: str) -> str:
+    """A target as people may see it. Outbox keys are already the name or apprise's privacy
+    form (migration 0002 rewrote older rows); a key that still looks like a raw URL is shown
+    in privacy form all the same, never whole."""
+    if "://" not in key:
+        return key
+    try:
+        return privacy_url(key) or strip_secrets(key)
+    except Exception:  # an unreadable URL is shown stripped
+        return strip_secrets(key)
+
+
+def delivery_error(d: browse.DeliveryView) -> str:
+    """A delivery's last error, with the target's URL (and its secrets) in privacy form."""
+    if not d.last_error:
+        return ""
+    return d.last_error.replace(d.target, display_target(d.target))
+
+
+def story_state(s: browse.StoryView) -> str:
+    return present.alert_state(
+        s.alerted_at is not None, [(d.status, d.attempts) for d in s.deliveries]
+    )
+
+
+def _htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def _page(request: Request) -> int:
+    try:
+        return max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+async def _in_thread(fn: Any, *args: Any) -> Any:
+    return await asyncio.to_thread(fn, *args)
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+async def timeline(request: Request) -> Response:
+    w = window(request)
+    topic = request.query_params.get("topic") or None
+    since_raw = request.query_params.get("since") or ""
+    page = _page(request)
+    error = None
+    if topic is not None and topic not in w.topics:
+        error, topic = f"unknown topic {topic!r}", None
+    try:
+        since = present.parse_since(since_raw, w.clock())
+    except InputError as e:
+        error, since = str(e), None
+
+    def load() -> tuple[list[browse.StoryView], int]:
+        with w.db.session() as s:
+            return browse.story_page(s, topic, since, PER_PAGE, (page - 1) * PER_PAGE)
+
+    stories, total = await _in_thread(load)
+    context = {
+        "stories": stories,
+        "total": total,
+        "topic": topic or "",
+        "since": since_raw,
+        "page": page,
+        "more": page * PER_PAGE < total,
+        "error": error,
+        "state": story_state,
+        "display_target": display_target,
+        "delivery_error": delivery_error,
+    }
+    partial = _htmx(request) and request.headers.get("hx-target") == "stories"
+    return render(request, "_stories.html" if partial else "timeline.html", context,
+                  400 if error else 200)  # fmt: skip
+
+
+async def story(request: Request) -> Response:
+    w = window(request)
+    sid = int(request.path_params["story_id"])
+
+    def load() -> list[browse.StoryView]:
+        with w.db.session() as s:
+            return browse.load_stories(s, [sid])
+
+    found = await _in_thread(load)
+    if not found:
+        return render(request, "error.html", {"message": f"no story {sid}"}, 404)
+    return render(request, "story.html", _story_context(request, found[0]))
+
+
+def _story_context(request: Request, s: browse.StoryView, **extra: Any) -> dict[str, Any]:
+    return {
+        "s": s,
+        "state": story_state,
+        "display_target": display_target,
+        "delivery_error": delivery_error,
+        "who": request.cookies.get(WHO_COOKIE, ""),
+        "message": None,
+        **extra,
+    }
+
+
+async def feeds(request: Request) -> Response:
+    w = window(request)
+    now = w.clock()
+
+    def load() -> list[browse.FeedView]:
+        with w.db.session() as s:
+            return browse.list_feeds(s, now - present.FEED_WINDOW)
+
+    rows = [(f, present.silence(f.arrivals, f.interval, now)) for f in await _in_thread(load)]
+    return render(request, "feeds.html", {"feeds": rows, "factor": present.SILENCE_FACTOR})
+
+
+def _states(request: Request) -> list[str]:
+    wanted = [s for s in request.query_params.getlist("state") if s in browse.DELIVERY_STATES]
+    return wanted or ["pending", "failed", "dead"]
+
+
+async def deliveries(request: Request) -> Response:
+    w = window(request)
+    states = _states(request)
+    page = _page(request)
+
+    def load() -> tuple[list[browse.DeliveryView], int]:
+        with w.db.session() as s:
+            return browse.list_deliveries(s, states, PER_PAGE, (page - 1) * PER_PAGE)
+
+    rows, total = await _in_thread(load)
+    return render(
+        request,
+        "deliveries.html",
+        {
+            "rows": rows,
+            "total": total,
+            "states": states,
+            "all_states": browse.DELIVERY_STATES,
+            "page": page,
+            "more": page * PER_PAGE < total,
+            "display_target": display_target,
+            "delivery_error": delivery_error,
+            "message": None,
+        },
+    )
+
+
+# --- changes (POST only) --------------------------------------------------------------------
+
+
+async def feedback(request: Request) -> Response:
+    w = window(request)
+    sid = int(request.path_params["story_id"])
+    form = await request.form()
+    refused = refusal(request, form)
+    why_not = refused
+    verdict = str(form.get("verdict") or "")
+    topic = str(form.get("topic") or "") or None
+    correct = str(form.get("correct_topic") or "") or None
+    given = form.get("who") or request.cookies.get(WHO_COOKIE) or ""
+    who = " ".join(str(given).split())[:100] or "anonymous"
+    if why_not is None:
+        if verdict not in browse.VERDICTS:
+            why_not = f"unknown verdict {verdict!r} (relevant, noise, wrong-topic)"
+        elif verdict == "wrong-topic" and topic not in w.topics:
+            why_not = "say which topic is wrong"
+        elif correct is not None and (correct not in w.topics or correct == topic):
+            why_not = f"unknown topic {correct!r}"
+        elif verdict != "wrong-topic":
+            topic = correct = None
+
+    def save() -> list[browse.StoryView]:
+        with w.db.session() as s:
+            found = browse.load_stories(s, [sid])
+            if found and why_not is None:
+                browse.add_feedback(s, sid, verdict, topic, correct, who, w.clock())
+                found = browse.load_stories(s, [sid])
+            return found
+
+    found = await _in_thread(save)
+    if not found:
+        return render(request, "error.html", {"message": f"no story {sid}"}, 404)
+    status = 403 if refused else 400 if why_not else 200
+    if not _htmx(request) and why_not is None:
+        response: Response = RedirectResponse(f"/stories/{sid}", status_code=303)
+    else:
+        name = "_feedback.html" if _htmx(request) else "story.html"
+        message = why_not or "thank you: feedback saved"
+        context = _story_context(request, found[0], message=message, failed=bool(why_not))
+        context["who"] = "" if who == "anonymous" else who  # what was typed stays typed
+        response = render(request, name, context, status)
+    if why_not is None and who != "anonymous":
+        set_cookie(response, WHO_COOKIE, who)
+    return response
+
+
+async def retry(request: Request) -> Response:
+    w = window(request)
+    did = int(request.path_params["delivery_id"])
+    form = await request.form()
+    refused = why_not = refusal(request, form)
+
+    def save() -> tuple[bool, browse.DeliveryView | None]:
+        with w.db.session() as s:
+            done = why_not is None and browse.retry_delivery(s, did, w.clock())
+            return done, browse.delivery(s, did)
+
+    done, row = await _in_thread(save)
+    if row is None:
+        return render(request, "error.html", {"message": f"no delivery {did}"}, 404)
+    if why_not is None and not done:
+        why_not = f"delivery {did} was already sent"
+    status = 403 if refused else 409 if why_not else 200
+    if not _htmx(request):
+        if why_not is None:
+            return RedirectResponse("/deliveries", status_code=303)
+        return render(request, "error.html", {"message": why_not}, status)
+    message = why_not or "queued: sent at the next delivery round"
+    return render(
+        request,
+        "_delivery_row.html",
+        {
+            "d": row,
+            "display_target": display_target,
+            "delivery_error": delivery_error,
+            "message": message,
+            "failed": bool(why_not),
+        },
+        status,
+    )
+
+
+async def token(request: Request) -> Response:
+    """The token form: a correct MONITOR_WEB_TOKEN is kept in an HttpOnly cookie."""
+    w = window(request)
+    form = await request.form()
+    back = present.local_path(str(form.get("next") or "/"))
+    why_not = refusal(request, form)
+    if why_not:
+        return render(request, "error.html", {"message": why_not}, 403)
+    response = RedirectResponse(back, status_code=303)
+    if w.token:
+        set_cookie(response, TOKEN_COOKIE, w.token)
+    return response

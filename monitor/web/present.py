@@ -1,0 +1,122 @@
+"""Pure decisions of the web window: alert state, feed silence, safe links, filters."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from monitor.errors import InputError
+
+SILENCE_FACTOR = 3  # a feed is silent after 3 × its usual gap between new items
+FEED_WINDOW = timedelta(days=30)  # arrivals looked at for a feed's usual gap
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def safe_href(url: str | None) -> str | None:
+    """A link from a feed, only when it is http or https (never `javascript:`, `data:`…)."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url.strip()
+
+
+def parse_since(value: str | None, now: datetime) -> datetime | None:
+    """`since`: an ISO 8601 time, or a duration back from now (`30m`, `24h`, `7d`)."""
+    if value is None or not value.strip():
+        return None
+    m = _DURATION.match(value)
+    if m:
+        return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    try:
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as e:
+        raise InputError(
+            f"since={value!r}: not an ISO 8601 time nor a duration such as 30m, 24h, 7d"
+        ) from e
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def alert_state(alerted: bool, statuses: Sequence[tuple[str, int]]) -> str:
+    """One word for a story's alert, from its deliveries' (status, attempts):
+    `not alerted`, `no target`, `sent`, `dead`, `failed` (retried later), `pending`."""
+    if not alerted:
+        return "not alerted"
+    if not statuses:
+        return "no target"
+    if any(s == "dead" for s, _ in statuses):
+        return "dead"
+    if any(s == "pending" and n > 0 for s, n in statuses):
+        return "failed"
+    if any(s == "pending" for s, _ in statuses):
+        return "pending"
+    return "sent"
+
+
+@dataclass(frozen=True)
+class Silence:
+    usual_gap: timedelta | None  # median time between two arrivals of new items
+    quiet_for: timedelta | None  # since the last arrival
+    silent: bool
+
+
+def silence(
+    arrivals: Sequence[datetime], interval: int, now: datetime, factor: int = SILENCE_FACTOR
+) -> Silence:
+    """A feed is silent when no new item came for `factor` × its usual gap (the median gap
+    between arrivals, never less than its polling interval). Three arrivals are needed to
+    know a usual gap."""
+    if not arrivals:
+        return Silence(None, None, False)
+    quiet = now - arrivals[-1]
+    if len(arrivals) < 3:
+        return Silence(None, quiet, False)
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(arrivals)]
+    usual = timedelta(seconds=max(statistics.median(gaps), float(interval)))
+    return Silence(usual, quiet, quiet > usual * factor)
+
+
+def ago(when: datetime | None, now: datetime) -> str:
+    """`3 min ago`, `in 2 h`… for tables a person reads."""
+    if when is None:
+        return "—"
+    seconds = (now - when).total_seconds()
+    future = seconds < 0
+    s = abs(seconds)
+    if s < 60:
+        text = f"{int(s)} s"
+    elif s < 3600:
+        text = f"{int(s // 60)} min"
+    elif s < 86400 * 2:
+        text = f"{s / 3600:.1f} h"
+    else:
+        text = f"{int(s // 86400)} d"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def duration(d: timedelta | None) -> str:
+    if d is None:
+        return "—"
+    s = d.total_seconds()
+    if s < 3600:
+        return f"{int(s // 60)} min"
+    if s < 86400 * 2:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} d"
+
+
+def local_path(value: str | None, default: str = "/") -> str:
+    """A redirect target that stays on this site (`/…`, never `//host` or `https://…`)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    return value

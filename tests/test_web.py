@@ -1,0 +1,572 @@
+"""The web window over a real database filled by the real pipeline (loopback feeds, a real
+apprise target that refuses), driven through Starlette's test client: pages, security, API,
+topic feeds, health, metrics; and the pure decisions beside it."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import jsonschema
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select, text, update
+from starlette.testclient import TestClient
+
+from monitor import pipeline
+from monitor.evaluate import RELEVANCE, change, score, true_topics
+from monitor.links import story_url
+from monitor.settings import load_settings
+from monitor.store.models import Delivery, Feedback, Item, Story
+from monitor.web import present
+from monitor.web.app import CSRF_COOKIE, Window, create_app
+from tests.conftest import DATA, FeedServer, Webhook, monitor_env, write_config
+
+LATCHINE = "nouvelles violations du cessez-le-feu signalées près de Latchine"
+OTSC = "L'OTSC se réunit à Erevan sans l'Arménie"
+LAVROV = "Lavrov reçoit les ministres"
+
+
+@dataclass
+class Filled:
+    rt: pipeline.Runtime
+    env: dict[str, str]
+    hook: Webhook
+    config: Path
+
+    def app(self, **kw: Any) -> TestClient:
+        topics = list(self.rt.profile.topics)
+        return TestClient(create_app(Window(db=self.rt.db, topics=topics, **kw)))
+
+    def story_id(self, fragment: str) -> int:
+        with self.rt.db.session() as s:
+            return int(s.scalars(select(Story.id).where(Story.title.contains(fragment))).one())
+
+
+def fill(tmp_path: Path, server: FeedServer, webhook: Webhook, db_url: str) -> Filled:
+    """Three feeds polled once by the real pipeline; the target refuses, so every delivery
+    is `failed` and retried later."""
+    urls = [
+        {"url": server.add("/a.xml", (DATA / "caucase_a.xml").read_bytes()), "name": "Fil A"},
+        {"url": server.add("/b.xml", (DATA / "caucase_b.xml").read_bytes()), "name": "Fil B"},
+        {"url": server.add("/c.xml", (DATA / "hostile_web.xml").read_bytes()), "name": "Fil C"},
+    ]
+    config = write_config(tmp_path / "config", urls, [webhook.url])
+    env = monitor_env(config, db_url, MONITOR_RETRY_BASE_SECONDS="0.05")
+    webhook.down = True
+    rt = pipeline.Runtime.build(load_settings(env))
+    pipeline.sync_feeds(rt)
+    summary = pipeline.run_cycle(rt, None, everything=True)
+    assert summary.alerts == 4 and summary.delivery_failures == 4
+    return Filled(rt, env, webhook, config)
+
+
+@pytest.fixture
+def filled(
+    tmp_path: Path, feed_server: FeedServer, webhook: Webhook, sqlite_url: str
+) -> Iterator[Filled]:
+    f = fill(tmp_path, feed_server, webhook, sqlite_url)
+    yield f
+    f.rt.db.dispose()
+
+
+@pytest.fixture
+def filled_both(
+    tmp_path: Path, feed_server: FeedServer, webhook: Webhook, db_url: str
+) -> Iterator[Filled]:
+    """The same, on SQLite and on PostgreSQL (for the tests of the window's queries)."""
+    f = fill(tmp_path, feed_server, webhook, db_url)
+    yield f
+    f.rt.db.dispose()
+
+
+def csrf(client: TestClient, path: str) -> str:
+    page = client.get(path)
+    token = client.cookies.get(CSRF_COOKIE)
+    assert token and f'name="csrf" value="{token}"' in page.text
+    return token
+
+
+def feedback_rows(f: Filled) -> list[tuple[int, str, str | None, str]]:
+    with f.rt.db.session() as s:
+        return [
+            (r.story_id, r.verdict, r.topic, r.who)
+            for r in s.scalars(select(Feedback).order_by(Feedback.id))
+        ]
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+def test_timeline_lists_matched_stories_with_topic_and_time_filters(filled_both: Filled) -> None:
+    client = filled_both.app()
+    page = client.get("/")
+    assert page.status_code == 200
+    for title in (LATCHINE, "L&#39;OTSC se réunit", LAVROV, "le cessez-le-feu rompu"):
+        assert title in page.text
+    assert "PSG" not in page.text  # unmatched items are not stories of the timeline
+    assert "Fil A" in page.text and "Fil B" in page.text  # sources
+    assert "failed" in page.text  # alert state
+    assert "karabakh_ceasefire=" in page.text  # why it matched
+
+    otsc = client.get("/?topic=otsc")
+    assert "L&#39;OTSC se réunit" in otsc.text and LATCHINE not in otsc.text
+    assert "1 story" in otsc.text
+    partial = client.get("/?topic=otsc", headers={"HX-Request": "true", "HX-Target": "stories"})
+    assert partial.text.lstrip().startswith('<section id="stories">')  # htmx gets the list only
+    assert "No matched story" in client.get("/?since=2999-01-01").text
+    assert "4 stories" in client.get("/?since=1h").text
+    assert client.get("/?topic=nope").status_code == 400
+    assert client.get("/?since=yesterday").status_code == 400
+
+
+def test_story_page_shows_every_source_evidence_and_deliveries(filled: Filled) -> None:
+    sid = filled.story_id("nouvelles violations")
+    page = filled.app().get(f"/stories/{sid}")
+    assert page.status_code == 200
+    html = page.text
+    assert "Fil A" in html and "Fil B" in html  # one item seen through two feeds
+    assert "haut-karabakh" in html and "title" in html  # evidence: term and field
+    assert f"127.0.0.1:{filled.hook.port}" in html  # the target, in apprise's privacy form
+    assert "did not accept the alert" in html and "Retry" in html
+    assert filled.app().get("/stories/999999").status_code == 404
+
+
+def test_feed_health_page(filled: Filled, feed_server: FeedServer) -> None:
+    feed_server.add("/c.xml", b"", status=500)
+    with filled.rt.db.session() as s:
+        s.execute(text("UPDATE feeds SET next_check_at = NULL"))
+    pipeline.run_cycle(filled.rt, None, everything=True)
+    html = filled.app().get("/feeds").text
+    assert len(re.findall(r'<tr class="feed[ "]', html)) == 3
+    assert "http-500" in html  # the last error of the failing feed
+    assert 'class="feed failing' in html
+
+
+def test_feed_text_is_shown_inert(filled: Filled) -> None:
+    """The parser strips tags, but the window must not rely on it: a title and a link stored
+    by anything else are escaped and dropped."""
+    sid = filled.story_id("cessez-le-feu rompu")
+    evil = "<script>window.pwned=1</script><img src=x onerror=alert(1)> Haut-Karabakh"
+    with filled.rt.db.session() as s:
+        s.execute(update(Story).where(Story.id == sid).values(title=evil))
+        s.execute(
+            update(Item)
+            .where(Item.story_id == sid)
+            .values(title=evil, link="javascript:alert(document.cookie)")
+        )
+    client = filled.app()
+    for path in ("/", f"/stories/{sid}", "/deliveries"):
+        page = client.get(path)
+        assert "<script>window" not in page.text and "<img src=x" not in page.text, path
+        assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in page.text, path
+        assert not re.search(r"href=\"\s*javascript:", page.text, re.I), path
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    atom = client.get("/topics/karabakh_ceasefire.atom").content
+    assert b"javascript:" not in atom
+    feed = json.loads(client.get("/topics/karabakh_ceasefire.json").content)
+    hostile = next(i for i in feed["items"] if i["id"] == str(sid))
+    assert hostile["title"] == evil and "external_url" not in hostile
+
+
+# --- changes: POST only, CSRF, token --------------------------------------------------------
+
+
+def test_feedback_needs_post_and_csrf(filled_both: Filled) -> None:
+    sid = filled_both.story_id("nouvelles violations")
+    client = filled_both.app()
+    assert client.get(f"/stories/{sid}/feedback").status_code == 405  # no change on GET
+    refused = client.post(f"/stories/{sid}/feedback", data={"verdict": "noise"})
+    assert refused.status_code == 403 and "CSRF" in refused.text
+    token = csrf(client, f"/stories/{sid}")
+    foreign = client.post(
+        f"/stories/{sid}/feedback",
+        data={"verdict": "noise", "csrf": token},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert foreign.status_code == 403 and "another site" in foreign.text
+    assert feedback_rows(filled_both) == []
+    ok = client.post(
+        f"/stories/{sid}/feedback",
+        data={"verdict": "relevant", "csrf": token, "who": "Anna"},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303
+    wrong = client.post(
+        f"/stories/{sid}/feedback",
+        data={"verdict": "wrong-topic", "topic": "karabakh_ceasefire", "csrf": token},
+        headers={"HX-Request": "true"},
+    )
+    assert wrong.status_code == 200 and "feedback saved" in wrong.text
+    assert feedback_rows(filled_both) == [
+        (sid, "relevant", None, "Anna"),
+        (sid, "wrong-topic", "karabakh_ceasefire", "Anna"),  # the name is remembered
+    ]
+    bad = client.post(f"/stories/{sid}/feedback", data={"verdict": "great", "csrf": token})
+    assert bad.status_code == 400 and len(feedback_rows(filled_both)) == 2
+
+
+def test_changes_need_the_web_token_when_set(filled: Filled) -> None:
+    sid = filled.story_id("OTSC")
+    client = filled.app(token="s3cret-token")
+    page = client.get(f"/stories/{sid}")
+    assert "MONITOR_WEB_TOKEN" in page.text and 'action="/token"' in page.text  # says how
+    token = csrf(client, "/")
+    refused = client.post(f"/stories/{sid}/feedback", data={"verdict": "noise", "csrf": token})
+    assert refused.status_code == 403 and "MONITOR_WEB_TOKEN" in refused.text
+    wrong = client.post("/token", data={"token": "guess", "csrf": token, "next": "/"})
+    assert wrong.status_code == 403
+    assert feedback_rows(filled) == []
+    entered = client.post(
+        "/token",
+        data={"token": "s3cret-token", "csrf": token, "next": f"/stories/{sid}"},
+        follow_redirects=False,
+    )
+    assert entered.status_code == 303 and entered.headers["location"] == f"/stories/{sid}"
+    assert "s3cret-token" not in client.get(f"/stories/{sid}").text  # never echoed back
+    ok = client.post(f"/stories/{sid}/feedback", data={"verdict": "noise", "csrf": token})
+    assert ok.status_code == 200  # followed the redirect to the story page
+    # A script: the token in a header, no cookie, no CSRF field.
+    script = TestClient(client.app)
+    bearer = script.post(
+        f"/stories/{sid}/feedback",
+        data={"verdict": "relevant"},
+        headers={"Authorization": "Bearer s3cret-token"},
+        follow_redirects=False,
+    )
+    assert bearer.status_code == 303
+    no = script.post(
+        f"/stories/{sid}/feedback",
+        data={"verdict": "relevant"},
+        headers={"Authorization": "Bearer nope"},
+    )
+    assert no.status_code == 403
+    assert [v for _, v, _, _ in feedback_rows(filled)] == ["noise", "relevant"]
+
+
+def test_retry_a_dead_delivery_then_it_is_delivered(filled_both: Filled) -> None:
+    sid = filled_both.story_id("OTSC")
+    with filled_both.rt.db.session() as s:
+        did = s.scalars(
+            select(Delivery.id).join(Delivery.alert).where(Delivery.alert.has(story_id=sid))
+        ).one()
+        s.execute(update(Delivery).where(Delivery.id == did).values(status="dead"))
+    client = filled_both.app()
+    page = client.get("/deliveries?state=dead")
+    assert f'id="delivery-{did}"' in page.text and "1 delivery" in page.text
+    token = csrf(client, "/deliveries")
+    assert client.get(f"/deliveries/{did}/retry").status_code == 405
+    row = client.post(
+        f"/deliveries/{did}/retry", data={"csrf": token}, headers={"HX-Request": "true"}
+    )
+    assert row.status_code == 200 and "queued" in row.text
+    filled_both.hook.down = False
+    sent, _ = pipeline.deliver_due(filled_both.rt, alert_ids=None)
+    assert sent >= 1
+    assert any(OTSC in t for t in filled_both.hook.titles())
+    assert f'id="delivery-{did}"' in client.get("/deliveries?state=sent").text
+    again = client.post(
+        f"/deliveries/{did}/retry", data={"csrf": token}, headers={"HX-Request": "true"}
+    )
+    assert again.status_code == 409 and "already sent" in again.text
+
+
+# --- API and topic feeds --------------------------------------------------------------------
+
+
+def test_api_stories_paginated_with_filters(filled_both: Filled) -> None:
+    client = filled_both.app(public_url="https://monitor.example.org")
+    first = client.get("/api/stories?per_page=3").json()
+    assert first["total"] == 4 and len(first["stories"]) == 3 and first["page"] == 1
+    second = client.get(first["next"]).json()
+    assert len(second["stories"]) == 1 and second["next"] is None
+    ids = [s["id"] for s in first["stories"] + second["stories"]]
+    assert len(set(ids)) == 4
+    times = [s["first_seen"] for s in first["stories"] + second["stories"]]
+    assert times == sorted(times, reverse=True)  # newest first
+    one = first["stories"][0]
+    assert one["url"] == f"https://monitor.example.org/stories/{one['id']}"
+    assert {"title", "link", "topics", "scores", "why", "sources", "alert", "feedback"} <= set(one)
+    assert one["alert"]["state"] == "failed"
+    mediation = client.get("/api/stories?topic=russian_mediation").json()["stories"]
+    assert [LAVROV in s["title"] for s in mediation] == [True]
+    assert client.get("/api/stories?since=2999-01-01T00:00:00Z").json()["total"] == 0
+    assert client.get("/api/stories?topic=sport").status_code == 400
+    assert client.get("/api/stories?per_page=0").status_code == 400
+    detail = client.get(f"/api/stories/{filled_both.story_id('nouvelles violations')}").json()
+    assert detail["items"][0]["evidence"] and sorted(detail["items"][0]["feeds"]) == [
+        "Fil A",
+        "Fil B",
+    ]
+    assert client.get("/api/stories/424242").status_code == 404
+    feeds = client.get("/api/feeds?per_page=2").json()
+    assert feeds["total"] == 3 and len(feeds["feeds"]) == 2 and feeds["next"]
+    assert {"url", "last_status", "error", "next_poll", "items", "silent"} <= set(feeds["feeds"][0])
+
+
+JSON_FEED_SCHEMA = {  # JSON Feed 1.1 (https://jsonfeed.org/version/1.1), the parts we emit
+    "type": "object",
+    "required": ["version", "title", "items"],
+    "properties": {
+        "version": {"const": "https://jsonfeed.org/version/1.1"},
+        "title": {"type": "string"},
+        "home_page_url": {"type": "string", "format": "uri"},
+        "feed_url": {"type": "string", "format": "uri"},
+        "language": {"type": "string"},
+        "authors": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id"],
+                "anyOf": [{"required": ["content_text"]}, {"required": ["content_html"]}],
+                "properties": {
+                    "id": {"type": "string"},
+                    "url": {"type": "string", "format": "uri"},
+                    "external_url": {"type": "string", "format": "uri"},
+                    "title": {"type": "string"},
+                    "content_text": {"type": "string"},
+                    "date_published": {"type": "string", "format": "date-time"},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
+
+
+def test_topic_feeds_parse_and_follow_their_specs(filled: Filled) -> None:
+    client = filled.app()
+    response = client.get("/topics/karabakh_ceasefire.atom")
+    assert response.headers["content-type"].startswith("application/atom+xml")
+    parsed = feedparser.parse(response.content)
+    assert parsed.bozo == 0, parsed.get("bozo_exception")
+    assert parsed.version == "atom10"
+    titles = [e.title for e in parsed.entries]
+    assert len(titles) == 3 and any("Latchine" in t for t in titles)
+    assert not any("OTSC" in t for t in titles)
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    root = ET.fromstring(response.content)
+    for required in ("a:id", "a:title", "a:updated", "a:author/a:name"):
+        assert root.find(required, ns) is not None, required  # RFC 4287 §4.1.1
+    for entry in root.findall("a:entry", ns):
+        for required in ("a:id", "a:title", "a:updated", "a:link[@rel='alternate']"):
+            assert entry.find(required, ns) is not None, required  # §4.1.2
+    assert len({e.find("a:id", ns).text for e in root.findall("a:entry", ns)}) == 3  # type: ignore[union-attr]
+
+    doc = client.get("/topics/karabakh_ceasefire.json")
+    assert doc.headers["content-type"].startswith("application/feed+json")
+    body = doc.json()
+    jsonschema.validate(body, JSON_FEED_SCHEMA, format_checker=jsonschema.FormatChecker())
+    assert len(body["items"]) == 3
+    assert client.get("/topics/sport.atom").status_code == 404
+
+
+# --- health and metrics ---------------------------------------------------------------------
+
+
+def test_healthz(filled: Filled, tmp_path: Path) -> None:
+    ok = filled.app(health_max_age=300).get("/healthz")
+    assert ok.status_code == 200 and ok.json()["source"] == "run"
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    stale = filled.app(health_max_age=300, clock=lambda: later).get("/healthz")
+    assert stale.status_code == 503 and "MONITOR_HEALTH_MAX_AGE" in stale.json()["reason"]
+    from monitor.store import Database, ensure_schema
+
+    empty = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+    ensure_schema(empty.engine)
+    never = TestClient(create_app(Window(db=empty, topics=[]))).get("/healthz")
+    assert never.status_code == 503 and "no polling cycle" in never.json()["reason"]
+    gone = Database(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
+    down = TestClient(create_app(Window(db=gone, topics=[]))).get("/healthz")
+    assert down.status_code == 503 and down.json()["reason"].startswith("database:")
+
+
+def test_metrics_exposition(filled_both: Filled) -> None:
+    response = filled_both.app().get("/metrics")
+    assert response.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    outbox = {s.labels["state"]: s.value for s in families["monitor_outbox_deliveries"].samples}
+    assert outbox["failed"] == 4 and outbox["sent"] == 0
+    ages = families["monitor_last_cycle_age_seconds"].samples
+    assert [s.labels["source"] for s in ages] == ["run"] and 0 <= ages[0].value < 300
+    polls = {
+        s.labels["outcome"]: s.value
+        for s in families["monitor_polls"].samples
+        if s.name == "monitor_polls_total"
+    }
+    assert polls["ok"] >= 3  # this process ran the cycle (counters are per process tree)
+    names = set(families)
+    for name in ("monitor_fetch_errors", "monitor_items", "monitor_matches", "monitor_alerts",
+                 "monitor_deliveries", "monitor_cycle_duration_seconds",
+                 "monitor_story_assignment_seconds"):  # fmt: skip
+        assert name in names, name
+
+
+# --- profile evaluate and replay --feedback (the CLI, on the same database) -----------------
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args], env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+
+
+def test_feedback_changes_what_profile_evaluate_reports(filled: Filled) -> None:
+    before = run_cli(filled.env, "profile", "evaluate")
+    assert before.returncode == 0, before.stderr
+    assert "no feedback yet" in before.stdout
+    client = filled.app()
+    token = csrf(client, f"/stories/{filled.story_id('OTSC')}")
+    for fragment, data in (
+        ("nouvelles violations", {"verdict": "relevant"}),
+        ("OTSC", {"verdict": "noise"}),
+        (LAVROV, {"verdict": "wrong-topic", "topic": "karabakh_ceasefire"}),
+    ):
+        r = client.post(
+            f"/stories/{filled.story_id(fragment)}/feedback",
+            data={**data, "csrf": token, "who": "test"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+    after = run_cli(filled.env, "profile", "evaluate", "--format", "json")
+    assert after.returncode == 0, after.stderr
+    report = json.loads(after.stdout)
+    scores = {r["name"]: r for r in report["scores"]}
+    assert report["stories"] == 3 and report["noise"] == 1
+    assert scores[RELEVANCE]["precision"] == pytest.approx(2 / 3)  # the OTSC story was noise
+    assert scores["otsc"]["precision"] == 0.0
+    # Lavrov: karabakh_ceasefire judged wrong; Latchine right: 1 of 2.
+    assert scores["karabakh_ceasefire"]["precision"] == pytest.approx(0.5)
+    assert scores["russian_mediation"]["precision"] == 1.0
+    table = run_cli(filled.env, "profile", "evaluate")
+    assert "precision" in table.stdout and "otsc" in table.stdout
+
+    # A changed profile without the otsc topic: the noise story is no longer matched.
+    topics = (filled.config / "topics.yaml").read_text(encoding="utf-8")
+    candidate = filled.config / "no_otsc.yaml"
+    candidate.write_text(_without_topic(topics, "otsc"), encoding="utf-8")
+    better = json.loads(
+        run_cli(
+            filled.env, "profile", "evaluate", "--profile", str(candidate), "--format", "json"
+        ).stdout
+    )
+    assert {r["name"]: r for r in better["scores"]}[RELEVANCE]["precision"] == 1.0
+    replay = run_cli(filled.env, "replay", "--feedback", "--profile", str(candidate))
+    assert replay.returncode == 0, replay.stderr
+    assert "better" in replay.stdout and "1 closer to the feedback" in replay.stdout
+
+
+def _without_topic(profile_yaml: str, topic: str) -> str:
+    import yaml
+
+    doc = yaml.safe_load(profile_yaml)
+    del doc["topics"][topic]
+    return yaml.safe_dump(doc, allow_unicode=True)
+
+
+# --- the pure parts -------------------------------------------------------------------------
+
+
+def test_safe_href_keeps_only_http_links() -> None:
+    assert present.safe_href("https://a.example/x?y=1") == "https://a.example/x?y=1"
+    for bad in ("javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,x", "//evil",
+                "vbscript:x", "http://", None, ""):  # fmt: skip
+        assert present.safe_href(bad) is None, bad
+
+
+def test_local_path_never_leaves_the_site() -> None:
+    assert present.local_path("/stories/3") == "/stories/3"
+    for bad in ("//evil.example", "https://evil.example", "/\\evil", "", None):
+        assert present.local_path(bad) == "/"
+
+
+def test_parse_since() -> None:
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    assert present.parse_since("30m", now) == now - timedelta(minutes=30)
+    assert present.parse_since("7d", now) == now - timedelta(days=7)
+    assert present.parse_since("2024-04-30T10:00", now) == datetime(2024, 4, 30, 10, tzinfo=UTC)
+    assert present.parse_since("", now) is None
+    with pytest.raises(Exception, match="duration"):
+        present.parse_since("7 weeks", now)
+
+
+def test_alert_state() -> None:
+    assert present.alert_state(False, []) == "not alerted"
+    assert present.alert_state(True, []) == "no target"
+    assert present.alert_state(True, [("sent", 1), ("pending", 0)]) == "pending"
+    assert present.alert_state(True, [("sent", 1), ("pending", 2)]) == "failed"
+    assert present.alert_state(True, [("sent", 1), ("dead", 9)]) == "dead"
+    assert present.alert_state(True, [("sent", 1)]) == "sent"
+
+
+def test_silence_is_three_usual_gaps_without_news() -> None:
+    now = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    hourly = [now - timedelta(hours=h) for h in (10, 9, 8, 7, 6)]
+    quiet = present.silence(hourly, interval=300, now=now)
+    assert quiet.usual_gap == timedelta(hours=1) and quiet.silent  # 6 h without news
+    assert not present.silence([*hourly[:-1], now - timedelta(hours=2)], 300, now).silent
+    assert not present.silence(hourly[:2], 300, now).silent  # too few to know a usual gap
+    # never less than the polling interval: a feed polled daily is not silent after 3 hours
+    bunched = [now - timedelta(hours=h, minutes=m) for h, m in ((5, 2), (5, 1), (5, 0))]
+    assert not present.silence(bunched, 86400, now).silent
+
+
+def test_feedback_truth_and_scores() -> None:
+    @dataclass
+    class F:
+        verdict: str
+        topic: str | None = None
+        correct_topic: str | None = None
+
+    stored = {"a", "b"}
+    assert true_topics(stored, [F("relevant")]) == {"a", "b"}
+    assert true_topics(stored, [F("noise")]) == frozenset()
+    assert true_topics(stored, [F("wrong-topic", "b", "c")]) == {"a", "c"}
+    assert true_topics(stored, [F("noise"), F("relevant")]) == {"a", "b"}  # the later wins
+    pairs = [
+        (frozenset({"a"}), frozenset({"a"})),
+        (frozenset(), frozenset({"a"})),
+        (frozenset({"b"}), frozenset()),
+    ]
+    by = {s.name: s for s in score(pairs, ["a", "b"])}
+    assert (by["a"].precision, by["a"].recall) == (0.5, 1.0)
+    assert (by["b"].precision, by["b"].recall) == (None, 0.0)
+    assert (by[RELEVANCE].tp, by[RELEVANCE].fp, by[RELEVANCE].fn) == (1, 1, 1)
+    assert change(frozenset(), frozenset({"a"}), frozenset()) == "better"
+    assert change(frozenset({"a"}), frozenset({"a"}), frozenset()) == "worse"
+
+
+def test_story_url() -> None:
+    assert story_url("https://m.example.org/", 42) == "https://m.example.org/stories/42"
+    assert story_url(None, 42) is None
+
+
+def test_web_settings(tmp_path: Path) -> None:
+    from monitor.errors import ConfigError
+
+    config = write_config(tmp_path / "c", [])
+    env = monitor_env(config, "sqlite://", MONITOR_METRICS_PORT="9100",
+                      MONITOR_PUBLIC_URL="https://m.example.org/", MONITOR_WEB_TOKEN="t")  # fmt: skip
+    s = load_settings(env)
+    assert s.metrics_address == ("127.0.0.1", 9100)
+    assert s.public_url == "https://m.example.org" and s.web_token == "t"
+    assert load_settings({**env, "MONITOR_METRICS_PORT": "0.0.0.0:9200"}).metrics_address == (
+        "0.0.0.0",
+        9200,
+    )
+    for name, bad in (("MONITOR_METRICS_PORT", "abc"), ("MONITOR_PUBLIC_URL", "ftp://x"),
+                      ("MONITOR_HEALTH_MAX_AGE", "-1")):  # fmt: skip
+        with pytest.raises(ConfigError, match=name):
+            load_settings({**env, name: bad})
