@@ -43,6 +43,7 @@ ENV_VARS: dict[str, str] = {
     "MONITOR_CLAIM_SECONDS": "a delivery claimed by a worker that died is retried after (300)",
     "MONITOR_LEASE_SECONDS": "a feed whose poller died is polled again after (120)",
     "MONITOR_LOG_LEVEL": "logging level (default INFO)",
+    "MONITOR_PUBLIC_URL": "public base URL of `monitor serve`: alerts link to their story page",
 }
 
 
@@ -61,6 +62,7 @@ class Settings:
     claim_seconds: float = 300.0
     lease_seconds: float = 120.0
     log_level: str = "INFO"
+    public_url: str | None = None
 
 
 # --- feeds.yaml ---------------------------------------------------------------------------
@@ -181,4 +183,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, with_feeds: bool = Tr
         claim_seconds=_env_number(env, "MONITOR_CLAIM_SECONDS", 300.0),
         lease_seconds=_env_number(env, "MONITOR_LEASE_SECONDS", 120.0),
         log_level=(env.get("MONITOR_LOG_LEVEL") or "INFO").upper(),
+        public_url=(env.get("MONITOR_PUBLIC_URL") or "").strip() or None,
     )
