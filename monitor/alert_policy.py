@@ -200,7 +200,7 @@ def decide(
 
     if policy.digest_at is not None:
         if any(w.hold in ("digest", "quiet") for w in due):  # digest time: all that is due
-            d.send.append(Send("digest", _ids(due), f"digest at {_hhmm(policy.digest_at)}"))
+            d.send.append(Send("digest", _ids(due), f"digest_at {_hhmm(policy.digest_at)}"))
         else:
             at = next_daily(policy.digest_at, _zone(policy), now)
             reason = f"digest_at {_hhmm(policy.digest_at)}: in the digest of {_local(at, policy)}"
@@ -208,7 +208,8 @@ def decide(
         return d
 
     if any(w.hold in ("digest", "quiet") for w in due):
-        why = "quiet hours ended" if any(w.hold == "quiet" for w in due) else "updates digest"
+        quiet = "-".join(_hhmm(t) for t in policy.quiet_hours or ())
+        why = f"quiet_hours {quiet}".strip() if any(w.hold == "quiet" for w in due) else "updates"
         d.send.append(Send("digest", _ids(due), why))
         return d
 
@@ -256,7 +257,7 @@ def _storm(
     gathering = [w for w in live if w.hold == "storm" and w.due_at > now]
     if any(w.hold == "storm" for w in over):  # the gathering time is over: one summary
         listed = _ids(over) + _ids(gathering)
-        d.send.append(Send("summary", listed, f"{limit}: the rest of the hour in one summary"))
+        d.send.append(Send("summary", listed, limit))
         return
     until = min((w.due_at for w in gathering), default=now + SUMMARY_GATHER)
     reason = f"{limit} reached: listed in one summary at {_local(until, policy)}"
