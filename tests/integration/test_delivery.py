@@ -26,7 +26,7 @@ from monitor.store import feeds as feed_store
 from monitor.store import items as item_store
 from monitor.store import matches as match_store
 from monitor.store.models import Delivery, Feed, Message
-from monitor.targets import load_targets
+from monitor.targets import load_targets, make_target
 from monitor.types import Classification, Evidence, FeedConfig, Target
 from monitor.types import Item as ParsedItem
 from monitor.views import list_deliveries
@@ -336,7 +336,7 @@ from datetime import datetime
 from pathlib import Path
 from monitor import deliver
 from monitor.store import Database
-from monitor.targets import load_targets
+from monitor.targets import load_targets, make_target
 from tests.integration.test_delivery import CFG
 now = datetime.fromisoformat(sys.argv[3])
 deliver.deliver_due(Database(sys.argv[1]), load_targets(Path(sys.argv[2])), lambda: now, CFG)
@@ -386,3 +386,51 @@ def test_sigkill_in_the_middle_of_a_digest_neither_loses_nor_repeats(
         assert set(s.scalars(select(Delivery.status))) == {"sent"}
         assert s.scalar(select(func.count()).select_from(Message)) == 1
     desk.db.dispose()
+
+
+def test_a_database_of_the_previous_schema_keeps_its_outbox(webhook: Webhook, db_url: str) -> None:
+    """Rows written before migration 0004 (pending, sent, dead) stay valid: the pending one is
+    delivered once, the others are left alone."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from monitor.store.db import alembic_config
+
+    db = Database(db_url)
+    with db.engine.begin() as conn:
+        cfg = alembic_config(db.engine)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+    at = T0.isoformat(sep=" ")
+    statements = [
+        "INSERT INTO feeds (id, url, name, interval, language, enabled, error_count, items_seen,"
+        " created_at) VALUES (1, 'https://f.example.org/rss', 'Fil', 300, 'fr', true, 0, 0, :at)",
+        "INSERT INTO stories (id, title, title_signature, body_signature, first_seen)"
+        " VALUES (1, 'Erevan OTSC sommet', '', '', :at)",
+        "INSERT INTO items (id, key, link, title, summary, content, first_seen, feed_id, story_id)"
+        " VALUES (1, 'k1', 'https://f.example.org/1', 'Erevan OTSC sommet', '', '', :at, 1, 1)",
+        "INSERT INTO item_feeds (item_id, feed_id, first_seen) VALUES (1, 1, :at)",
+        "INSERT INTO matches (id, item_id, story_id, topics, scores, evidence, explanation, score,"
+        " created_at) VALUES (1, 1, 1, '[\"otsc\"]', '{\"otsc\": 9}', '[]', 'otsc=9', 9, :at)",
+        "INSERT INTO alerts (id, story_id, match_id, created_at) VALUES (1, 1, 1, :at)",
+    ]
+    targets = (make_target(webhook.url, "test"), make_target(webhook.url + "2", "test"),
+               make_target(webhook.url + "3", "test"))  # fmt: skip
+    with db.engine.begin() as conn:
+        for sql in statements:
+            conn.execute(text(sql), {"at": at})
+        for n, (t, status) in enumerate(zip(targets, ("pending", "sent", "dead"), strict=True)):
+            conn.execute(
+                text("INSERT INTO deliveries (id, alert_id, target, status, attempts,"
+                     " next_attempt_at, created_at) VALUES (:id, 1, :t, :s, 0, :at, :at)"),
+                {"id": n + 1, "t": t.key, "s": status, "at": at},
+            )  # fmt: skip
+    upgrade(db.engine)
+    deliver.deliver_due(db, targets, lambda: T0 + timedelta(minutes=1), CFG)
+    deliver.deliver_due(db, targets, lambda: T0 + timedelta(minutes=2), CFG)
+    assert [r["title"] for r in webhook.received] == ["[otsc] Erevan OTSC sommet"]
+    with db.session() as s:
+        got = {(d.target, d.kind, d.status) for d in s.scalars(select(Delivery))}
+    assert got == {(targets[0].key, "alert", "sent"), (targets[1].key, "alert", "sent"),
+                   (targets[2].key, "alert", "dead")}  # fmt: skip
+    db.dispose()
