@@ -77,30 +77,31 @@ _ROUTED_FOR: frozenset[str] | None = None  # the target set this process last ro
 
 
 def reroute(db: Database, targets: Sequence[Target], now: datetime) -> int:
-    """Undelivered rows whose target is no longer configured, and unrouted alerts, routed to
-    the current targets (rows that exist are kept: never twice to one target). Returns the
-    number of rows closed as `rerouted`."""
-    keys = [t.key for t in targets]
+    """Route again what the current targets do not take: undelivered rows of a target no
+    longer configured, or whose tags no longer take the alert's topics, and unrouted alerts.
+    Rows that exist are kept (never twice to one target). Returns the rows closed as
+    `rerouted`."""
+    by_key = {t.key: t for t in targets}
     closed = 0
     with db.session() as s:
-        found = outbox.orphans(s, keys)
+        stale = [o for o in outbox.open_rows(s) if not _still_routed(o, by_key)]
         by_alert: dict[int, list[outbox.Orphan]] = {}
-        for o in found:
+        for o in stale:
             by_alert.setdefault(o.alert_id, []).append(o)
         for alert_id, rows in by_alert.items():
             topics = rows[0].topics
-            # Only a story not told routes again (an update row of a gone target just closes:
+            # Only a story not told routes again (a follow-up of a gone target just closes:
             # a renamed target would otherwise hear the story twice).
             routable = any(o.kind == "alert" for o in rows)
             taken = [t.key for t in route(topics, targets)] if routable else []
             gone = sorted({o.target for o in rows if o.target})
+            left = f"target {', '.join(gone)} no longer takes it"
             if taken:
                 outbox.add_deliveries(s, alert_id, taken, now)
-                where = ", ".join(taken)
                 reason = (
-                    f"target {', '.join(gone)} no longer configured; routed to {where}"
+                    f"{left}; routed to {', '.join(taken)}"
                     if gone
-                    else f"routed to {where}"
+                    else f"routed to {', '.join(taken)}"
                 )
                 ids = [o.id for o in rows]
                 log.info("alert %d: %s", alert_id, reason)
@@ -112,10 +113,21 @@ def reroute(db: Database, targets: Sequence[Target], now: datetime) -> int:
                     log.warning("alert %d: %s; kept as unrouted", alert_id, reason)
             else:
                 ids = [o.id for o in rows]
-                reason = f"target {', '.join(gone)} no longer configured"
+                reason = left
             outbox.mark_rerouted(s, ids, reason)
             closed += len(ids)
     return closed
+
+
+def _still_routed(row: outbox.Orphan, by_key: dict[str, Target]) -> bool:
+    """A row the current targets still take: its target is configured and, for a story not
+    told yet, still takes its topics. A message already made is left to go."""
+    target = by_key.get(row.target)
+    if target is None:
+        return False
+    if row.kind == "alert" and row.status in ("pending", "held"):
+        return bool(route(row.topics, [target]))
+    return True
 
 
 # --- planning -----------------------------------------------------------------------------

@@ -505,9 +505,9 @@ class Orphan:
     topics: tuple[str, ...]
 
 
-def orphans(session: Session, keys: Sequence[str]) -> list[Orphan]:
-    """Undelivered rows whose target is not one of `keys` (it left notify.yaml), and the
-    unrouted rows (target "")."""
+def open_rows(session: Session) -> list[Orphan]:
+    """Every row not delivered yet (pending, held, sending) and every unrouted one, with its
+    alert's topics: what routing looks at again when the targets change."""
     q = (
         select(
             Delivery.id,
@@ -523,8 +523,6 @@ def orphans(session: Session, keys: Sequence[str]) -> list[Orphan]:
         .where(Delivery.status.in_((*OPEN_STATUSES, "unrouted")))
         .order_by(Delivery.id)
     )
-    if keys:
-        q = q.where(Delivery.target.not_in(list(keys)))
     return [Orphan(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6])) for r in session.execute(q)]
 
 

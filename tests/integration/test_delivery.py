@@ -434,3 +434,28 @@ def test_a_database_of_the_previous_schema_keeps_its_outbox(webhook: Webhook, db
     assert got == {(targets[0].key, "alert", "sent"), (targets[1].key, "alert", "sent"),
                    (targets[2].key, "alert", "dead")}  # fmt: skip
     db.dispose()
+
+
+def test_held_alerts_follow_a_change_of_tags(
+    tmp_path: Path, webhook: Webhook, sqlite_url: str
+) -> None:
+    """Held stories of a target whose tags no longer take them go to the targets that do; the
+    ones it still takes stay held for it."""
+    both = ["otsc", "karabakh_ceasefire"]
+    night = {"url": webhook.url, "name": "desk", "quiet_hours": "22:00-07:00"}
+    desk = Desk(sqlite_url, notify_yaml(tmp_path, [{**night, "tags": both}]))
+    t = datetime(2024, 2, 13, 23, 0, tzinfo=UTC)
+    karabakh = desk.story(t, topic="karabakh_ceasefire")
+    otsc = desk.story(t)
+    desk.deliver(t)
+    assert {r["state"] for r in desk.rows()} == {"held"}
+    desk.targets = notify_yaml(
+        tmp_path, [{**night, "tags": ["otsc"]}, {"url": webhook.url + "2", "name": "all"}]
+    )
+    desk.run(t + timedelta(minutes=1), t + timedelta(minutes=3), timedelta(minutes=1))
+    assert [karabakh in x for x in webhook.titles()] == [True]
+    # A target added does not get the backlog of stories its peers still take.
+    states = {(r["target"], r["state"], r["title"]) for r in desk.rows()}
+    assert states == {("desk", "rerouted", karabakh), ("all", "sent", karabakh),
+                      ("desk", "held", otsc)}  # fmt: skip
+    desk.db.dispose()
