@@ -355,6 +355,61 @@ def import_opml(file: str) -> None:
     click.echo(f"{added} feeds added, {skipped} already present or invalid")
 
 
+# --- deliveries ----------------------------------------------------------------------------
+
+
+@main.group(invoke_without_command=True)
+@click.option(
+    "--state",
+    type=click.Choice(
+        ["pending", "failed", "dead", "held", "sent", "skipped", "unrouted", "rerouted"]
+    ),
+    help="Only rows in this state (failed: not delivered yet, the last try failed).",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N rows.")
+@click.pass_context
+@handles_errors
+def deliveries(ctx: click.Context, state: str | None, fmt: str, limit: int | None) -> None:
+    """The outbox: each alert's row per target, newest first, with its state and why."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from monitor.views import list_deliveries, print_table
+
+    rows = list_deliveries(_database(), state, limit)
+    if fmt == "jsonl":
+        for r in rows:
+            click.echo(json.dumps(r, ensure_ascii=False, default=str))
+    else:
+        print_table(
+            rows,
+            [("id", 6), ("state", 9), ("kind", 6), ("target", 30), ("created", 16),
+             ("attempts", 8), ("title", 50), ("reason", 40), ("last_error", 40)],
+        )  # fmt: skip
+
+
+@deliveries.command(name="retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--dead", "all_dead", is_flag=True, help="Every dead delivery.")
+@handles_errors
+def deliveries_retry(ids: tuple[int, ...], all_dead: bool) -> None:
+    """Send again: the given deliveries (dead or failed), or every dead one (--dead)."""
+    from monitor.pipeline import utcnow
+    from monitor.store import outbox
+
+    if bool(ids) == all_dead:
+        raise InputError("give delivery ids or --dead (one of them)")
+    db = _database()
+    with db.session() as s:
+        n = outbox.retry(s, list(ids) if ids else None, utcnow())
+        if ids and n < len(ids):  # nothing is written (the transaction rolls back)
+            raise InputError(
+                f"{len(ids) - n} of the given deliveries are neither dead nor failed "
+                "(see monitor deliveries --state failed|dead)"
+            )
+    click.echo(f"{n} deliveries will be sent again by the next delivery pass")
+
+
 # --- db, notify -----------------------------------------------------------------------------
 
 
@@ -432,7 +487,7 @@ def notify_test() -> None:
         name = target.key
         if error:
             failed += 1
-            error = error.replace(f"target {name!r} did not accept the alert", "not accepted")
+            error = error.replace(f"target {name!r} did not accept the message", "not accepted")
             why = f" (apprise: {'; '.join(reasons)})" if reasons else ""
             click.echo(redact(f"FAILED  {name}: {error}{why}"))
         else:

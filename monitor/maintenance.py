@@ -69,6 +69,8 @@ def prune(
             n = store_prune.delete_stories(s, ids, now)
         report.stories_removed += n
         if n < batch:
+            with db.session() as s:
+                store_prune.delete_old_messages(s, plan.stories_before)
             break
     while True:  # one short transaction per batch: polls keep writing in between
         with db.session() as s:

@@ -13,27 +13,24 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor import metrics
+from monitor import deliver, metrics
 from monitor.classify import Profile, classify, load_profile
 from monitor.errors import (
     ConfigError,
     FetchError,
-    NotifyError,
     ParseError,
     StorageError,
     first_line,
 )
 from monitor.fetch import FetchRequest, fetch_many, fetch_one
-from monitor.notify import next_attempt, render_alert, send
 from monitor.parse import ParsedFeed, parse_feed
-from monitor.routing import route
 from monitor.schedule import next_check_after_error, next_check_after_ok
 from monitor.settings import FEEDS_FILE, Settings, load_feeds
-from monitor.store import Database, ensure_schema, heartbeat, outbox
+from monitor.store import Database, ensure_schema, heartbeat
 from monitor.store import feeds as feed_store
 from monitor.store import items as item_store
 from monitor.store import matches as match_store
@@ -174,8 +171,7 @@ def store_poll(
         for _, alert in recorded:
             if alert is not None:
                 alert_ids.append(alert.id)
-                targets = [t.key for t in route(alert.topics, rt.targets)]
-                outbox.add_deliveries(s, alert.id, targets, now)
+                deliver.route_alert(s, alert.id, alert.topics, rt.targets, now)
         next_check = next_check_after_ok(feed.interval, now)
         feed_store.record_fetch_ok(feed, result, now, next_check, parsed.title, new, parsed.bozo)
         return PollOutcome(
@@ -293,55 +289,20 @@ def _feed_id(req: FetchRequest) -> int:
 def deliver_due(
     rt: Runtime, limit: int = 200, alert_ids: Sequence[int] | None = None
 ) -> tuple[int, int]:
-    """Send due outbox rows. Returns (delivered, failed). A row is claimed before sending and
-    marked sent right after apprise confirms: a crash in between is the one window in which an
-    alert can be sent twice (after CLAIM_SECONDS)."""
-    targets = {t.key: t for t in rt.targets}
-    now = utcnow()
-    with rt.db.session() as s:
-        due = outbox.claim_deliveries(s, now, limit, rt.settings.claim_seconds, alert_ids)
-    sent = failed = 0
-    give_up = timedelta(hours=rt.settings.delivery_give_up_hours)
-    for d in due:
-        target = targets.get(d.target)
-        error: str | None = None
-        if target is None:
-            error = "target no longer configured"
-        else:
-            message = render_alert(
-                title=d.title,
-                link=d.link,
-                topics=d.topics,
-                scores=d.scores,
-                feeds=d.feeds,
-                published=d.published,
-                explanation=d.explanation,
-                summary=d.summary,
-            )
-            try:
-                send(target, message)
-            except NotifyError as e:
-                error = str(e)
-        now = utcnow()
-        with rt.db.session() as s:
-            if error is None:
-                outbox.mark_sent(s, d.id, now)
-                metrics.DELIVERIES.labels(outcome="sent").inc()
-                sent += 1
-            else:
-                dead = target is None or now - d.created_at > give_up
-                retry_at = next_attempt(d.attempts + 1, now, rt.settings.retry_base_seconds)
-                outbox.mark_failed(s, d.id, error, retry_at, dead)
-                metrics.DELIVERIES.labels(outcome="dead" if dead else "failed").inc()
-                failed += 1
-                log.warning(
-                    "delivery of alert %s to %s failed (attempt %d): %s",
-                    d.alert_id,
-                    d.target,
-                    d.attempts + 1,
-                    error,
-                )
-    return sent, failed
+    """Decide and send what is due for every target (`monitor.deliver`); returns (delivered,
+    failed) rows. `alert_ids` is accepted for callers that deliver right after a poll: the
+    policy decides per target, so everything due is looked at."""
+    return deliver.deliver_due(rt.db, rt.targets, lambda: utcnow(), delivery_settings(rt), limit)
+
+
+def delivery_settings(rt: Runtime) -> deliver.DeliverySettings:
+    s = rt.settings
+    return deliver.DeliverySettings(
+        claim_seconds=s.claim_seconds,
+        retry_base_seconds=s.retry_base_seconds,
+        give_up_hours=s.delivery_give_up_hours,
+        public_url=s.public_url,
+    )
 
 
 def enqueue_due(rt: Runtime, limit: int = 500) -> list[int]:

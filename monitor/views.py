@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from monitor.classify import Profile, Scorer
 from monitor.store import Database
-from monitor.store.models import Feed, Item, Match, MatchTopic
+from monitor.store.models import Alert, Delivery, Feed, Item, Match, MatchTopic, Message
 from monitor.types import Item as ParsedItem
 
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
@@ -124,6 +124,72 @@ def replay_items(
                     }
                 )
     return rows, totals
+
+
+DELIVERY_STATES = ("pending", "failed", "dead", "held", "sent", "skipped", "unrouted", "rerouted")
+
+
+def delivery_state(status: str, last_error: str | None) -> str:
+    """What `monitor deliveries` shows: failed is an undelivered row whose last try failed."""
+    if status in ("pending", "sending") and last_error:
+        return "failed"
+    if status == "sending":
+        return "pending"  # bound to a message on its way
+    return status
+
+
+def list_deliveries(
+    db: Database, state: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Outbox rows, newest first: each alert's row per target (and follow-ups), with its
+    state, why it is held, skipped or unrouted, its last error and the message that carried
+    it. `state`: one of DELIVERY_STATES."""
+    q = (
+        select(Delivery, Item.title, Item.link, Alert.story_id, Message.kind, Message.status)
+        .join(Alert, Alert.id == Delivery.alert_id)
+        .join(Match, Match.id == Alert.match_id)
+        .join(Item, Item.id == Match.item_id)
+        .outerjoin(Message, Message.id == Delivery.message_id)
+        .order_by(Delivery.created_at.desc(), Delivery.id.desc())
+    )
+    if state == "pending":
+        q = q.where(
+            Delivery.status.in_(("pending", "held", "sending")), Delivery.last_error.is_(None)
+        )
+    elif state == "failed":
+        q = q.where(Delivery.status.in_(("pending", "sending")), Delivery.last_error.is_not(None))
+    elif state is not None:
+        q = q.where(Delivery.status == state)
+    if limit:
+        q = q.limit(limit)
+    rows = []
+    with db.session() as s:
+        for d, title, link, story_id, message_kind, message_status in s.execute(q):
+            rows.append(
+                {
+                    "id": d.id,
+                    "state": delivery_state(d.status, d.last_error),
+                    "status": d.status,
+                    "kind": d.kind,
+                    "target": d.target or "(none)",
+                    "alert": d.alert_id,
+                    "story": story_id,
+                    "title": title,
+                    "link": link,
+                    "created": _iso(d.created_at),
+                    "next_attempt": _iso(d.next_attempt_at)
+                    if d.status in ("pending", "held", "sending")
+                    else None,
+                    "attempts": d.attempts,
+                    "sent": _iso(d.sent_at),
+                    "reason": d.reason,
+                    "last_error": d.last_error,
+                    "message": d.message_id,
+                    "message_kind": message_kind,
+                    "message_status": message_status,
+                }
+            )
+    return rows
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[tuple[str, int]]) -> None:

@@ -193,7 +193,8 @@ def poll_feed_task(feed_id: int) -> dict[str, Any]:
     time_limit=90,
 )
 def deliver_alert_task(alert_id: int) -> tuple[int, int]:
-    """Deliver one alert to its targets; failures stay in the outbox for the sweeper."""
+    """A delivery pass right after a poll made this alert (the alert policy decides per
+    target, so everything due is looked at); failures stay in the outbox for the sweeper."""
     return deliver_due(runtime(), alert_ids=[alert_id])
 
 

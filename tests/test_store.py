@@ -121,30 +121,35 @@ def test_one_alert_per_story_and_near_duplicates(db_url: str) -> None:
     db.dispose()
 
 
-def test_claimed_deliveries_are_not_claimed_twice(db_url: str) -> None:
+def test_claimed_messages_are_not_claimed_twice(db_url: str) -> None:
     db, (fa, _) = setup(db_url)
     targets = [Target("json://127.0.0.1:9/a")]
+    key = targets[0].key
     with db.session() as s:
         (st,) = item_store.store_items(
             s, fa, [item("https://a.org/c", "Haut-Karabakh", "https://a.org/c")], NOW
         )
         record_match(s, st.row_id, st.item, C, targets)
+        (row,) = outbox.waiting_rows(s, key)
+        mid = outbox.add_message(s, key, "alert", "t", "b", "text", [row.story_id], NOW)
+        outbox.bind(s, key, mid, [(row.id, "alert", row.alert_id, frozenset())], NOW)
     s1, s2 = db.sessions(), db.sessions()
     try:
-        got1 = outbox.claim_deliveries(s1, NOW, 10, 300)
+        got1 = outbox.claim_messages(s1, NOW, 10, 300)
         s1.commit()
-        got2 = outbox.claim_deliveries(s2, NOW, 10, 300)
+        got2 = outbox.claim_messages(s2, NOW, 10, 300)
         s2.commit()
-        later = outbox.claim_deliveries(s2, NOW + timedelta(seconds=301), 10, 300)  # claim expired
+        later = outbox.claim_messages(s2, NOW + timedelta(seconds=301), 10, 300)  # claim expired
         s2.commit()
     finally:
         s1.close()
         s2.close()
-    assert len(got1) == 1 and got2 == [] and len(later) == 1
+    assert len(got1) == 1 and got2 == [] and len(later) == 1 and got1[0].rows == 1
     with db.session() as s:
-        outbox.mark_sent(s, got1[0].id, NOW)
+        outbox.mark_message_sent(s, got1[0].id, NOW)
     with db.session() as s:
-        assert outbox.claim_deliveries(s, NOW + timedelta(days=1), 10, 300) == []
+        assert outbox.claim_messages(s, NOW + timedelta(days=1), 10, 300) == []
+        assert s.scalars(select(Delivery.status)).all() == ["sent"]
     db.dispose()
 
 

@@ -137,7 +137,7 @@ def test_story_page_shows_every_source_evidence_and_deliveries(filled: Filled) -
     assert "Fil A" in html and "Fil B" in html  # one item seen through two feeds
     assert "haut-karabakh" in html and "title" in html  # evidence: term and field
     assert f"127.0.0.1:{filled.hook.port}" in html  # the target, in apprise's privacy form
-    assert "did not accept the alert" in html and "Retry" in html
+    assert "did not accept the message" in html and "Retry" in html
     assert filled.app().get("/stories/999999").status_code == 404
 
 

@@ -10,12 +10,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from monitor.store import outbox
 from monitor.store.models import (
     Alert,
     Delivery,
@@ -29,7 +29,19 @@ from monitor.store.models import (
 )
 from monitor.types import Item as ParsedItem
 
-DELIVERY_STATES = ("pending", "failed", "dead", "sent")
+DELIVERY_STATES = ("pending", "failed", "dead", "sent", "held", "skipped", "unrouted")
+_WAITING = ("pending", "sending")  # not sent yet (see OPEN_STATUSES in models)
+
+
+def delivery_state(status: str, attempts: int) -> str:
+    """One word for an outbox row: pending (not tried yet), failed (tried, retried later),
+    held (by the target's policy), dead, sent, skipped (below min_score), unrouted,
+    rerouted (its target left: routed again)."""
+    if status in _WAITING:
+        return "failed" if attempts > 0 else "pending"
+    return status
+
+
 VERDICTS = ("relevant", "noise", "wrong-topic")
 
 
@@ -61,7 +73,7 @@ class DeliveryView:
     story_id: int
     story_title: str
     target: str  # the target's key: its name, else its URL (shown through a privacy filter)
-    status: str  # pending | sent | dead
+    status: str  # see models.Delivery: pending | held | sending | sent | dead | skipped …
     attempts: int
     last_error: str | None
     next_attempt_at: datetime
@@ -70,10 +82,7 @@ class DeliveryView:
 
     @property
     def state(self) -> str:
-        """pending (not tried yet), failed (tried, retried later), dead, sent."""
-        if self.status == "pending" and self.attempts > 0:
-            return "failed"
-        return self.status
+        return delivery_state(self.status, self.attempts)
 
 
 @dataclass(frozen=True)
@@ -285,9 +294,9 @@ def list_deliveries(
     conds = []
     for state in states:
         if state == "pending":
-            conds.append(and_(Delivery.status == "pending", Delivery.attempts == 0))
+            conds.append(and_(Delivery.status.in_(_WAITING), Delivery.attempts == 0))
         elif state == "failed":
-            conds.append(and_(Delivery.status == "pending", Delivery.attempts > 0))
+            conds.append(and_(Delivery.status.in_(_WAITING), Delivery.attempts > 0))
         else:
             conds.append(Delivery.status == state)
     q = _delivery_query().where(or_(*conds))
@@ -305,13 +314,7 @@ def delivery(session: Session, delivery_id: int) -> DeliveryView | None:
 
 def retry_delivery(session: Session, delivery_id: int, now: datetime) -> bool:
     """A failed or dead delivery is due again now (the loop or the sweeper sends it)."""
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status.in_(("pending", "dead")))
-        .values(status="pending", next_attempt_at=now, claimed_until=None)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(cast(CursorResult[Any], result).rowcount)
+    return outbox.retry(session, [delivery_id], now) > 0
 
 
 # --- feedback -------------------------------------------------------------------------------
@@ -475,6 +478,6 @@ def delivery_counts(session: Session) -> dict[str, int]:
             Delivery.status, Delivery.attempts
         )
     ):
-        state = "failed" if status == "pending" and attempts else str(status)
+        state = delivery_state(str(status), int(attempts))
         out[state] = out.get(state, 0) + int(n)
     return out

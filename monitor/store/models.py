@@ -16,7 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -172,15 +172,22 @@ class Alert(Base):
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="alert", lazy="selectin")
 
 
-class Delivery(Base):
-    """The outbox: one row per (alert, target); sent once, retried with backoff until then."""
+class Message(Base):
+    """One notification as sent to one target: a single alert, a follow-up ("+3 sources"), a
+    storm summary or a digest. Rendered and bound to its deliveries in one transaction, so a
+    sender killed mid-send leaves the same message to send again: no story lost, none listed
+    twice."""
 
-    __tablename__ = "deliveries"
+    __tablename__ = "messages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
     target: Mapped[str] = mapped_column(String(2000))
+    kind: Mapped[str] = mapped_column(String(20))  # alert|update|summary|digest
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|sent|dead
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    body_format: Mapped[str] = mapped_column(String(10), default="text")  # text|html
+    stories: Mapped[list[int]] = mapped_column(JSON)  # the stories it lists
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -188,11 +195,68 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    __table_args__ = (
+        Index("ix_messages_due", "status", "next_attempt_at"),
+        Index("ix_messages_target_created", "target", "created_at"),
+    )
+
+
+# Delivery statuses: pending (not decided yet), held (by the target's policy until
+# next_attempt_at: `hold` says why), sending (bound to a message not confirmed yet), sent,
+# skipped (below min_score), unrouted (no target takes the alert; target ""), rerouted (its
+# target left notify.yaml: routed again to the current targets), dead (given up).
+OPEN_STATUSES = ("pending", "held", "sending")
+
+
+class Delivery(Base):
+    """The outbox: one row per (alert, target), plus one per follow-up of a grown story
+    (kind "update"); each is carried by one message, sent once, retried until then."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(2000))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(10), default="alert", server_default="alert")
+    hold: Mapped[str | None] = mapped_column(String(20))  # quiet|digest|storm
+    reason: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), index=True
+    )
+    # kind alert: the story's source feeds told to the target so far (follow-ups tell the rest);
+    # kind update: the new source feeds it announces.
+    told_feeds: Mapped[list[int] | None] = mapped_column(JSON)
+    told_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
     alert: Mapped[Alert] = relationship(back_populates="deliveries", lazy="joined")
 
     __table_args__ = (
-        UniqueConstraint("alert_id", "target", name="uq_delivery_alert_target"),
+        # One alert per (alert, target); at most one follow-up waiting per (alert, target).
+        Index(
+            "uq_deliveries_alert_target",
+            "alert_id",
+            "target",
+            unique=True,
+            sqlite_where=text("kind = 'alert'"),
+            postgresql_where=text("kind = 'alert'"),
+        ),
+        Index(
+            "uq_deliveries_open_update",
+            "alert_id",
+            "target",
+            unique=True,
+            sqlite_where=text("kind = 'update' AND status IN ('pending', 'held')"),
+            postgresql_where=text("kind = 'update' AND status IN ('pending', 'held')"),
+        ),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_target_status", "target", "status"),
     )
 
 

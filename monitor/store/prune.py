@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Engine, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from monitor.store.models import Alert, Delivery, Item, Match, MatchTopic, Story
+from monitor.store.models import Alert, Delivery, Item, Match, MatchTopic, Message, Story
 
 
 def _unmatched() -> ColumnElement[bool]:
@@ -158,3 +158,13 @@ def delete_stories(session: Session, ids: list[int], now: datetime) -> int:
     )
     session.execute(delete(Story).where(Story.id.in_(ids)).execution_options(**opts))
     return len(ids)
+
+
+def delete_old_messages(session: Session, before: datetime) -> int:
+    """Sent (or given-up) messages older than the stories they listed: they go with them."""
+    result = session.execute(
+        delete(Message)
+        .where(Message.status.in_(("sent", "dead")), Message.created_at < before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from monitor.errors import InputError
+from monitor.store.browse import delivery_state
 
 SILENCE_FACTOR = 3  # a feed is silent after 3 × its usual gap between new items
 FEED_WINDOW = timedelta(days=30)  # arrivals looked at for a feed's usual gap
@@ -49,18 +50,21 @@ def parse_since(value: str | None, now: datetime) -> datetime | None:
 
 def alert_state(alerted: bool, statuses: Sequence[tuple[str, int]]) -> str:
     """One word for a story's alert, from its deliveries' (status, attempts):
-    `not alerted`, `no target`, `sent`, `dead`, `failed` (retried later), `pending`."""
+    `not alerted`, `no target`, `sent`, `dead`, `failed` (retried later), `pending`, `held`
+    (by the target's policy), `skipped` (below every target's min_score)."""
     if not alerted:
         return "not alerted"
     if not statuses:
         return "no target"
-    if any(s == "dead" for s, _ in statuses):
-        return "dead"
-    if any(s == "pending" and n > 0 for s, n in statuses):
-        return "failed"
-    if any(s == "pending" for s, _ in statuses):
-        return "pending"
-    return "sent"
+    states = [delivery_state(s, n) for s, n in statuses if s != "rerouted"]
+    for state in ("dead", "failed", "pending", "held"):
+        if state in states:
+            return state
+    if "sent" in states:
+        return "sent"
+    if states and all(s == "skipped" for s in states):
+        return "skipped"
+    return "no target"
 
 
 @dataclass(frozen=True)

@@ -174,7 +174,9 @@ def test_a_desk_analyst_uses_the_window(served: Served, browser: Any, tmp_path: 
     first_id = rows[0].get_attribute("id")
     rows[0].find_element(By.CSS_SELECTOR, "button.retry").click()
     wait_until(b, lambda d: "queued" in d.find_element(By.ID, first_id).text)
-    assert b.find_element(By.ID, first_id).find_element(By.CSS_SELECTOR, ".dstate").text == "failed"
+    assert (
+        b.find_element(By.ID, first_id).find_element(By.CSS_SELECTOR, ".dstate").text == "pending"
+    )  # decided again, not tried yet
     served.hook.down = False
     run_monitor(served.env, "run", "--once")
     assert len(served.hook.received) == 1  # only the retried one: the others stay dead
