@@ -254,3 +254,69 @@ def test_a_long_summary_counts_as_lede_then_body() -> None:
     assert late.topics == () and "karabakh_ceasefire" in early.topics
     assert {e.field for e in early.evidence} == {"summary"}
     assert late.scores["karabakh_ceasefire"] < early.scores["karabakh_ceasefire"]
+
+
+def test_a_term_counts_once_per_topic() -> None:
+    """Issue 10 item 10: `cessez-le-feu` listed in two entries of a topic was counted twice
+    (`cessez-le-feu(t+5) … cessez-le-feu(t+4)`); a term now counts once per topic, and a later
+    entry that lists it can only be satisfied by another of its terms."""
+    c = classify(
+        Item(
+            key="x",
+            guid=None,
+            link=None,
+            title="Arménie-Azerbaïdjan : cessez-le-feu violé",
+            summary="Erevan et Bakou s'accusent.",
+        ),
+        PROFILE,
+    )
+    for topic in c.topics:
+        terms = [e.term for e in c.evidence if e.topic == topic and e.field != "topic"]
+        assert len(terms) == len(set(terms)), (topic, terms)
+    ev = [e for e in c.evidence if e.topic == "karabakh_ceasefire"]
+    assert sum(e.weight for e in ev) == pytest.approx(c.scores["karabakh_ceasefire"])
+    assert [e.term for e in ev].count("cessez-le-feu") == 1
+
+
+def test_the_packaged_profile_is_the_config_profile() -> None:
+    """The profile ships inside the package (issue 10 item 12); config/topics.yaml is a copy
+    of it, byte for byte, so the two never drift apart."""
+    from monitor.classify import default_profile_path
+
+    packaged = default_profile_path()
+    assert packaged.is_file()
+    assert packaged.read_bytes() == (ROOT / "config" / "topics.yaml").read_bytes()
+    assert load_profile(packaged).topic_ids == PROFILE.topic_ids
+
+
+def test_cli_classify_outside_the_repository_uses_the_packaged_profile(tmp_path) -> None:
+    """`monitor classify` from a directory with no config/ used to fail with
+    'config/topics.yaml: file not found'; it now falls back to the packaged profile, while an
+    explicit MONITOR_PROFILE that does not exist is still an error."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MONITOR_PROFILE", "MONITOR_CONFIG_DIR")}
+    env["PYTHONPATH"] = str(ROOT)
+    line = json.dumps({"id": "a", "title": "Haut-Karabakh : reprise des combats", "summary": ""})
+    r = subprocess.run(
+        [sys.executable, "-m", "monitor", "classify", "-"],
+        input=line + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "karabakh_ceasefire" in json.loads(r.stdout)["topics"]
+    env["MONITOR_PROFILE"] = str(tmp_path / "missing.yaml")
+    r = subprocess.run(
+        [sys.executable, "-m", "monitor", "classify", "-"],
+        input=line + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert r.returncode == 2 and "missing.yaml" in r.stderr and r.stderr.count("\n") == 1

@@ -151,6 +151,11 @@ def _number(value: Any, path: Path, line: int, what: str) -> float:
     return float(value)
 
 
+def default_profile_path() -> Path:
+    """The profile shipped inside the package (used when no config directory has one)."""
+    return Path(__file__).resolve().parent / "default_topics.yaml"
+
+
 def load_profile(path: Path | str) -> Profile:
     path = Path(path)
     try:

@@ -78,6 +78,7 @@ class Scorer:
             total = 0.0
             topic_evidence = []
             held: set[tuple[int, ...]] = set()
+            used: set[int] = set()  # a term counts once per topic, whichever entries list it
             for entry in topic.entries:
                 if entry.when and not any(
                     all(g in groups_present for g in alt) for alt in entry.when
@@ -90,8 +91,9 @@ class Scorer:
                     continue
                 held.add(key)
                 for field_name, found, factor in fields:
-                    pid = next((i for i in entry.patterns if i in found), None)
+                    pid = next((i for i in entry.patterns if i in found and i not in used), None)
                     if pid is not None:
+                        used.add(pid)
                         value = entry.weight * factor
                         total += value
                         term = p.patterns[pid].source
