@@ -10,7 +10,7 @@ A profile is YAML:
       karabakh_ceasefire:
         label: "..."
         threshold: 6
-        require: [[armenia, azerbaijan, karabakh]]   # all of these lists, one of each
+        require: [[karabakh, [armenia, azerbaijan]]]  # each list: one of its alternatives
         terms:
           - {match: "@karabakh", weight: 6}
           - {match: "cessez-le-feu", weight: 4, when: [armenia, azerbaijan]}
@@ -67,7 +67,9 @@ class Topic:
     label: str
     threshold: float
     entries: list[Entry]
-    require: list[list[str]]  # each inner list: at least one of these groups must be present
+    # Each requirement: one of its alternatives must hold; an alternative is one group, or a
+    # list of groups that must all be present (`require: [[karabakh, [armenia, azerbaijan]]]`).
+    require: list[list[tuple[str, ...]]]
     implies: list[str] = field(default_factory=list)  # topics that also hold when this one does
 
 
@@ -145,6 +147,10 @@ class _Builder:
         return out
 
 
+def _alternatives(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def _number(value: Any, path: Path, line: int, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ProfileError(f"{path}:{line}: {what} must be a number")
@@ -210,14 +216,16 @@ def load_profile(path: Path | str) -> Profile:
         threshold = _number(
             node_value(fields["threshold"][0]), path, fields["threshold"][1], "threshold"
         )
-        require: list[list[str]] = []
+        require: list[list[tuple[str, ...]]] = []
         if "require" in fields:
             rnode, rline = fields["require"]
             rvalue = node_value(rnode)
             if not isinstance(rvalue, list):
                 raise ProfileError(f"{path}:{rline}: 'require' must be a list of group lists")
             for alt in rvalue:
-                require.append(b.group_names(alt, rline, "require"))
+                require.append(
+                    [tuple(b.group_names(a, rline, "require")) for a in _alternatives(alt)]
+                )
         if "terms" not in fields or not isinstance(fields["terms"][0], yaml.SequenceNode):
             raise ProfileError(f"{path}:{tline}: topic '{tid}' needs a list of 'terms'")
         entries: list[Entry] = []

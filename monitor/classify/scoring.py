@@ -64,14 +64,16 @@ class Scorer:
             ("summary", self.hits(lede), 1.0),
             ("content", self.hits(rest) | self.hits(item.content), p.content_weight),
         )
-        present = set().union(*(h for _, h, _ in fields))
+        # Context and requirements look at the title and the lede: a name far down an article
+        # body does not make its words about the conflict (it still counts as weak evidence).
+        present = fields[0][1] | fields[1][1]
         groups_present = {name for name, ids in p.groups.items() if any(i in present for i in ids)}
         topics: list[str] = []
         scores: dict[str, float] = {}
         evidence: list[Evidence] = []
         for topic in p.topics.values():
             if topic.require and not all(
-                any(g in groups_present for g in alt) for alt in topic.require
+                any(all(g in groups_present for g in alt) for alt in req) for req in topic.require
             ):
                 scores[topic.id] = 0.0
                 continue
