@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -112,6 +113,57 @@ def evaluate(rows: list[dict], profile_path: Path) -> tuple[dict[str, dict[str, 
     return metrics, errors
 
 
+def fit_platt(xs: list[float], ys: list[int], iters: int = 200) -> tuple[float, float]:
+    """Logistic regression of the label on (score − threshold): Newton's method, with Platt's
+    smoothed targets so a perfectly separated topic still gets a finite slope."""
+    pos = sum(ys)
+    neg = len(ys) - pos
+    hi, lo = (pos + 1) / (pos + 2), 1 / (neg + 2)
+    ts = [hi if y else lo for y in ys]
+    a, b = 1.0, 0.0
+    for _ in range(iters):
+        ga = gb = haa = hab = hbb = 0.0
+        for x, t in zip(xs, ts, strict=True):
+            p = 1 / (1 + math.exp(-max(-60.0, min(60.0, a * x + b))))
+            w = max(p * (1 - p), 1e-12)
+            ga += (p - t) * x
+            gb += p - t
+            haa += w * x * x
+            hab += w * x
+            hbb += w
+        det = haa * hbb - hab * hab
+        if abs(det) < 1e-12:
+            break
+        da = (hbb * ga - hab * gb) / det
+        db = (haa * gb - hab * ga) / det
+        a, b = a - da, b - db
+        if abs(da) < 1e-9 and abs(db) < 1e-9:
+            break
+    return a, b
+
+
+def calibrate(rows: list[dict], profile_path: Path) -> None:
+    """Fit each topic's calibration on labelled rows and print it as profile YAML."""
+    profile = load_profile(profile_path)
+    scorer = Scorer(profile)
+    data: dict[str, tuple[list[float], list[int]]] = {t: ([], []) for t in profile.topics}
+    for r in rows:
+        item = Item(
+            key=r["id"],
+            guid=None,
+            link=None,
+            title=clean_text(r["title"]),
+            summary=clean_text(r.get("summary", "")),
+        )
+        c = scorer.classify(item)
+        for t, topic in profile.topics.items():
+            data[t][0].append(c.scores[t] - topic.threshold)
+            data[t][1].append(int(t in r["topics"]))
+    for t, (xs, ys) in data.items():
+        a, b = fit_platt(xs, ys)
+        print(f"  {t}: calibration: {{slope: {a:.3f}, offset: {b:.3f}}}  # {sum(ys)} of {len(ys)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--split", default="test", choices=["tune", "test", "heldout", "all"])
@@ -125,7 +177,23 @@ def main() -> None:
     ap.add_argument(
         "--unseen", action="store_true", help="the items written from news pages found later"
     )
+    ap.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="fit each topic's calibration on the tune splits of all three sets",
+    )
     args = ap.parse_args()
+    if args.calibrate:
+        rows = load_set(Path(args.data), "tune") + load_set(
+            ROOT / "tests" / "data" / "unseen_written.jsonl", "tune"
+        )
+        if (ROOT / "bench").is_dir():
+            from real_captures import CAPTURES
+
+            if CAPTURES.is_dir():
+                rows += [r for r in load_real(Path(args.labels)) if r["split"] == "tune"]
+        calibrate(rows, Path(args.profile))
+        return
     if args.unseen:
         rows = load_set(ROOT / "tests" / "data" / "unseen_written.jsonl", args.split)
         for r in rows:

@@ -158,6 +158,7 @@ def classify_stream(lines: Iterator[str], out: TextIO, profile: Any) -> list[str
             errors.append(f"line {n}: {e}")
             write(
                 '{"id": null, "match": false, "topics": [], "scores": {}, "evidence": [], '
+                '"confidence": {}, '
                 f'"error": {json.dumps(f"line {n}: {e}", ensure_ascii=False)}}}\n'
             )
             continue
@@ -170,6 +171,7 @@ def classify_stream(lines: Iterator[str], out: TextIO, profile: Any) -> list[str
                     "topics": list(c.topics),
                     "scores": c.scores,
                     "evidence": [e.as_dict() for e in c.evidence],
+                    "confidence": c.confidence,
                 },
                 ensure_ascii=False,
             )

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,15 @@ class Topic:
     # list of groups that must all be present (`require: [[karabakh, [armenia, azerbaijan]]]`).
     require: list[list[tuple[str, ...]]]
     implies: list[str] = field(default_factory=list)  # topics that also hold when this one does
+    # Platt calibration of the score: confidence = 1 / (1 + exp(-(slope·(score − threshold)
+    # + offset))); fitted on labelled items by `python bench/eval_classifier.py --calibrate`.
+    slope: float = 1.0
+    offset: float = 0.0
+
+    @cached_property
+    def by_weight(self) -> list[Entry]:
+        """Entries by decreasing weight (stable): a term shared by several counts at the most."""
+        return sorted(self.entries, key=lambda e: -e.weight)
 
 
 @dataclass
@@ -207,7 +217,10 @@ def load_profile(path: Path | str) -> Profile:
     for tid, tnode, tline in mapping_items(nodes["topics"][0], path, "topics"):
         items = mapping_items(tnode, path, f"topic '{tid}'")
         check_keys(
-            items, {"label", "threshold", "require", "implies", "terms"}, path, f"topic '{tid}'"
+            items,
+            {"label", "threshold", "require", "implies", "terms", "calibration"},
+            path,
+            f"topic '{tid}'",
         )
         fields = {k: (v, ln) for k, v, ln in items}
         label = str(node_value(fields["label"][0])) if "label" in fields else tid
@@ -250,7 +263,15 @@ def load_profile(path: Path | str) -> Profile:
             if not all(isinstance(t, str) for t in implies):
                 raise ProfileError(f"{path}:{iline}: 'implies' must list topic ids")
             implied_lines[tid] = iline
-        topics[tid] = Topic(tid, label, threshold, entries, require, implies)
+        slope, offset = 1.0, 0.0
+        if "calibration" in fields:
+            cnode, cline = fields["calibration"]
+            cvalue = node_value(cnode)
+            if not isinstance(cvalue, dict) or set(cvalue) != {"slope", "offset"}:
+                raise ProfileError(f"{path}:{cline}: 'calibration' needs 'slope' and 'offset'")
+            slope = _number(cvalue["slope"], path, cline, "calibration slope")
+            offset = _number(cvalue["offset"], path, cline, "calibration offset")
+        topics[tid] = Topic(tid, label, threshold, entries, require, implies, slope, offset)
     for tid, iline in implied_lines.items():
         for other in topics[tid].implies:
             if other not in topics or other == tid:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from monitor.classify.profile import Pattern, Profile
@@ -81,7 +82,8 @@ class Scorer:
             topic_evidence = []
             held: set[tuple[int, ...]] = set()
             used: set[int] = set()  # a term counts once per topic, whichever entries list it
-            for entry in topic.entries:
+            # A term listed by several entries counts at the largest of their weights.
+            for entry in topic.by_weight:
                 if entry.when and not any(
                     all(g in groups_present for g in alt) for alt in entry.when
                 ):
@@ -111,10 +113,24 @@ class Scorer:
                 if other not in topics:
                     topics.append(other)
                     evidence.append(Evidence(other, f"(implied by {tid})", "topic", 0.0))
-        return Classification(tuple(topics), scores, tuple(evidence))
+        confidence = {}
+        for tid, score in scores.items():
+            t = p.topics[tid]
+            confidence[tid] = calibrated(score, t.threshold, t.slope, t.offset)
+        for tid in topics:  # an implied topic is as sure as the topic that implies it
+            for other in p.topics[tid].implies:
+                confidence[other] = max(confidence[other], confidence[tid])
+        return Classification(tuple(topics), scores, tuple(evidence), confidence)
 
 
 LEDE_CHARS = 600
+
+
+def calibrated(score: float, threshold: float, slope: float, offset: float) -> float:
+    """Platt scaling of a raw score into a probability, rounded for output."""
+    z = slope * (score - threshold) + offset
+    z = max(-60.0, min(60.0, z))
+    return round(1.0 / (1.0 + math.exp(-z)), 3)
 
 
 def _split_lede(summary: str) -> tuple[str, str]:
