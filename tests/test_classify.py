@@ -155,9 +155,10 @@ def test_held_out_quality_meets_the_targets() -> None:
         ROOT / "config" / "topics.yaml",
     )
     assert metrics["relevance"]["precision"] >= 0.95
-    assert metrics["relevance"]["recall"] >= 0.92
+    # Measured 0.970 (notes/precision.md); 1.000 before the event definitions (issue 14).
+    assert metrics["relevance"]["recall"] >= 0.96
     for t in ("karabakh_ceasefire", "russian_mediation", "otsc"):
-        assert metrics[t]["f1"] >= 0.85, (t, metrics[t])
+        assert metrics[t]["f1"] >= 0.9, (t, metrics[t])
 
 
 def test_profile_learn_proposes_terms_from_the_seeds(tmp_path) -> None:
@@ -201,9 +202,10 @@ def test_real_captures_labels_resolve_and_quality_holds() -> None:
     assert sum(bool(r["topics"]) for r in rows) >= 100
     profile = ROOT / "config" / "topics.yaml"
     everything = evaluate(rows, profile)[0]["relevance"]
-    assert everything["precision"] >= 0.88 and everything["recall"] >= 0.83, everything
+    assert everything["precision"] >= 0.89 and everything["recall"] >= 0.88, everything
     news = evaluate([r for r in rows if not r["id"].startswith("aamc")], profile)[0]["relevance"]
-    assert news["precision"] >= 0.97 and news["recall"] >= 0.88, news
+    # News recall measured 0.940: at least the 0.928 of the name-based profile (issue 14).
+    assert news["precision"] >= 0.97 and news["recall"] >= 0.93, news
 
 
 def test_context_alternatives_and_implied_topics(tmp_path) -> None:
@@ -441,5 +443,52 @@ def test_unseen_written_set_quality_holds() -> None:
     assert len(rows) >= 100 and all("ref" in r and r["ref"].startswith("http") for r in rows)
     metrics, _ = evaluate(rows, ROOT / "config" / "topics.yaml")
     assert metrics["relevance"]["precision"] >= 0.97, metrics["relevance"]
-    assert metrics["relevance"]["recall"] >= 0.9, metrics["relevance"]
-    assert metrics["otsc"]["f1"] >= 0.95 and metrics["karabakh_ceasefire"]["f1"] >= 0.93
+    assert metrics["relevance"]["recall"] >= 0.94, metrics["relevance"]
+    assert metrics["otsc"]["f1"] >= 0.95 and metrics["karabakh_ceasefire"]["f1"] >= 0.96
+    assert metrics["russian_mediation"]["f1"] >= 0.85, metrics["russian_mediation"]
+
+
+def test_second_unseen_set_quality_holds() -> None:
+    """tests/data/unseen_written_2.jsonl: written and committed before anything scored it, held
+    out entirely, no page of the first unseen set. Floors just under the one measurement in
+    notes/precision.md (the issue's targets, 0.97 recall and 0.95 F1, are not met there)."""
+    sys.path.insert(0, str(ROOT))
+    from bench.eval_classifier import evaluate, load_set
+
+    rows = load_set(ROOT / "tests" / "data" / "unseen_written_2.jsonl", "all")
+    first = {r["ref"] for r in load_set(ROOT / "tests" / "data" / "unseen_written.jsonl", "all")}
+    refs = [r["ref"] for r in rows]
+    assert len(rows) >= 120 and len(set(refs)) == len(refs) and not set(refs) & first
+    assert all(r["ref"].startswith("http") and r["split"] == "heldout" for r in rows)
+    metrics, _ = evaluate(rows, ROOT / "config" / "topics.yaml")
+    assert metrics["relevance"]["precision"] >= 0.97, metrics["relevance"]
+    assert metrics["relevance"]["recall"] >= 0.87, metrics["relevance"]
+    assert metrics["karabakh_ceasefire"]["f1"] >= 0.92 and metrics["otsc"]["f1"] >= 0.95
+    assert metrics["russian_mediation"]["f1"] >= 0.83, metrics["russian_mediation"]
+
+
+def test_russian_peacekeepers_and_csto_clashes_are_the_conflict() -> None:
+    """Recall recovered from the tune splits: Russia's peacekeepers stand for the place unless
+    the story is set elsewhere; a CSTO story about Armenia and clashes is the conflict too."""
+    assert set(
+        topics(
+            "Le Kremlin confirme le retrait des soldats de la paix russes",
+            "Des convois de blindés ont quitté la région en vertu de l'accord de 2020.",
+        )
+    ) == {"karabakh_ceasefire", "russian_mediation"}
+    assert "karabakh_ceasefire" not in topics(
+        "Kazakhstan : les soldats de la paix russes quittent Almaty",
+        "Le contingent de l'OTSC a terminé sa mission et se retire.",
+    )
+    assert set(topics("L'OTSC refuse d'envoyer une mission en Arménie après les combats")) == {
+        "karabakh_ceasefire",
+        "otsc",
+    }
+    # A list of the world's crises that names Karabakh is not news of the conflict.
+    assert (
+        topics(
+            "Le pape appelle à la fraternité face aux crises",
+            "Liban, Haut-Karabakh, Ukraine, Soudan du Sud : des pays en proie à des crises humanitaires.",
+        )
+        == ()
+    )
