@@ -229,6 +229,7 @@ def classify_stream(lines: Iterator[str], out: TextIO, profile: Any) -> list[str
             errors.append(f"line {n}: {e}")
             write(
                 '{"id": null, "match": false, "topics": [], "scores": {}, "evidence": [], '
+                '"confidence": {}, '
                 f'"error": {json.dumps(f"line {n}: {e}", ensure_ascii=False)}}}\n'
             )
             continue
@@ -241,6 +242,7 @@ def classify_stream(lines: Iterator[str], out: TextIO, profile: Any) -> list[str
                     "topics": list(c.topics),
                     "scores": c.scores,
                     "evidence": [e.as_dict() for e in c.evidence],
+                    "confidence": c.confidence,
                 },
                 ensure_ascii=False,
             )
@@ -255,13 +257,15 @@ def classify_stream(lines: Iterator[str], out: TextIO, profile: Any) -> list[str
 @handles_errors
 def classify_cmd(path: str, profile_path: str | None) -> None:
     """Classify JSON Lines items (id, title, summary[, link, content]) without polling."""
-    from monitor.classify import load_profile
+    from monitor.classify import default_profile_path, load_profile
 
     if profile_path is None:
         import os
 
         config_dir = Path(os.environ.get("MONITOR_CONFIG_DIR") or "config")
         profile_path = os.environ.get("MONITOR_PROFILE") or str(config_dir / "topics.yaml")
+        if not os.environ.get("MONITOR_PROFILE") and not Path(profile_path).is_file():
+            profile_path = str(default_profile_path())  # the profile shipped with the package
     profile = load_profile(profile_path)
     errors = classify_stream(_read_lines(path), sys.stdout, profile)
     sys.stdout.flush()

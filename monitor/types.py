@@ -106,6 +106,9 @@ class Classification:
     topics: tuple[str, ...]
     scores: dict[str, float]
     evidence: tuple[Evidence, ...] = ()
+    # Calibrated probability (0–1) that the item is about each topic, beside the raw score:
+    # the same cut means the same thing for every topic.
+    confidence: dict[str, float] = field(default_factory=dict)
 
     @property
     def match(self) -> bool:

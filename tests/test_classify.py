@@ -140,7 +140,8 @@ def test_cli_classify_contract() -> None:
     assert (
         out[0]["id"] == "a" and out[0]["match"] is True and "karabakh_ceasefire" in out[0]["topics"]
     )
-    assert set(out[0]) >= {"id", "match", "topics", "scores", "evidence"}
+    assert set(out[0]) >= {"id", "match", "topics", "scores", "evidence", "confidence"}
+    assert 0.5 < out[0]["confidence"]["karabakh_ceasefire"] <= 1.0
     assert out[2]["id"] == "b" and out[2]["match"] is False and out[2]["topics"] == []
     assert "line 2" in r.stderr and "line 4" in r.stderr
 
@@ -154,13 +155,17 @@ def test_held_out_quality_meets_the_targets() -> None:
         ROOT / "config" / "topics.yaml",
     )
     assert metrics["relevance"]["precision"] >= 0.95
-    assert metrics["relevance"]["recall"] >= 0.92
+    # Measured 0.970 (notes/precision.md); 1.000 before the event definitions (issue 14).
+    assert metrics["relevance"]["recall"] >= 0.96
     for t in ("karabakh_ceasefire", "russian_mediation", "otsc"):
-        assert metrics[t]["f1"] >= 0.85, (t, metrics[t])
+        assert metrics[t]["f1"] >= 0.9, (t, metrics[t])
 
 
 def test_profile_learn_proposes_terms_from_the_seeds(tmp_path) -> None:
-    seeds = sorted((ROOT.parent / "shared" / "seeds").glob("*.txt"))
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench.real_captures import SHARED
+
+    seeds = sorted((SHARED / "seeds").glob("*.txt"))
     if not seeds:
         pytest.skip("../shared/seeds is absent (seed articles are read in place)")
     r = subprocess.run(
@@ -197,9 +202,10 @@ def test_real_captures_labels_resolve_and_quality_holds() -> None:
     assert sum(bool(r["topics"]) for r in rows) >= 100
     profile = ROOT / "config" / "topics.yaml"
     everything = evaluate(rows, profile)[0]["relevance"]
-    assert everything["precision"] >= 0.8 and everything["recall"] >= 0.9, everything
+    assert everything["precision"] >= 0.89 and everything["recall"] >= 0.88, everything
     news = evaluate([r for r in rows if not r["id"].startswith("aamc")], profile)[0]["relevance"]
-    assert news["precision"] >= 0.92 and news["recall"] >= 0.92, news
+    # News recall measured 0.940: at least the 0.928 of the name-based profile (issue 14).
+    assert news["precision"] >= 0.97 and news["recall"] >= 0.93, news
 
 
 def test_context_alternatives_and_implied_topics(tmp_path) -> None:
@@ -254,3 +260,235 @@ def test_a_long_summary_counts_as_lede_then_body() -> None:
     assert late.topics == () and "karabakh_ceasefire" in early.topics
     assert {e.field for e in early.evidence} == {"summary"}
     assert late.scores["karabakh_ceasefire"] < early.scores["karabakh_ceasefire"]
+
+
+def test_a_term_counts_once_per_topic() -> None:
+    """Issue 10 item 10: `cessez-le-feu` listed in two entries of a topic was counted twice
+    (`cessez-le-feu(t+5) … cessez-le-feu(t+4)`); a term now counts once per topic, and a later
+    entry that lists it can only be satisfied by another of its terms."""
+    c = classify(
+        Item(
+            key="x",
+            guid=None,
+            link=None,
+            title="Arménie-Azerbaïdjan : cessez-le-feu violé",
+            summary="Erevan et Bakou s'accusent.",
+        ),
+        PROFILE,
+    )
+    for topic in c.topics:
+        terms = [e.term for e in c.evidence if e.topic == topic and e.field != "topic"]
+        assert len(terms) == len(set(terms)), (topic, terms)
+    ev = [e for e in c.evidence if e.topic == "karabakh_ceasefire"]
+    assert sum(e.weight for e in ev) == pytest.approx(c.scores["karabakh_ceasefire"])
+    assert [e.term for e in ev].count("cessez-le-feu") == 1
+
+
+def test_the_packaged_profile_is_the_config_profile() -> None:
+    """The profile ships inside the package (issue 10 item 12); config/topics.yaml is a copy
+    of it, byte for byte, so the two never drift apart."""
+    from monitor.classify import default_profile_path
+
+    packaged = default_profile_path()
+    assert packaged.is_file()
+    assert packaged.read_bytes() == (ROOT / "config" / "topics.yaml").read_bytes()
+    assert load_profile(packaged).topic_ids == PROFILE.topic_ids
+
+
+def test_cli_classify_outside_the_repository_uses_the_packaged_profile(tmp_path) -> None:
+    """`monitor classify` from a directory with no config/ used to fail with
+    'config/topics.yaml: file not found'; it now falls back to the packaged profile, while an
+    explicit MONITOR_PROFILE that does not exist is still an error."""
+    import os
+
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("MONITOR_PROFILE", "MONITOR_CONFIG_DIR")
+    }
+    env["PYTHONPATH"] = str(ROOT)
+    line = json.dumps({"id": "a", "title": "Haut-Karabakh : reprise des combats", "summary": ""})
+    r = subprocess.run(
+        [sys.executable, "-m", "monitor", "classify", "-"],
+        input=line + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "karabakh_ceasefire" in json.loads(r.stdout)["topics"]
+    env["MONITOR_PROFILE"] = str(tmp_path / "missing.yaml")
+    r = subprocess.run(
+        [sys.executable, "-m", "monitor", "classify", "-"],
+        input=line + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert r.returncode == 2 and "missing.yaml" in r.stderr and r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("title", "summary"),
+    [
+        # COP29: Baku as host, negotiations and an agreement that are not this conflict's.
+        (
+            "COP29 : accord arraché à Bakou après deux semaines de négociations",
+            "Ilham Aliyev salue un succès ; l'Arménie a envoyé une délégation.",
+        ),
+        # Culture whose venue is in Karabakh.
+        (
+            "Festival « Artsakh vit » : concerts et danses à Stepanakert",
+            "Des troupes de danse d'Arménie se produiront dans la capitale du Haut-Karabakh.",
+        ),
+        # CSTO peacekeeping elsewhere, with Armenian soldiers.
+        (
+            "Kazakhstan : les soldats de la paix arméniens de l'OTSC rentrent à Erevan",
+            "La mission de maintien de la paix de l'alliance est terminée.",
+        ),
+        # Russia meets a party about something other than mediating.
+        (
+            "Poutine et Aliev signent des accords gaziers à Bakou",
+            "Les deux présidents ont mené des négociations sur le corridor Nord-Sud.",
+        ),
+        (
+            "Crash d'un avion d'Azerbaijan Airlines : Aliev accuse des tirs russes",
+            "Poutine présente ses excuses au président azerbaïdjanais.",
+        ),
+        # Turkey–Armenia normalisation, and a conflict named only as background.
+        (
+            "La Turquie et l'Arménie relancent la normalisation",
+            "Les deux pays nomment des émissaires ; leur frontière est fermée depuis 1993.",
+        ),
+        (
+            "Nouvelle-Calédonie : Paris accuse Bakou d'ingérence",
+            "Des relations déjà tendues par le soutien français à l'Arménie dans le conflit "
+            "du Haut-Karabakh.",
+        ),
+    ],
+)
+def test_names_without_the_conflicts_events_are_not_the_conflict(title: str, summary: str) -> None:
+    """Issue 14: the rules fired when the conflict's actors and places co-occurred without its
+    events, or when Russia met a party about something else. Mediation and the conflict need
+    events; the CSTO in Kazakhstan is `otsc` only."""
+    got = topics(title, summary)
+    assert "karabakh_ceasefire" not in got and "russian_mediation" not in got, got
+
+
+def test_events_tied_to_the_place_or_both_parties_are_the_conflict() -> None:
+    assert topics("Artsakh : exode massif vers l'Arménie") == ("karabakh_ceasefire",)
+    assert topics(
+        "Tavush : manifestations contre la délimitation de la frontière",
+        "Erevan doit rendre quatre villages à l'Azerbaïdjan.",
+    ) == ("karabakh_ceasefire",)
+    assert set(
+        topics(
+            "Lavrov réunit ses homologues arménien et azerbaïdjanais à Moscou",
+            "Les trois ministres ont discuté du traité de paix et de la délimitation.",
+        )
+    ) == {"karabakh_ceasefire", "russian_mediation"}
+    assert set(
+        topics("Kazakhstan : fin de la mission de l'OTSC", "Les soldats arméniens rentrent.")
+    ) == {"otsc"}
+
+
+def test_confidence_is_calibrated_beside_the_raw_score() -> None:
+    """A probability per topic beside the score: between 0 and 1, rising with the score, high
+    for a clear conflict story and low for the topics it is not about."""
+    strong = classify(
+        Item(
+            key="a",
+            guid=None,
+            link=None,
+            title="Haut-Karabakh : reprise des combats, le cessez-le-feu violé",
+            summary="Erevan et Bakou s'accusent de tirs sur la ligne de contact.",
+        ),
+        PROFILE,
+    )
+    weak = classify(
+        Item(key="b", guid=None, link=None, title="Erevan : combats de boxe", summary=""), PROFILE
+    )
+    assert set(strong.confidence) == set(PROFILE.topics)
+    assert all(0.0 <= v <= 1.0 for v in strong.confidence.values())
+    assert strong.confidence["karabakh_ceasefire"] > 0.95
+    assert strong.confidence["otsc"] < 0.05
+    assert weak.confidence["karabakh_ceasefire"] < strong.confidence["karabakh_ceasefire"]
+    k = PROFILE.topics["karabakh_ceasefire"]
+    from monitor.classify.scoring import calibrated
+
+    values = [calibrated(s, k.threshold, k.slope, k.offset) for s in (0, 3, 6, 9, 12, 20)]
+    assert values == sorted(values) and values[0] < 0.1 and values[-1] > 0.9
+
+
+def test_calibration_errors_name_file_and_line(tmp_path) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "topics:\n  t:\n    threshold: 1\n    calibration: {slope: 1}\n"
+        "    terms:\n      - {match: a, weight: 1}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ProfileError, match=r"p\.yaml:4: 'calibration' needs 'slope' and 'offset'"):
+        load_profile(profile)
+
+
+def test_unseen_written_set_quality_holds() -> None:
+    """The items written from news pages found after the rules (tests/data/unseen_written.jsonl):
+    floors just under the figures measured on its held-out half (notes/precision.md)."""
+    sys.path.insert(0, str(ROOT))
+    from bench.eval_classifier import evaluate, load_set
+
+    rows = load_set(ROOT / "tests" / "data" / "unseen_written.jsonl", "heldout")
+    assert len(rows) >= 100 and all("ref" in r and r["ref"].startswith("http") for r in rows)
+    metrics, _ = evaluate(rows, ROOT / "config" / "topics.yaml")
+    assert metrics["relevance"]["precision"] >= 0.97, metrics["relevance"]
+    assert metrics["relevance"]["recall"] >= 0.94, metrics["relevance"]
+    assert metrics["otsc"]["f1"] >= 0.95 and metrics["karabakh_ceasefire"]["f1"] >= 0.96
+    assert metrics["russian_mediation"]["f1"] >= 0.85, metrics["russian_mediation"]
+
+
+def test_second_unseen_set_quality_holds() -> None:
+    """tests/data/unseen_written_2.jsonl: written and committed before anything scored it, held
+    out entirely, no page of the first unseen set. Floors just under the one measurement in
+    notes/precision.md (the issue's targets, 0.97 recall and 0.95 F1, are not met there)."""
+    sys.path.insert(0, str(ROOT))
+    from bench.eval_classifier import evaluate, load_set
+
+    rows = load_set(ROOT / "tests" / "data" / "unseen_written_2.jsonl", "all")
+    first = {r["ref"] for r in load_set(ROOT / "tests" / "data" / "unseen_written.jsonl", "all")}
+    refs = [r["ref"] for r in rows]
+    assert len(rows) >= 120 and len(set(refs)) == len(refs) and not set(refs) & first
+    assert all(r["ref"].startswith("http") and r["split"] == "heldout" for r in rows)
+    metrics, _ = evaluate(rows, ROOT / "config" / "topics.yaml")
+    assert metrics["relevance"]["precision"] >= 0.97, metrics["relevance"]
+    assert metrics["relevance"]["recall"] >= 0.87, metrics["relevance"]
+    assert metrics["karabakh_ceasefire"]["f1"] >= 0.92 and metrics["otsc"]["f1"] >= 0.95
+    assert metrics["russian_mediation"]["f1"] >= 0.83, metrics["russian_mediation"]
+
+
+def test_russian_peacekeepers_and_csto_clashes_are_the_conflict() -> None:
+    """Recall recovered from the tune splits: Russia's peacekeepers stand for the place unless
+    the story is set elsewhere; a CSTO story about Armenia and clashes is the conflict too."""
+    assert set(
+        topics(
+            "Le Kremlin confirme le retrait des soldats de la paix russes",
+            "Des convois de blindés ont quitté la région en vertu de l'accord de 2020.",
+        )
+    ) == {"karabakh_ceasefire", "russian_mediation"}
+    assert "karabakh_ceasefire" not in topics(
+        "Kazakhstan : les soldats de la paix russes quittent Almaty",
+        "Le contingent de l'OTSC a terminé sa mission et se retire.",
+    )
+    assert set(topics("L'OTSC refuse d'envoyer une mission en Arménie après les combats")) == {
+        "karabakh_ceasefire",
+        "otsc",
+    }
+    # A list of the world's crises that names Karabakh is not news of the conflict.
+    assert (
+        topics(
+            "Le pape appelle à la fraternité face aux crises",
+            "Liban, Haut-Karabakh, Ukraine, Soudan du Sud : des pays en proie à des crises humanitaires.",
+        )
+        == ()
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.classify.profile import Profile, load_profile
+from monitor.classify.profile import Profile, default_profile_path, load_profile
 from monitor.classify.scoring import Scorer
 from monitor.types import Classification, Item
 
@@ -21,4 +21,4 @@ def classify(item: Item, profile: Profile) -> Classification:
     return scorer_for(profile).classify(item)
 
 
-__all__ = ["Profile", "Scorer", "classify", "load_profile"]
+__all__ = ["Profile", "Scorer", "classify", "default_profile_path", "load_profile"]

@@ -10,7 +10,7 @@ A profile is YAML:
       karabakh_ceasefire:
         label: "..."
         threshold: 6
-        require: [[armenia, azerbaijan, karabakh]]   # all of these lists, one of each
+        require: [[karabakh, [armenia, azerbaijan]]]  # each list: one of its alternatives
         terms:
           - {match: "@karabakh", weight: 6}
           - {match: "cessez-le-feu", weight: 4, when: [armenia, azerbaijan]}
@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,19 @@ class Topic:
     label: str
     threshold: float
     entries: list[Entry]
-    require: list[list[str]]  # each inner list: at least one of these groups must be present
+    # Each requirement: one of its alternatives must hold; an alternative is one group, or a
+    # list of groups that must all be present (`require: [[karabakh, [armenia, azerbaijan]]]`).
+    require: list[list[tuple[str, ...]]]
     implies: list[str] = field(default_factory=list)  # topics that also hold when this one does
+    # Platt calibration of the score: confidence = 1 / (1 + exp(-(slope·(score − threshold)
+    # + offset))); fitted on labelled items by `python bench/eval_classifier.py --calibrate`.
+    slope: float = 1.0
+    offset: float = 0.0
+
+    @cached_property
+    def by_weight(self) -> list[Entry]:
+        """Entries by decreasing weight (stable): a term shared by several counts at the most."""
+        return sorted(self.entries, key=lambda e: -e.weight)
 
 
 @dataclass
@@ -145,10 +157,19 @@ class _Builder:
         return out
 
 
+def _alternatives(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def _number(value: Any, path: Path, line: int, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ProfileError(f"{path}:{line}: {what} must be a number")
     return float(value)
+
+
+def default_profile_path() -> Path:
+    """The profile shipped inside the package (used when no config directory has one)."""
+    return Path(__file__).resolve().parent / "default_topics.yaml"
 
 
 def load_profile(path: Path | str) -> Profile:
@@ -196,7 +217,10 @@ def load_profile(path: Path | str) -> Profile:
     for tid, tnode, tline in mapping_items(nodes["topics"][0], path, "topics"):
         items = mapping_items(tnode, path, f"topic '{tid}'")
         check_keys(
-            items, {"label", "threshold", "require", "implies", "terms"}, path, f"topic '{tid}'"
+            items,
+            {"label", "threshold", "require", "implies", "terms", "calibration"},
+            path,
+            f"topic '{tid}'",
         )
         fields = {k: (v, ln) for k, v, ln in items}
         label = str(node_value(fields["label"][0])) if "label" in fields else tid
@@ -205,14 +229,16 @@ def load_profile(path: Path | str) -> Profile:
         threshold = _number(
             node_value(fields["threshold"][0]), path, fields["threshold"][1], "threshold"
         )
-        require: list[list[str]] = []
+        require: list[list[tuple[str, ...]]] = []
         if "require" in fields:
             rnode, rline = fields["require"]
             rvalue = node_value(rnode)
             if not isinstance(rvalue, list):
                 raise ProfileError(f"{path}:{rline}: 'require' must be a list of group lists")
             for alt in rvalue:
-                require.append(b.group_names(alt, rline, "require"))
+                require.append(
+                    [tuple(b.group_names(a, rline, "require")) for a in _alternatives(alt)]
+                )
         if "terms" not in fields or not isinstance(fields["terms"][0], yaml.SequenceNode):
             raise ProfileError(f"{path}:{tline}: topic '{tid}' needs a list of 'terms'")
         entries: list[Entry] = []
@@ -237,7 +263,15 @@ def load_profile(path: Path | str) -> Profile:
             if not all(isinstance(t, str) for t in implies):
                 raise ProfileError(f"{path}:{iline}: 'implies' must list topic ids")
             implied_lines[tid] = iline
-        topics[tid] = Topic(tid, label, threshold, entries, require, implies)
+        slope, offset = 1.0, 0.0
+        if "calibration" in fields:
+            cnode, cline = fields["calibration"]
+            cvalue = node_value(cnode)
+            if not isinstance(cvalue, dict) or set(cvalue) != {"slope", "offset"}:
+                raise ProfileError(f"{path}:{cline}: 'calibration' needs 'slope' and 'offset'")
+            slope = _number(cvalue["slope"], path, cline, "calibration slope")
+            offset = _number(cvalue["offset"], path, cline, "calibration offset")
+        topics[tid] = Topic(tid, label, threshold, entries, require, implies, slope, offset)
     for tid, iline in implied_lines.items():
         for other in topics[tid].implies:
             if other not in topics or other == tid:

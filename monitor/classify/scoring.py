@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from monitor.classify.profile import Pattern, Profile
@@ -64,21 +65,25 @@ class Scorer:
             ("summary", self.hits(lede), 1.0),
             ("content", self.hits(rest) | self.hits(item.content), p.content_weight),
         )
-        present = set().union(*(h for _, h, _ in fields))
+        # Context and requirements look at the title and the lede: a name far down an article
+        # body does not make its words about the conflict (it still counts as weak evidence).
+        present = fields[0][1] | fields[1][1]
         groups_present = {name for name, ids in p.groups.items() if any(i in present for i in ids)}
         topics: list[str] = []
         scores: dict[str, float] = {}
         evidence: list[Evidence] = []
         for topic in p.topics.values():
             if topic.require and not all(
-                any(g in groups_present for g in alt) for alt in topic.require
+                any(all(g in groups_present for g in alt) for alt in req) for req in topic.require
             ):
                 scores[topic.id] = 0.0
                 continue
             total = 0.0
             topic_evidence = []
             held: set[tuple[int, ...]] = set()
-            for entry in topic.entries:
+            used: set[int] = set()  # a term counts once per topic, whichever entries list it
+            # A term listed by several entries counts at the largest of their weights.
+            for entry in topic.by_weight:
                 if entry.when and not any(
                     all(g in groups_present for g in alt) for alt in entry.when
                 ):
@@ -90,8 +95,9 @@ class Scorer:
                     continue
                 held.add(key)
                 for field_name, found, factor in fields:
-                    pid = next((i for i in entry.patterns if i in found), None)
+                    pid = next((i for i in entry.patterns if i in found and i not in used), None)
                     if pid is not None:
+                        used.add(pid)
                         value = entry.weight * factor
                         total += value
                         term = p.patterns[pid].source
@@ -107,10 +113,24 @@ class Scorer:
                 if other not in topics:
                     topics.append(other)
                     evidence.append(Evidence(other, f"(implied by {tid})", "topic", 0.0))
-        return Classification(tuple(topics), scores, tuple(evidence))
+        confidence = {}
+        for tid, score in scores.items():
+            t = p.topics[tid]
+            confidence[tid] = calibrated(score, t.threshold, t.slope, t.offset)
+        for tid in topics:  # an implied topic is as sure as the topic that implies it
+            for other in p.topics[tid].implies:
+                confidence[other] = max(confidence[other], confidence[tid])
+        return Classification(tuple(topics), scores, tuple(evidence), confidence)
 
 
 LEDE_CHARS = 600
+
+
+def calibrated(score: float, threshold: float, slope: float, offset: float) -> float:
+    """Platt scaling of a raw score into a probability, rounded for output."""
+    z = slope * (score - threshold) + offset
+    z = max(-60.0, min(60.0, z))
+    return round(1.0 / (1.0 + math.exp(-z)), 3)
 
 
 def _split_lede(summary: str) -> tuple[str, str]:

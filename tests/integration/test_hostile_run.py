@@ -121,7 +121,7 @@ SCRIPT = rss(
     item(
         "Haut-Karabakh &lt;script&gt;alert(1)&lt;/script&gt; <![CDATA[<img src=x onerror=1>]]>",
         "https://s.example.org/x",
-        desc="&lt;b onclick='x'&gt;Erevan et Bakou&lt;/b&gt;",
+        desc="&lt;b onclick='x'&gt;Combats entre Erevan et Bakou&lt;/b&gt;",
     ),
 )
 DATES = rss(
