@@ -33,9 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor.classify import load_profile  # noqa: E402
-from monitor.events import Params, profile_aliases  # noqa: E402
+from monitor.events import (  # noqa: E402
+    EventIndex,
+    Params,
+    profile_aliases,
+)
 from monitor.events import features as item_features  # noqa: E402
-from monitor.events import EventIndex  # noqa: E402
 from monitor.parse import parse_feed  # noqa: E402
 
 # ../shared next to the checkout (a git worktree one level deeper finds it too).
@@ -217,7 +220,10 @@ def errors(
     out = []
     for members in by_story.values():
         if len({event_of[i] for i in members}) > 1:
-            out.append("WRONG MERGE:\n" + "\n".join(f"  {event_of[i][:30]:30} {title[i][:90]}" for i in members))
+            out.append(
+                "WRONG MERGE:\n"
+                + "\n".join(f"  {event_of[i][:30]:30} {title[i][:90]}" for i in members)
+            )
     for ev, members in by_event.items():
         if len({story_of[i] for i in members}) > 1:
             out.append(

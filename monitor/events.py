@@ -28,6 +28,7 @@ How an item is compared with a story:
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import Counter
@@ -173,7 +174,7 @@ def features(
 ) -> EventFeatures:
     """The features of an item (title, summary, its published date or first-seen time)."""
     lede = summary[: params.lede_chars]
-    terms: Counter[str] = Counter()
+    terms: dict[str, float] = {}
     title_tokens = _WORD.findall(fold(title))
     title_terms: set[str] = set()
     numbers: set[str] = set()
@@ -207,7 +208,7 @@ def features(
             terms[st] = 1.0
     actors = _actors(title, aliases or {}) | _actors(lede, aliases or {})
     return EventFeatures(
-        terms=dict(terms),
+        terms=terms,
         title_terms=frozenset(title_terms),
         actors=frozenset(actors),
         numbers=frozenset(numbers),
@@ -258,7 +259,7 @@ class StoryState:
             last=last,
             terms={str(k): float(v) for k, v in terms.items()},
             actors=Counter({str(k): int(v) for k, v in actors.items()}),
-            years={int(y) for y in _list(data.get("years"))},
+            years={int(str(y)) for y in _list(data.get("years"))},
             title_sigs=[frozenset(map(str, _list(s))) for s in _list(data.get("titles"))],
             title_numbers=[frozenset(map(str, _list(s))) for s in _list(data.get("numbers"))],
             title_dates=[frozenset(map(str, _list(s))) for s in _list(data.get("dates"))],
@@ -356,13 +357,14 @@ class EventIndex:
         ranked = sorted(
             (t for t in f.terms if t in self.postings), key=lambda t: len(self.postings[t])
         )[: p.lookup_terms]
-        counts: Counter[int] = Counter()
+        counts: dict[int, float] = {}
         for t in ranked:
             plist = self.postings[t]
             w = f.terms[t]
             for sid in plist[-1 : -p.postings_scanned - 1 : -1]:
-                counts[sid] += w
-        return [sid for sid, _ in counts.most_common(p.candidates) if sid in self.stories]
+                counts[sid] = counts.get(sid, 0.0) + w
+        best = heapq.nlargest(p.candidates, counts.items(), key=lambda kv: kv[1])
+        return [sid for sid, _ in best if sid in self.stories]
 
     # --- keeping the index up to date ----------------------------------------------------
 
@@ -460,12 +462,21 @@ def _gap(t: datetime, st: StoryState) -> timedelta:
 
 def _look_alike(f: EventFeatures, st: StoryState) -> bool:
     """Signs of a different event that words cannot outweigh: other years named, other dates
-    or episode numbers in titles that otherwise read the same."""
+    in the titles, or titles that read alike but carry other numbers (episode 1 / episode 2,
+    « ce samedi 10 février » / « ce dimanche 11 février »)."""
     if f.years and st.years and not (f.years & st.years):
         return True
     if f.dates and any(d and not (d & f.dates) for d in st.title_dates):
         return True
+    if f.numbers:
+        for sig, nums in zip(st.title_sigs, st.title_numbers, strict=False):
+            if nums and not (nums & f.numbers) and _jaccard(sig, f.title_terms) >= 0.4:
+                return True
     return False
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
 
 
 def _near_duplicate(f: EventFeatures, st: StoryState, threshold: float) -> bool:
