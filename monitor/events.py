@@ -71,16 +71,19 @@ _PACKAGING = frozenset({"direct", "video", "episode", "podcast"})
 class Params:
     """The knobs of the decision (tuned on the `tune` split of the evaluation set)."""
 
-    join: float = 0.30  # score needed to join a story of the same hours
-    join_far: float = 0.50  # score needed at `max_gap` from the story's items
+    join: float = 0.25  # score needed to join a story of the same hours
+    join_far: float = 0.60  # score needed at `max_gap` from the story's items
     max_gap: timedelta = timedelta(hours=48)
-    actor_bonus: float = 0.06  # per shared actor, at most 3
+    far_after: timedelta = timedelta(hours=24)  # the bar reaches join_far at this gap
+    actor_bonus: float = 0.05  # per shared actor, at most 3
     novel_penalty: float = 0.08  # per key title word the story never mentions, at most 2
     near_duplicate: float = 0.7  # title-signature Jaccard of near-identical copies
     lookup_terms: int = 10  # rarest terms of the item used to find candidates
     postings_scanned: int = 400  # most recent stories read per term
     candidates: int = 24  # stories scored, best by shared rare terms
-    title_weight: float = 2.0
+    title_weight: float = 3.0
+    title_mix: float = 0.3  # share of the titles' cosine in the similarity
+    stem_chars: int = 40  # words cut to this many letters (6 was tried: suspension/suspendue)
     lede_chars: int = 600
     centroid_terms: int = 80  # terms kept per story (persisted with it)
 
@@ -194,8 +197,13 @@ def features(
         st = stem(tok)
         if st in STOPWORDS or len(st) < 2:
             continue
+        st = st[: params.stem_chars]
         title_terms.add(st)
         terms[st] = params.title_weight
+        entity = _alias(tok, aliases) if aliases else None
+        if entity is not None:  # Latchine and Lachin are one word for the cosine
+            title_terms.add(entity)
+            terms[entity] = params.title_weight
     for tok in _WORD.findall(fold(lede)):
         if tok.isdigit():
             if _YEAR.match(tok):
@@ -204,8 +212,12 @@ def features(
         st = stem(tok)
         if st in STOPWORDS or len(st) < 2 or st in _DAYS or st in _MONTHS:
             continue
+        st = st[: params.stem_chars]
         if st not in terms:
             terms[st] = 1.0
+        entity = _alias(tok, aliases) if aliases else None
+        if entity is not None and entity not in terms:
+            terms[entity] = 1.0
     actors = _actors(title, aliases or {}) | _actors(lede, aliases or {})
     return EventFeatures(
         terms=terms,
@@ -310,7 +322,7 @@ class EventIndex:
                 score, reason = 1.0, "near-duplicate"
             else:
                 score = self._score(f, st)
-                frac = gap / p.max_gap
+                frac = min(gap / p.far_after, 1.0)
                 if score < p.join + (p.join_far - p.join) * frac:
                     continue
                 reason = "similar"
@@ -340,6 +352,8 @@ class EventIndex:
         if not st.norm:
             st.norm = math.sqrt(sum((w * self.idf(t)) ** 2 for t, w in st.terms.items()))
         cos = dot / (math.sqrt(norm) * st.norm)
+        if p.title_mix:
+            cos = (1.0 - p.title_mix) * cos + p.title_mix * self._title_cosine(f, st)
         shared = sum(1 for a in f.actors if a in st.actors)
         novel = sum(
             1
@@ -351,6 +365,19 @@ class EventIndex:
             + p.actor_bonus * min(shared, 3)
             - p.novel_penalty * min(max(novel - 2, 0), 2) * (1.0 - cos)
         )
+
+    def _title_cosine(self, f: EventFeatures, st: StoryState) -> float:
+        """Cosine (IDF² weights) of the item's title words and the story's titles' words."""
+        story_title = frozenset().union(*st.title_sigs) if st.title_sigs else frozenset()
+        if not f.title_terms or not story_title:
+            return 0.0
+        weights = {t: self.idf(t) ** 2 for t in f.title_terms | story_title}
+        dot = sum(weights[t] for t in f.title_terms & story_title)
+        if not dot:
+            return 0.0
+        na = math.sqrt(sum(weights[t] for t in f.title_terms))
+        nb = math.sqrt(sum(weights[t] for t in story_title))
+        return dot / (na * nb)
 
     def _candidates(self, f: EventFeatures) -> list[int]:
         p = self.params
