@@ -43,3 +43,13 @@ def test_bench_storage_smoke() -> None:
 def test_bench_worker_memory_smoke() -> None:
     out = run("bench_worker_memory.py")
     assert "growth from" in out
+
+
+def test_eval_events_smoke() -> None:
+    out = run("eval_events.py")
+    assert "written pairs: paraphrases joined" in out and "p95" in out
+
+
+def test_bench_assign_smoke() -> None:
+    out = run("bench_assign.py")
+    assert "p95" in out and "linear scan" in out
