@@ -75,18 +75,25 @@ def run(stories: int = 100_000, probes: int = 2_000, seed: int = 7) -> dict[str,
             t_words = rng.sample(title, 5) + [_word(rng, cum) for _ in range(3)]
             l_words = rng.sample(lede, 15) + [_word(rng, cum) for _ in range(12)]
             t, s = _render(actors, t_words, l_words)
-            probe_items.append((sid, features(t, s, when + timedelta(hours=2), None, params)))
+            probe_items.append((sid, t, s, when + timedelta(hours=2)))
         else:
             actors, title, lede = _story_text(rng, cum)
             when = START + SPAN * rng.random()
             t, s = _render(actors, title, lede)
-            probe_items.append((None, features(t, s, when, None, params)))
+            probe_items.append((None, t, s, when))
     next_id = stories
-    for expected, f in probe_items:
+    feature_times = []
+    cpu: list[float] = []
+    for expected, t, s, when in probe_items:
+        t0 = time.perf_counter()
+        f = features(t, s, when, None, params)
         t1 = time.perf_counter()
+        feature_times.append(t1 - t0)
+        c1 = time.thread_time()
         d = index.decide(f)
         sid = d.story_id if d.story_id is not None else next_id
         index.add(sid, f)
+        cpu.append(time.thread_time() - c1)
         latencies.append(time.perf_counter() - t1)
         if d.story_id is None:
             next_id += 1
@@ -95,22 +102,34 @@ def run(stories: int = 100_000, probes: int = 2_000, seed: int = 7) -> dict[str,
         if expected is None and d.story_id is None:
             stayed_new += 1
     latencies.sort()
+    cpu.sort()
 
-    def pct(q: float) -> float:
-        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+    def pct(q: float, values: list[float] | None = None) -> float:
+        v = latencies if values is None else cpu
+        return v[min(len(v) - 1, int(q * len(v)))] * 1000
 
-    scan_probes = probe_items[:10]
+    feature_times.sort()
+    scan_probes = [features(t, s, w, None, params) for _, t, s, w in probe_items[:10]]
     t2 = time.perf_counter()
-    for _, f in scan_probes:
+    for f in scan_probes:
         best = max(index.stories, key=lambda s: index.similarity(f, s))
         del best
     scan = (time.perf_counter() - t2) / len(scan_probes) * 1000
     half = probes // 2
+    f95 = feature_times[int(0.95 * len(feature_times))] * 1000
     print(
-        f"assignment with {stories:,} stories in the window (index built in {build:.1f} s): "
-        f"p50 {pct(0.50):.3f} ms, p95 {pct(0.95):.3f} ms, p99 {pct(0.99):.3f} ms "
-        f"over {probes:,} items (decide + add)"
+        f"assignment with {stories:,} stories in the window (index built in {build:.1f} s), "
+        f"{probes:,} items, decide + add:"
     )
+    print(
+        f"  CPU time of the thread: p50 {pct(0.50, cpu):.3f} ms, p95 {pct(0.95, cpu):.3f} ms, "
+        f"p99 {pct(0.99, cpu):.3f} ms"
+    )
+    print(
+        f"  wall clock (includes waiting for the CPU on a shared machine): p50 {pct(0.50):.3f} ms, "
+        f"p95 {pct(0.95):.3f} ms, p99 {pct(0.99):.3f} ms"
+    )
+    print(f"  computing an item's features (before assignment), wall p95 {f95:.3f} ms")
     print(
         f"paraphrases joined their story {joined}/{probes - half}; "
         f"new events stayed new {stayed_new}/{half}"
@@ -119,7 +138,14 @@ def run(stories: int = 100_000, probes: int = 2_000, seed: int = 7) -> dict[str,
         f"linear scan scoring every story: {scan:.1f} ms per item "
         f"({scan / max(pct(0.5), 1e-9):.0f}x the indexed p50)"
     )
-    return {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99), "scan": scan}
+    return {
+        "p50": pct(0.5, cpu),
+        "p95": pct(0.95, cpu),
+        "p99": pct(0.99, cpu),
+        "wall_p95": pct(0.95),
+        "scan": scan,
+        "features": f95,
+    }
 
 
 def main() -> int:

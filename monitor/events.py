@@ -78,9 +78,9 @@ class Params:
     actor_bonus: float = 0.05  # per shared actor, at most 3
     novel_penalty: float = 0.08  # per key title word the story never mentions, at most 2
     near_duplicate: float = 0.7  # title-signature Jaccard of near-identical copies
-    lookup_terms: int = 10  # rarest terms of the item used to find candidates
-    postings_scanned: int = 400  # most recent stories read per term
-    candidates: int = 24  # stories scored, best by shared rare terms
+    lookup_terms: int = 8  # rarest terms of the item used to find candidates
+    postings_scanned: int = 200  # most recent stories read per term
+    candidates: int = 16  # stories scored, best by shared rare terms
     title_weight: float = 3.0
     title_mix: float = 0.3  # share of the titles' cosine in the similarity
     stem_chars: int = 40  # words cut to this many letters (6 was tried: suspension/suspendue)
@@ -244,7 +244,9 @@ class StoryState:
     title_numbers: list[frozenset[str]]
     title_dates: list[frozenset[str]]
     items: int = 1
-    norm: float = 0.0
+    norm: float = 0.0  # cached norm of the centroid (0: to compute)
+    title_union: frozenset[str] | None = None  # cached union of title_sigs
+    title_norm: float = 0.0
 
     def as_features(self) -> dict[str, object]:
         """The persisted form (the `features` column of a story)."""
@@ -291,19 +293,41 @@ class Decision:
 
 
 @dataclass
+class _Query:
+    """An item's vectors, weighted once per decision (not once per candidate)."""
+
+    f: EventFeatures
+    weights: dict[str, float]  # term → weight × idf
+    weights2: dict[str, float]  # term → weight × idf² (dot products with a raw centroid)
+    norm: float
+    title: dict[str, float]  # title term → idf²
+    title_norm: float
+    novel: frozenset[str]  # title terms rare enough to count when a story lacks them
+
+
+@dataclass
 class EventIndex:
-    """The recent stories in memory, with an inverted index term → story ids."""
+    """The recent stories in memory, with an inverted index term → story ids.
+
+    Postings are append-only; what a removed story or a trimmed term leaves behind is skipped
+    when read and compacted away once a list is twice its live size, so removing a story never
+    walks a long list."""
 
     params: Params = DEFAULT
     stories: dict[int, StoryState] = field(default_factory=dict)
     postings: dict[str, list[int]] = field(default_factory=dict)
+    df: dict[str, int] = field(default_factory=dict)  # live stories holding each term
 
     def __len__(self) -> int:
         return len(self.stories)
 
     def idf(self, term: str) -> float:
-        df = len(self.postings.get(term, ()))
-        return math.log((len(self.stories) + 10) / (df + 1)) + 1.0
+        return math.log((len(self.stories) + 10) / (self.df.get(term, 0) + 1)) + 1.0
+
+    def _idfs(self, terms: Iterable[str]) -> dict[str, float]:
+        n = math.log(len(self.stories) + 10) + 1.0
+        df = self.df
+        return {t: n - _log1(df.get(t, 0)) for t in terms}
 
     # --- the decision --------------------------------------------------------------------
 
@@ -311,6 +335,7 @@ class EventIndex:
         """Join the most similar story close in time, or start a new one."""
         p = self.params
         best: tuple[float, int, str] | None = None
+        q: _Query | None = None
         for sid in self._candidates(f):
             st = self.stories[sid]
             gap = _gap(f.time, st)
@@ -321,7 +346,8 @@ class EventIndex:
             if _near_duplicate(f, st, p.near_duplicate):
                 score, reason = 1.0, "near-duplicate"
             else:
-                score = self._score(f, st)
+                q = q or self._query(f)
+                score = self._score(q, st)
                 frac = min(gap / p.far_after, 1.0)
                 if score < p.join + (p.join_far - p.join) * frac:
                     continue
@@ -334,64 +360,79 @@ class EventIndex:
 
     def similarity(self, f: EventFeatures, story_id: int) -> float:
         """The score of an item against one story (for tests and the evaluation)."""
-        return self._score(f, self.stories[story_id])
+        return self._score(self._query(f), self.stories[story_id])
 
-    def _score(self, f: EventFeatures, st: StoryState) -> float:
+    def _query(self, f: EventFeatures) -> _Query:
+        idf = self._idfs(f.terms.keys() | f.title_terms)
+        weights = {t: w * idf[t] for t, w in f.terms.items()}
+        weights2 = {t: wi * idf[t] for t, wi in weights.items()}
+        norm = math.sqrt(sum(wi * wi for wi in weights.values()))
+        title = {t: idf[t] ** 2 for t in f.title_terms}
+        novel = frozenset(t for t, w2 in title.items() if w2 > 6.25 and t not in _PACKAGING)
+        title_norm = math.sqrt(sum(title.values()))
+        return _Query(f, weights, weights2, norm, title, title_norm, novel)
+
+    def _score(self, q: _Query, st: StoryState) -> float:
         p = self.params
+        terms = st.terms
         dot = 0.0
-        norm = 0.0
-        for t, w in f.terms.items():
-            idf = self.idf(t)
-            wi = w * idf
-            norm += wi * wi
-            sw = st.terms.get(t)
+        for t, w2 in q.weights2.items():
+            sw = terms.get(t)
             if sw is not None:
-                dot += wi * sw * idf
-        if not dot or not norm:
+                dot += w2 * sw
+        if not dot or not q.norm:
             return 0.0
         if not st.norm:
-            st.norm = math.sqrt(sum((w * self.idf(t)) ** 2 for t, w in st.terms.items()))
-        cos = dot / (math.sqrt(norm) * st.norm)
+            idf = self._idfs(terms)
+            st.norm = math.sqrt(sum((w * idf[t]) ** 2 for t, w in terms.items()))
+        cos = dot / (q.norm * st.norm)
         if p.title_mix:
-            cos = (1.0 - p.title_mix) * cos + p.title_mix * self._title_cosine(f, st)
-        shared = sum(1 for a in f.actors if a in st.actors)
-        novel = sum(
-            1
-            for t in f.title_terms
-            if t not in st.terms and self.idf(t) > 2.5 and t not in _PACKAGING
-        )
+            cos = (1.0 - p.title_mix) * cos + p.title_mix * self._title_cosine(q, st)
+        shared = sum(1 for a in q.f.actors if a in st.actors)
+        novel = sum(1 for t in q.novel if t not in terms)
         return (
             cos
             + p.actor_bonus * min(shared, 3)
             - p.novel_penalty * min(max(novel - 2, 0), 2) * (1.0 - cos)
         )
 
-    def _title_cosine(self, f: EventFeatures, st: StoryState) -> float:
+    def _title_cosine(self, q: _Query, st: StoryState) -> float:
         """Cosine (IDF² weights) of the item's title words and the story's titles' words."""
-        story_title = frozenset().union(*st.title_sigs) if st.title_sigs else frozenset()
-        if not f.title_terms or not story_title:
+        if st.title_union is None:
+            st.title_union = frozenset().union(*st.title_sigs) if st.title_sigs else frozenset()
+            idf = self._idfs(st.title_union)
+            st.title_norm = math.sqrt(sum(v * v for v in idf.values()))
+        if not q.title or not st.title_norm:
             return 0.0
-        weights = {t: self.idf(t) ** 2 for t in f.title_terms | story_title}
-        dot = sum(weights[t] for t in f.title_terms & story_title)
-        if not dot:
-            return 0.0
-        na = math.sqrt(sum(weights[t] for t in f.title_terms))
-        nb = math.sqrt(sum(weights[t] for t in story_title))
-        return dot / (na * nb)
+        dot = sum(w2 for t, w2 in q.title.items() if t in st.title_union)
+        return dot / (q.title_norm * st.title_norm) if dot else 0.0
 
     def _candidates(self, f: EventFeatures) -> list[int]:
         p = self.params
-        ranked = sorted(
-            (t for t in f.terms if t in self.postings), key=lambda t: len(self.postings[t])
-        )[: p.lookup_terms]
+        df = self.df
+        ranked = sorted((t for t in f.terms if t in df), key=df.__getitem__)[: p.lookup_terms]
         counts: dict[int, float] = {}
         for t in ranked:
             plist = self.postings[t]
+            if len(plist) > 2 * df[t] + 16:
+                plist = self._compact(t)
             w = f.terms[t]
             for sid in plist[-1 : -p.postings_scanned - 1 : -1]:
                 counts[sid] = counts.get(sid, 0.0) + w
-        best = heapq.nlargest(p.candidates, counts.items(), key=lambda kv: kv[1])
-        return [sid for sid, _ in best if sid in self.stories]
+        stories = self.stories
+        live = [(w, sid) for sid, w in counts.items() if sid in stories]
+        return [sid for _, sid in heapq.nlargest(p.candidates, live)]
+
+    def _compact(self, term: str) -> list[int]:
+        seen: set[int] = set()
+        kept = []
+        for sid in self.postings[term]:
+            st = self.stories.get(sid)
+            if st is not None and term in st.terms and sid not in seen:
+                seen.add(sid)
+                kept.append(sid)
+        self.postings[term] = kept
+        return kept
 
     # --- keeping the index up to date ----------------------------------------------------
 
@@ -418,7 +459,7 @@ class EventIndex:
         st.items += 1
         for t, w in f.terms.items():
             if t not in st.terms:
-                self.postings.setdefault(t, []).append(story_id)
+                self._post(t, story_id)
                 st.terms[t] = 0.0
             st.terms[t] += w
         st.actors.update(f.actors)
@@ -427,6 +468,7 @@ class EventIndex:
             st.title_sigs.append(sig)
             st.title_numbers.append(f.numbers)
             st.title_dates.append(f.dates)
+            st.title_union = None
         self._trim(st)
         st.norm = 0.0
         return st
@@ -437,46 +479,60 @@ class EventIndex:
         if old is not None:
             for t in old.terms:
                 if t not in st.terms:
-                    self._unpost(t, st.id)
+                    self._unpost(t)
         for t in st.terms:
             if old is None or t not in old.terms:
-                self.postings.setdefault(t, []).append(st.id)
+                self._post(t, st.id)
         st.norm = 0.0
+        st.title_union = None
         self.stories[st.id] = st
 
     def evict(self, before: datetime) -> int:
         """Forget the stories whose latest item is older than `before`."""
         gone = [sid for sid, st in self.stories.items() if st.last < before]
         for sid in gone:
-            for t in self.stories.pop(sid).terms:
-                self._unpost(t, sid)
+            self.remove(sid)
         return len(gone)
 
     def remove(self, story_id: int) -> None:
         st = self.stories.pop(story_id, None)
         if st is not None:
             for t in st.terms:
-                self._unpost(t, story_id)
+                self._unpost(t)
 
-    def _unpost(self, term: str, sid: int) -> None:
-        plist = self.postings.get(term)
-        if plist is None:
-            return
-        try:
-            plist.remove(sid)
-        except ValueError:
-            return
-        if not plist:
-            del self.postings[term]
+    def _post(self, term: str, sid: int) -> None:
+        self.postings.setdefault(term, []).append(sid)
+        self.df[term] = self.df.get(term, 0) + 1
+
+    def _unpost(self, term: str) -> None:
+        n = self.df.get(term, 0) - 1
+        if n > 0:
+            self.df[term] = n
+        else:
+            self.df.pop(term, None)
+            self.postings.pop(term, None)
 
     def _trim(self, st: StoryState) -> None:
         keep = self.params.centroid_terms
         if len(st.terms) <= keep:
             return
-        ranked = sorted(st.terms, key=lambda t: st.terms[t] * self.idf(t), reverse=True)
+        idf = self._idfs(st.terms)
+        ranked = sorted(st.terms, key=lambda t: st.terms[t] * idf[t], reverse=True)
         for t in ranked[keep:]:
             del st.terms[t]
-            self._unpost(t, st.id)
+            self._unpost(t)
+
+
+_LOG: list[float] = []
+
+
+def _log1(df: int) -> float:
+    """log(df + 1) from a table (document frequencies are small integers)."""
+    if df >= len(_LOG):
+        if df > 1_000_000:
+            return math.log(df + 1)
+        _LOG.extend(math.log(n + 1) for n in range(len(_LOG), max(df + 1, 2 * len(_LOG), 1024)))
+    return _LOG[df]
 
 
 def _gap(t: datetime, st: StoryState) -> timedelta:
