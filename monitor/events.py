@@ -78,9 +78,9 @@ class Params:
     actor_bonus: float = 0.05  # per shared actor, at most 3
     novel_penalty: float = 0.08  # per key title word the story never mentions, at most 2
     near_duplicate: float = 0.7  # title-signature Jaccard of near-identical copies
-    lookup_terms: int = 8  # rarest terms of the item used to find candidates
-    postings_scanned: int = 200  # most recent stories read per term
-    candidates: int = 16  # stories scored, best by shared rare terms
+    lookup_terms: int = 6  # rarest terms of the item used to find candidates
+    postings_scanned: int = 120  # most recent stories read per term
+    candidates: int = 12  # stories scored, best by shared rare terms
     title_weight: float = 3.0
     title_mix: float = 0.3  # share of the titles' cosine in the similarity
     stem_chars: int = 40  # words cut to this many letters (6 was tried: suspension/suspendue)
