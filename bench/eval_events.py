@@ -301,9 +301,12 @@ def main() -> int:
                 f"{s.lookalike_merges}/{s.lookalike_pairs}"
             )
         base = score(items, _baseline(items), labels, lookalikes, args.split)
+        old = score(items, _previous_rule(items), labels, lookalikes, args.split)
         print(
-            f"baseline (one story per item, one alert per item): alerts/event "
-            f"{base.alerts_per_event:.2f}, F1 {base.f1:.3f}"
+            f"before (title Jaccard >= 0.7, or >= 0.4 with a near-identical lede), "
+            f"{args.split}: P {old.precision:.3f} R {old.recall:.3f} F1 {old.f1:.3f}, "
+            f"alerts/event {old.alerts_per_event:.2f}; one alert per item: "
+            f"alerts/event {base.alerts_per_event:.2f}"
         )
         if args.errors:
             for line in errors(items, story_of, labels, args.split):
@@ -317,6 +320,29 @@ def main() -> int:
 
 def _baseline(items: list[EvalItem]) -> dict[str, int]:
     return {it.id: n for n, it in enumerate(items)}
+
+
+def _previous_rule(items: list[EvalItem]) -> dict[str, int]:
+    """The rule this replaces (store/stories.py before issue 11), over a 3-day window."""
+    from monitor.text import jaccard, signature
+
+    stories: list[tuple[int, frozenset[str], frozenset[str], datetime]] = []
+    out: dict[str, int] = {}
+    for n, it in enumerate(items):
+        tsig, bsig = signature(it.title), signature(it.summary[:600])
+        found = None
+        for sid, ts, bs, when in stories:
+            if abs((it.time - when).total_seconds()) > 3 * 86400:
+                continue
+            t_sim = jaccard(tsig, ts)
+            if (len(tsig) >= 4 and t_sim >= 0.7) or (t_sim >= 0.4 and jaccard(bsig, bs) >= 0.6):
+                found = sid
+                break
+        if found is None:
+            found = n
+            stories.append((n, tsig, bsig, it.time))
+        out[it.id] = found
+    return out
 
 
 if __name__ == "__main__":
