@@ -108,8 +108,11 @@ def measure(mode: str, trials: int, interval: int, seed: int = 7) -> list[float]
                 for n in range(trials):
                     time.sleep(rng.uniform(0, interval))
                     token = word(rng)
-                    title = (f"Haut-Karabakh : violation du cessez-le-feu signalée à {token} "
-                             f"{word(rng)} {word(rng)}")  # fmt: skip
+                    # Each trial is its own event (another day): stories group items that
+                    # report one event, and this measures the alert of a new one.
+                    day = f"{n % 28 + 1} {('mars', 'avril', 'mai', 'juin')[n // 28 % 4]}"
+                    title = (f"Haut-Karabakh : violation du cessez-le-feu signalée le {day} à "
+                             f"{token} {word(rng)} {word(rng)}")  # fmt: skip
                     summary = f"Erevan et Bakou s'accusent de tirs près de {word(rng)} {word(rng)}."
                     items.append((f"t{n}-{token}", title, summary))
                     before = len(hook.received)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -107,13 +108,24 @@ def open_existing_database(settings: Any) -> Any:
         raise
 
 
-def _parse_since(value: str | None) -> datetime | None:
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
+    """`--since`: an ISO 8601 date or time (UTC when no offset is given), or a duration back
+    from now (`30m`, `24h`, `7d`, `2w`)."""
     if value is None:
         return None
+    m = _DURATION.match(value)
+    if m:
+        return (now or datetime.now(UTC)) - timedelta(**{_UNIT[m.group(2)]: int(m.group(1))})
     try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError as e:
-        raise InputError(f"--since {value!r}: not an ISO 8601 date or time") from e
+        raise InputError(
+            f"--since {value!r}: not an ISO 8601 date or time, nor a duration (30m, 24h, 7d)"
+        ) from e
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
@@ -283,7 +295,7 @@ def _database() -> Any:
 
 
 @main.command()
-@click.option("--since", help="Only matches at or after this ISO 8601 time.")
+@click.option("--since", help="Only matches at or after this time: ISO 8601, or 30m, 24h, 7d.")
 @click.option("--topic", help="Only matches of this topic id.")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N rows.")
@@ -310,6 +322,46 @@ def matches(since: str | None, topic: str | None, fmt: str, limit: int | None) -
         print_table(
             rows,
             [("matched_at", 16), ("topics", 28), ("score", 6), ("title", 70), ("feeds", 30)],
+        )
+
+
+@main.command()
+@click.option("--since", help="Only stories an item joined since: ISO 8601, or 30m, 24h, 7d.")
+@click.option("--topic", help="Only stories with a match of this topic id.")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N stories.")
+@handles_errors
+def stories(since: str | None, topic: str | None, fmt: str, limit: int | None) -> None:
+    """Stories (one per event, one alert each): first and latest item, sources, alerts sent."""
+    from monitor.views import list_stories, print_table
+
+    since_dt = _parse_since(since)
+    if topic is not None:
+        from monitor.classify import load_profile
+
+        known = set(load_profile(_settings(with_feeds=False).profile_path).topics)
+        if topic not in known:
+            raise InputError(
+                f"--topic {topic!r}: not a topic of the profile ({', '.join(sorted(known))})"
+            )
+    rows = list_stories(_database(), since_dt, topic, limit)
+    if fmt == "jsonl":
+        for r in rows:
+            click.echo(json.dumps(r, ensure_ascii=False, default=str))
+    else:
+        for r in rows:
+            r["alerts_by_target"] = [f"{t}:{n}" for t, n in r["alerts"].items()]
+        print_table(
+            rows,
+            [
+                ("last_seen", 16),
+                ("items", 5),
+                ("source_count", 7),
+                ("topics", 24),
+                ("title", 60),
+                ("feeds", 30),
+                ("alerts_by_target", 30),
+            ],
         )
 
 
@@ -504,7 +556,9 @@ def notify_test() -> None:
 
 
 @main.command()
-@click.option("--since", help="Only items first seen at or after this ISO 8601 time.")
+@click.option(
+    "--since", help="Only items first seen at or after this time: ISO 8601, or 30m, 24h, 7d."
+)
 @click.option(
     "--profile",
     "profile_path",

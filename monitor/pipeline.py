@@ -12,7 +12,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,6 +26,7 @@ from monitor.errors import (
     StorageError,
     first_line,
 )
+from monitor.events import profile_aliases
 from monitor.fetch import FetchRequest, fetch_many, fetch_one
 from monitor.parse import ParsedFeed, parse_feed
 from monitor.schedule import next_check_after_error, next_check_after_ok
@@ -35,6 +36,7 @@ from monitor.store import feeds as feed_store
 from monitor.store import items as item_store
 from monitor.store import matches as match_store
 from monitor.store.models import Feed
+from monitor.store.stories import StoryCache
 from monitor.targets import check_tags
 from monitor.types import CycleSummary, FetchResult, PollOutcome, Target
 
@@ -53,6 +55,12 @@ class Runtime:
     db: Database
     profile: Profile
     owner: str
+    # This process's event index (story clustering), refreshed incrementally from the database.
+    stories: StoryCache = field(default_factory=StoryCache)
+
+    def __post_init__(self) -> None:
+        if not self.stories.aliases:
+            self.stories.aliases = profile_aliases(self.profile)
 
     @classmethod
     def build(cls, settings: Settings, migrate: bool = True) -> Runtime:
@@ -165,7 +173,7 @@ def store_poll(
                 if c.match:
                     matched.append((st.row_id, st.item, c))
         with metrics.STORY_ASSIGNMENT_SECONDS.time():
-            recorded = match_store.record_matches(s, matched, now)
+            recorded = match_store.record_matches(s, matched, now, rt.stories)
         matches = sum(m is not None for m, _ in recorded)
         alert_ids = []
         for _, alert in recorded:

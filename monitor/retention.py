@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 
 DEFAULT_UNMATCHED_DAYS = 30.0
 PRUNE_EVERY = timedelta(days=1)  # the embedded loop and Celery beat prune this often
-BATCH = 500  # rows per transaction: the write lock is never held for long
+BATCH = 500
+MIN_MATCHED_AGE = timedelta(days=7)  # rows per transaction: the write lock is never held for long
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -53,7 +54,10 @@ def plan(retention: Retention, now: datetime, older_than: timedelta | None = Non
     return PrunePlan(
         text_before=now - age,
         forget_before=now - period,
-        stories_before=now - timedelta(days=matched) if matched is not None else None,
+        # Never inside the window in which items still join stories (events.py: 48 h).
+        stories_before=(
+            now - max(timedelta(days=matched), MIN_MATCHED_AGE) if matched is not None else None
+        ),
     )
 
 

@@ -210,3 +210,118 @@ def print_table(rows: list[dict[str, Any]], columns: list[tuple[str, int]]) -> N
         click.echo("  ".join(cell(r.get(name), w) for name, w in columns).rstrip())
     if not rows:
         click.echo("(none)")
+
+
+# --- stories (issue 11) -------------------------------------------------------------------
+
+
+def list_stories(
+    db: Database, since: datetime | None, topic: str | None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Stories an item joined since `since` (latest first): first and latest item, sources
+    (feeds and links) and the alerts sent per target (deliveries with status 'sent')."""
+    from sqlalchemy import func
+
+    from monitor.store.models import Alert, Delivery, ItemFeed, Story
+
+    q = select(Story).order_by(Story.last_seen.desc(), Story.id.desc())
+    if since:
+        q = q.where(func.coalesce(Story.last_seen, Story.first_seen) >= since)
+    if topic:
+        q = q.where(
+            Story.id.in_(
+                select(Match.story_id)
+                .join(MatchTopic, MatchTopic.match_id == Match.id)
+                .where(MatchTopic.topic == topic)
+            )
+        )
+    if limit:
+        q = q.limit(limit)
+    rows: list[dict[str, Any]] = []
+    with db.session() as s:
+        stories = list(s.scalars(q))
+        ids = [st.id for st in stories]
+        items: dict[int, list[Item]] = {}
+        feeds_of: dict[int, list[tuple[str, str]]] = {}
+        sent: dict[int, dict[str, int]] = {}
+        for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+            for it in s.scalars(
+                select(Item).where(Item.story_id.in_(chunk)).order_by(Item.first_seen, Item.id)
+            ):
+                assert it.story_id is not None
+                items.setdefault(it.story_id, []).append(it)
+            for item_id, name, url in s.execute(
+                select(ItemFeed.item_id, Feed.name, Feed.url)
+                .join(Feed, Feed.id == ItemFeed.feed_id)
+                .join(Item, Item.id == ItemFeed.item_id)
+                .where(Item.story_id.in_(chunk))
+            ):
+                feeds_of.setdefault(item_id, []).append((name or url, url))
+            for story_id, target, count in s.execute(
+                select(Alert.story_id, Delivery.target, func.count())
+                .join(Delivery, Delivery.alert_id == Alert.id)
+                .where(Alert.story_id.in_(chunk), Delivery.status == "sent")
+                .group_by(Alert.story_id, Delivery.target)
+            ):
+                sent.setdefault(story_id, {})[_target_label(target)] = int(count)
+        for st in stories:
+            its = sorted(items.get(st.id, []), key=lambda i: (i.published or i.first_seen, i.id))
+            sources: dict[str, dict[str, Any]] = {}
+            for it in its:
+                for name, url in feeds_of.get(it.id, []):
+                    src = sources.setdefault(url, {"feed": name, "url": url, "links": []})
+                    if it.link and it.link not in src["links"]:
+                        src["links"].append(it.link)
+            rows.append(
+                {
+                    "id": st.id,
+                    "title": st.title,
+                    "topics": list(st.topics or []),
+                    "score": st.score,
+                    "event_time": _iso(st.event_time),
+                    "first_seen": _iso(st.first_seen),
+                    "last_seen": _iso(st.last_seen or st.first_seen),
+                    "items": len(its) or st.item_count,
+                    "source_count": len(sources),
+                    "first_item": _story_item(its[0], feeds_of) if its else None,
+                    "latest_item": _story_item(its[-1], feeds_of) if its else None,
+                    "sources": list(sources.values()),
+                    "feeds": [src["feed"] for src in sources.values()],
+                    "alerts": sent.get(st.id, {}),
+                    "alerts_sent": sum(sent.get(st.id, {}).values()),
+                }
+            )
+    return rows
+
+
+def _story_item(it: Item, feeds_of: dict[int, list[tuple[str, str]]]) -> dict[str, Any]:
+    return {
+        "title": it.title,
+        "link": it.link,
+        "published": _iso(it.published),
+        "first_seen": _iso(it.first_seen),
+        "feeds": [name for name, _ in feeds_of.get(it.id, [])],
+    }
+
+
+_LABELS: dict[str, str] = {}
+
+
+def _target_label(key: str) -> str:
+    """A delivery's target as it may be shown: its name, or apprise's privacy form of the URL
+    (never a token or password)."""
+    if "://" not in key:
+        return key
+    label = _LABELS.get(key)
+    if label is None:
+        label = key.split("://", 1)[0] + "://…"
+        try:
+            import apprise
+
+            plugin = apprise.Apprise.instantiate(key)
+            if plugin:
+                label = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+        except Exception:  # an unreadable URL is shown by its scheme only
+            pass
+        _LABELS[key] = label
+    return label

@@ -59,3 +59,13 @@ def test_bench_worker_memory_smoke(servers: dict[str, str]) -> None:
 def test_bench_retention_smoke() -> None:
     out = run("bench_retention.py")
     assert "day  30:" in out and "day  35:" in out
+
+
+def test_eval_events_smoke() -> None:
+    out = run("eval_events.py")
+    assert "written pairs: paraphrases joined" in out and "p95" in out
+
+
+def test_bench_assign_smoke() -> None:
+    out = run("bench_assign.py")
+    assert "p95" in out and "linear scan" in out

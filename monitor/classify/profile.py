@@ -92,6 +92,9 @@ class Profile:
     groups: dict[str, list[int]]  # group name → pattern ids
     topics: dict[str, Topic]
     digest: str
+    # Groups that name actors and places (story clustering compares them); a profile without
+    # an `entities:` key treats every group as one.
+    entities: tuple[str, ...] = ()
     # Compiled index: first word (exact stem) → pattern ids; prefix first words apart.
     exact_first: dict[str, list[int]] = field(default_factory=dict)
     prefix_first: list[tuple[str, int]] = field(default_factory=list)
@@ -185,7 +188,7 @@ def load_profile(path: Path | str) -> Profile:
     top = mapping_items(root, path, "the profile")
     check_keys(
         top,
-        {"version", "title_weight", "content_weight", "groups", "topics"},
+        {"version", "title_weight", "content_weight", "groups", "entities", "topics"},
         path,
         "the top level of the profile",
     )
@@ -277,7 +280,19 @@ def load_profile(path: Path | str) -> Profile:
             if other not in topics or other == tid:
                 raise ProfileError(f"{path}:{iline}: topic '{tid}' implies unknown topic '{other}'")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    profile = Profile(str(path), title_weight, content_weight, b.patterns, b.groups, topics, digest)
+    entities = tuple(b.groups)
+    if "entities" in nodes:
+        v, ln = nodes["entities"]
+        names = node_value(v)
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ProfileError(f"{path}:{ln}: 'entities' must be a list of group names")
+        unknown = [n for n in names if n not in b.groups]
+        if unknown:
+            raise ProfileError(f"{path}:{ln}: 'entities' names unknown group '{unknown[0]}'")
+        entities = tuple(names)
+    profile = Profile(
+        str(path), title_weight, content_weight, b.patterns, b.groups, topics, digest, entities
+    )
     for pid, p in enumerate(profile.patterns):
         first = p.words[0]
         if first.prefix:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from monitor.store.common import insert_for, table
 from monitor.store.models import Alert, Item, Match, MatchTopic
-from monitor.store.stories import StoryIndex
+from monitor.store.stories import StoryCache, assign_stories
 from monitor.types import Classification
 from monitor.types import Item as ParsedItem
 
@@ -31,11 +31,14 @@ def record_matches(
     session: Session,
     matched: Sequence[tuple[int, ParsedItem, Classification]],
     now: datetime,
+    stories_cache: StoryCache | None = None,
 ) -> list[tuple[int | None, NewAlert | None]]:
     """Store the matches of one poll in a few statements: each item gets its story, each
     story not alerted yet gets one alert (the unique constraint on alerts.story_id decides
     between workers). Returns (match id, new alert or None) per input; who receives the alert
-    is decided by the caller (`monitor.routing`) and saved with `outbox.add_deliveries`."""
+    is decided by the caller (`monitor.routing`) and saved with `outbox.add_deliveries`.
+    `stories_cache` is the process's event index (`monitor.events` decides; a fresh one loads the
+    window from the database)."""
     if not matched:
         return []
     rows = [row for row, _, _ in matched]
@@ -44,21 +47,26 @@ def record_matches(
         iid: sid
         for iid, sid in session.execute(select(Item.id, Item.story_id).where(Item.id.in_(rows)))
     }
-    index: StoryIndex | None = None
     todo: list[tuple[int, ParsedItem, Classification, int]] = []
     assigned: list[dict[str, int]] = []
     seen: set[int] = set()
+    unassigned: list[tuple[int, ParsedItem, Classification]] = []
     for row, item, c in matched:
         if row in known or row in seen:
             continue  # an edited item that matched before: its story has what it needs
         seen.add(row)
+        if stories.get(row) is None:
+            unassigned.append((row, item, c))
+    if unassigned:
+        cache = stories_cache if stories_cache is not None else StoryCache()
+        for a in assign_stories(session, cache, unassigned, now):
+            stories[a.row] = a.story_id
+            assigned.append({"row": a.row, "story": a.story_id})
+    for row, item, c in matched:
         story_id = stories.get(row)
-        if story_id is None:
-            index = index or StoryIndex(session, now)
-            story_id = index.story_for(item)
-            stories[row] = story_id
-            assigned.append({"row": row, "story": story_id})
-        todo.append((row, item, c, story_id))
+        if row in seen and story_id is not None:
+            seen.discard(row)
+            todo.append((row, item, c, story_id))
     if assigned:
         items_t = table(Item)
         session.execute(

@@ -85,6 +85,20 @@ class Story(Base):
     title_signature: Mapped[str] = mapped_column(Text, default="")
     body_signature: Mapped[str] = mapped_column(Text, default="")
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # The event (issue 11): when it happened (first and latest item, published date else first
+    # seen), when an item last joined (wall clock), its size, topics and best score, and the
+    # features the clustering index needs (`monitor.events.StoryState.as_features`).
+    event_time: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_event_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    item_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    source_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    topics: Mapped[list[str] | None] = mapped_column(JSON)
+    score: Mapped[float | None] = mapped_column(Float)
+    features: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Bumped (max + 1, under the assignment lock) whenever the story changes: each process's
+    # index reads only the stories changed since it last looked.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
 
 
 class Item(Base):

@@ -1,0 +1,579 @@
+"""Event clustering: does a matched item report the same real-world event as a recent story?
+
+Pure decisions over data, beside `pipeline.py`: `features()` turns an item into what the
+decision needs (weighted stems of the title and lede, named actors, numbers, its time);
+`EventIndex` holds the recent stories in memory (centroids, an inverted index by term) and
+`EventIndex.decide()` says "join story X" or "start a new one". `store/stories.py` only loads
+and saves what this module computes.
+
+How an item is compared with a story:
+
+* **Candidates** come from an inverted index (term → stories), looked up with the item's
+  rarest terms only, most recent stories first, and kept when the story's events are close
+  in time to the item's: no scan over the window.
+* **Similarity** is the cosine of TF-IDF vectors (folded, stemmed words of the title, twice, and
+  of the lede) between the item and the story's centroid, plus a bonus for shared named actors
+  (capitalised names, acronyms, the profile's entity groups: Pachinian and Pashinyan are the same
+  actor).
+* **Time**: the item's published date (else when it was first seen) against the story's first
+  and latest items. Past `max_gap` nothing joins; within it the bar rises with the gap, so the
+  next day's event (a ceasefire, then its violation) must be far more similar than a paraphrase
+  of the same hour.
+* **Look-alikes**: different years, or different dates in the titles (« ce samedi 10 février »
+  / « ce dimanche 11 février »), or different episode numbers never join; a title's own key
+  word that the story never mentions (« violation », « sommet ») lowers the score.
+* **Near-identical copies** (title signatures with Jaccard ≥ 0.7) join whatever the other
+  signals say, unless the numbers in the titles disagree.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from monitor.classify import Profile
+from monitor.text import fold, stem
+
+_WORD = re.compile(r"[^\W_]+")
+_RAW_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+_SENTENCE_END = re.compile(r"[.!?:;«»\"“”()\[\]|—–-]\s*$")
+_YEAR = re.compile(r"^(19[5-9]\d|20[0-4]\d)$")
+_MONTHS = frozenset(
+    "janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre".split()
+)
+_DAYS = frozenset("lundi mardi mercredi jeudi vendredi samedi dimanche".split())
+
+# Function words and the words of news packaging ("ce qu'il faut retenir", "en direct",
+# "vidéo"): they say nothing about which event an item reports.
+STOPWORDS = frozenset(
+    """le la les l un une des de du d et ou a au aux en dans sur sous pour par avec sans ce cet
+    cette ces son sa ses leur leurs qui que qu quoi dont est sont ete etre ont avait il elle
+    ils elles on nous vous se s y ne pas plus moins tres apres avant selon contre entre vers
+    chez lors depuis mais comme si tout tous toute toutes c n j m t me te lui eux je tu ni
+    car donc or sont fait faire faut peut doit va vont etait sera seront avoir aussi encore
+    deja bien ainsi alors dont quel quelle quels quelles comment pourquoi quand ou cela ca
+    celui celle ceux celles autre autres meme memes notre nos votre vos mon ma mes ton ta tes
+    direct video videos photo photos images image retenir savoir sait ce qu il ci la voici
+    voila live info infos actu essentiel point tribune chronique edito entretien interview
+    podcast reportage temoignage temoignages episode dit dire selon plus ans an jour jours
+    fois deux trois quatre cinq six sept huit neuf dix premier premiere nouveau nouvelle
+    nouveaux nouvelles grand grande grands grandes""".split()
+)
+_PACKAGING = frozenset({"direct", "video", "episode", "podcast"})
+
+
+@dataclass(frozen=True)
+class Params:
+    """The knobs of the decision (tuned on the `tune` split of the evaluation set)."""
+
+    join: float = 0.25  # score needed to join a story of the same hours
+    join_far: float = 0.60  # score needed at `max_gap` from the story's items
+    max_gap: timedelta = timedelta(hours=48)
+    far_after: timedelta = timedelta(hours=24)  # the bar reaches join_far at this gap
+    actor_bonus: float = 0.05  # per shared actor, at most 3
+    novel_penalty: float = 0.08  # per key title word the story never mentions, at most 2
+    near_duplicate: float = 0.7  # title-signature Jaccard of near-identical copies
+    lookup_terms: int = 6  # rarest terms of the item used to find candidates
+    postings_scanned: int = 120  # most recent stories read per term
+    candidates: int = 12  # stories scored, best by shared rare terms
+    title_weight: float = 3.0
+    title_mix: float = 0.3  # share of the titles' cosine in the similarity
+    stem_chars: int = 40  # words cut to this many letters (6 was tried: suspension/suspendue)
+    lede_chars: int = 600
+    centroid_terms: int = 80  # terms kept per story (persisted with it)
+
+
+DEFAULT = Params()
+
+
+@dataclass(frozen=True)
+class EventFeatures:
+    """What the decision reads from one item."""
+
+    terms: Mapping[str, float]  # stem → weight (title words count title_weight times)
+    title_terms: frozenset[str]
+    actors: frozenset[str]
+    numbers: frozenset[str]  # numbers of the title (episode, toll, date)
+    years: frozenset[int]  # years named in title or lede
+    dates: frozenset[str]  # "10 fevrier" style day+month of the title
+    time: datetime
+
+
+def entity_aliases(groups: Mapping[str, Iterable[tuple[str, bool]]]) -> dict[str, str]:
+    """Word → entity key, from named groups of (word, is_prefix): Pachinian, Pashinyan and
+    Erevan all name the `armenia` actor."""
+    out: dict[str, str] = {}
+    for name, words in groups.items():
+        for word, prefix in words:
+            out[word + ("*" if prefix else "")] = f"@{name}"
+    return out
+
+
+def profile_aliases(profile: Profile) -> dict[str, str]:
+    """The entity aliases of a topic profile: its groups' one-word patterns."""
+    groups: dict[str, list[tuple[str, bool]]] = {}
+    for name, pids in profile.groups.items():
+        if name not in profile.entities:  # vocabularies (events, fighting…) are not actors
+            continue
+        for pid in pids:
+            words = profile.patterns[pid].words
+            if len(words) == 1:
+                groups.setdefault(name, []).append((words[0].text, words[0].prefix))
+    return entity_aliases(groups)
+
+
+def _alias(token: str, aliases: Mapping[str, str]) -> str | None:
+    hit = aliases.get(stem(token))
+    if hit is not None:
+        return hit
+    for n in range(len(token) - 1, 2, -1):
+        hit = aliases.get(token[:n] + "*")
+        if hit is not None:
+            return hit
+    return None
+
+
+def _actors(text: str, aliases: Mapping[str, str]) -> set[str]:
+    """Capitalised names and acronyms (not only because they open a sentence) and the
+    profile's entities."""
+    found: set[str] = set()
+    initial_caps: set[str] = set()
+    later_caps: set[str] = set()
+    for m in _RAW_WORD.finditer(text):
+        raw = m.group(0)
+        if "'" in raw or "’" in raw:
+            raw = re.split(r"['’]", raw, maxsplit=1)[1]
+        if not raw or not raw[0].isupper() or len(raw) < 2:
+            continue
+        key = stem(fold(raw))
+        if key in STOPWORDS or key.isdigit():
+            continue
+        before = text[: m.start()].rstrip()
+        if not before or _SENTENCE_END.search(before):
+            initial_caps.add(key)
+        else:
+            later_caps.add(key)
+        if raw.isupper() and len(raw) >= 2:
+            later_caps.add(key)  # an acronym is a name wherever it stands
+    found |= later_caps
+    found |= initial_caps & later_caps
+    if aliases:
+        for tok in _WORD.findall(fold(text)):
+            a = _alias(tok, aliases)
+            if a is not None:
+                found.add(a)
+    return found
+
+
+def features(
+    title: str,
+    summary: str,
+    time: datetime,
+    aliases: Mapping[str, str] | None = None,
+    params: Params = DEFAULT,
+) -> EventFeatures:
+    """The features of an item (title, summary, its published date or first-seen time)."""
+    lede = summary[: params.lede_chars]
+    terms: dict[str, float] = {}
+    title_tokens = _WORD.findall(fold(title))
+    title_terms: set[str] = set()
+    numbers: set[str] = set()
+    years: set[int] = set()
+    dates: set[str] = set()
+    for i, tok in enumerate(title_tokens):
+        if tok.isdigit():
+            numbers.add(tok.lstrip("0") or "0")
+            if _YEAR.match(tok):
+                years.add(int(tok))
+            if i + 1 < len(title_tokens) and title_tokens[i + 1] in _MONTHS:
+                dates.add(f"{int(tok)} {title_tokens[i + 1]}")
+            continue
+        if tok in _DAYS:
+            dates.add(tok)
+            continue
+        st = stem(tok)
+        if st in STOPWORDS or len(st) < 2:
+            continue
+        st = st[: params.stem_chars]
+        title_terms.add(st)
+        terms[st] = params.title_weight
+        entity = _alias(tok, aliases) if aliases else None
+        if entity is not None:  # Latchine and Lachin are one word for the cosine
+            title_terms.add(entity)
+            terms[entity] = params.title_weight
+    for tok in _WORD.findall(fold(lede)):
+        if tok.isdigit():
+            if _YEAR.match(tok):
+                years.add(int(tok))
+            continue
+        st = stem(tok)
+        if st in STOPWORDS or len(st) < 2 or st in _DAYS or st in _MONTHS:
+            continue
+        st = st[: params.stem_chars]
+        if st not in terms:
+            terms[st] = 1.0
+        entity = _alias(tok, aliases) if aliases else None
+        if entity is not None and entity not in terms:
+            terms[entity] = 1.0
+    actors = _actors(title, aliases or {}) | _actors(lede, aliases or {})
+    return EventFeatures(
+        terms=terms,
+        title_terms=frozenset(title_terms),
+        actors=frozenset(actors),
+        numbers=frozenset(numbers),
+        years=frozenset(years),
+        dates=frozenset(dates),
+        time=time,
+    )
+
+
+@dataclass
+class StoryState:
+    """A story as the index holds it: its centroid and what look-alike checks need."""
+
+    id: int
+    first: datetime
+    last: datetime
+    terms: dict[str, float]
+    actors: Counter[str]
+    years: set[int]
+    title_sigs: list[frozenset[str]]  # a few titles' signatures (near-identical copies)
+    title_numbers: list[frozenset[str]]
+    title_dates: list[frozenset[str]]
+    items: int = 1
+    norm: float = 0.0  # cached norm of the centroid (0: to compute)
+    title_union: frozenset[str] | None = None  # cached union of title_sigs
+    title_norm: float = 0.0
+
+    def as_features(self) -> dict[str, object]:
+        """The persisted form (the `features` column of a story)."""
+        return {
+            "terms": {t: round(w, 3) for t, w in self.terms.items()},
+            "actors": dict(self.actors),
+            "years": sorted(self.years),
+            "titles": [sorted(s) for s in self.title_sigs],
+            "numbers": [sorted(n) for n in self.title_numbers],
+            "dates": [sorted(d) for d in self.title_dates],
+            "items": self.items,
+        }
+
+    @classmethod
+    def from_features(
+        cls, story_id: int, first: datetime, last: datetime, data: Mapping[str, object]
+    ) -> StoryState:
+        terms = data.get("terms") or {}
+        actors = data.get("actors") or {}
+        assert isinstance(terms, dict) and isinstance(actors, dict)
+        return cls(
+            id=story_id,
+            first=first,
+            last=last,
+            terms={str(k): float(v) for k, v in terms.items()},
+            actors=Counter({str(k): int(v) for k, v in actors.items()}),
+            years={int(str(y)) for y in _list(data.get("years"))},
+            title_sigs=[frozenset(map(str, _list(s))) for s in _list(data.get("titles"))],
+            title_numbers=[frozenset(map(str, _list(s))) for s in _list(data.get("numbers"))],
+            title_dates=[frozenset(map(str, _list(s))) for s in _list(data.get("dates"))],
+            items=int(str(data.get("items") or 1)),
+        )
+
+
+def _list(value: object) -> list[object]:
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+@dataclass(frozen=True)
+class Decision:
+    story_id: int | None  # None: start a new story
+    score: float
+    reason: str  # "near-duplicate" | "similar" | "new"
+
+
+@dataclass
+class _Query:
+    """An item's vectors, weighted once per decision (not once per candidate)."""
+
+    f: EventFeatures
+    weights: dict[str, float]  # term → weight × idf
+    weights2: dict[str, float]  # term → weight × idf² (dot products with a raw centroid)
+    norm: float
+    title: dict[str, float]  # title term → idf²
+    title_norm: float
+    novel: frozenset[str]  # title terms rare enough to count when a story lacks them
+
+
+@dataclass
+class EventIndex:
+    """The recent stories in memory, with an inverted index term → story ids.
+
+    Postings are append-only; what a removed story or a trimmed term leaves behind is skipped
+    when read and compacted away once a list is twice its live size, so removing a story never
+    walks a long list."""
+
+    params: Params = DEFAULT
+    stories: dict[int, StoryState] = field(default_factory=dict)
+    postings: dict[str, list[int]] = field(default_factory=dict)
+    df: dict[str, int] = field(default_factory=dict)  # live stories holding each term
+
+    def __len__(self) -> int:
+        return len(self.stories)
+
+    def idf(self, term: str) -> float:
+        return math.log((len(self.stories) + 10) / (self.df.get(term, 0) + 1)) + 1.0
+
+    def _idfs(self, terms: Iterable[str]) -> dict[str, float]:
+        n = math.log(len(self.stories) + 10) + 1.0
+        df = self.df
+        return {t: n - _log1(df.get(t, 0)) for t in terms}
+
+    # --- the decision --------------------------------------------------------------------
+
+    def decide(self, f: EventFeatures) -> Decision:
+        """Join the most similar story close in time, or start a new one."""
+        p = self.params
+        best: tuple[float, int, str] | None = None
+        q: _Query | None = None
+        for sid in self._candidates(f):
+            st = self.stories[sid]
+            gap = _gap(f.time, st)
+            if gap > p.max_gap:
+                continue
+            if _look_alike(f, st):
+                continue
+            if _near_duplicate(f, st, p.near_duplicate):
+                score, reason = 1.0, "near-duplicate"
+            else:
+                q = q or self._query(f)
+                score = self._score(q, st)
+                frac = min(gap / p.far_after, 1.0)
+                if score < p.join + (p.join_far - p.join) * frac:
+                    continue
+                reason = "similar"
+            if best is None or score > best[0]:
+                best = (score, sid, reason)
+        if best is None:
+            return Decision(None, 0.0, "new")
+        return Decision(best[1], best[0], best[2])
+
+    def similarity(self, f: EventFeatures, story_id: int) -> float:
+        """The score of an item against one story (for tests and the evaluation)."""
+        return self._score(self._query(f), self.stories[story_id])
+
+    def _query(self, f: EventFeatures) -> _Query:
+        idf = self._idfs(f.terms.keys() | f.title_terms)
+        weights = {t: w * idf[t] for t, w in f.terms.items()}
+        weights2 = {t: wi * idf[t] for t, wi in weights.items()}
+        norm = math.sqrt(sum(wi * wi for wi in weights.values()))
+        title = {t: idf[t] ** 2 for t in f.title_terms}
+        novel = frozenset(t for t, w2 in title.items() if w2 > 6.25 and t not in _PACKAGING)
+        title_norm = math.sqrt(sum(title.values()))
+        return _Query(f, weights, weights2, norm, title, title_norm, novel)
+
+    def _score(self, q: _Query, st: StoryState) -> float:
+        p = self.params
+        terms = st.terms
+        dot = 0.0
+        for t, w2 in q.weights2.items():
+            sw = terms.get(t)
+            if sw is not None:
+                dot += w2 * sw
+        if not dot or not q.norm:
+            return 0.0
+        if not st.norm:
+            idf = self._idfs(terms)
+            st.norm = math.sqrt(sum((w * idf[t]) ** 2 for t, w in terms.items()))
+        cos = dot / (q.norm * st.norm)
+        if p.title_mix:
+            cos = (1.0 - p.title_mix) * cos + p.title_mix * self._title_cosine(q, st)
+        shared = sum(1 for a in q.f.actors if a in st.actors)
+        novel = sum(1 for t in q.novel if t not in terms)
+        return (
+            cos
+            + p.actor_bonus * min(shared, 3)
+            - p.novel_penalty * min(max(novel - 2, 0), 2) * (1.0 - cos)
+        )
+
+    def _title_cosine(self, q: _Query, st: StoryState) -> float:
+        """Cosine (IDF² weights) of the item's title words and the story's titles' words."""
+        if st.title_union is None:
+            st.title_union = frozenset().union(*st.title_sigs) if st.title_sigs else frozenset()
+            idf = self._idfs(st.title_union)
+            st.title_norm = math.sqrt(sum(v * v for v in idf.values()))
+        if not q.title or not st.title_norm:
+            return 0.0
+        dot = sum(w2 for t, w2 in q.title.items() if t in st.title_union)
+        return dot / (q.title_norm * st.title_norm) if dot else 0.0
+
+    def _candidates(self, f: EventFeatures) -> list[int]:
+        p = self.params
+        df = self.df
+        ranked = sorted((t for t in f.terms if t in df), key=df.__getitem__)[: p.lookup_terms]
+        counts: dict[int, float] = {}
+        for t in ranked:
+            plist = self.postings[t]
+            if len(plist) > 2 * df[t] + 16:
+                plist = self._compact(t)
+            w = f.terms[t]
+            for sid in plist[-1 : -p.postings_scanned - 1 : -1]:
+                counts[sid] = counts.get(sid, 0.0) + w
+        stories = self.stories
+        live = [(w, sid) for sid, w in counts.items() if sid in stories]
+        return [sid for _, sid in heapq.nlargest(p.candidates, live)]
+
+    def _compact(self, term: str) -> list[int]:
+        seen: set[int] = set()
+        kept = []
+        for sid in self.postings[term]:
+            st = self.stories.get(sid)
+            if st is not None and term in st.terms and sid not in seen:
+                seen.add(sid)
+                kept.append(sid)
+        self.postings[term] = kept
+        return kept
+
+    # --- keeping the index up to date ----------------------------------------------------
+
+    def add(self, story_id: int, f: EventFeatures) -> StoryState:
+        """Record an item in a story: a new story, or one more item of an existing one."""
+        st = self.stories.get(story_id)
+        sig = frozenset(f.title_terms)
+        if st is None:
+            st = StoryState(
+                id=story_id,
+                first=f.time,
+                last=f.time,
+                terms={},
+                actors=Counter(),
+                years=set(),
+                title_sigs=[],
+                title_numbers=[],
+                title_dates=[],
+                items=0,
+            )
+            self.stories[story_id] = st
+        st.first = min(st.first, f.time)
+        st.last = max(st.last, f.time)
+        st.items += 1
+        for t, w in f.terms.items():
+            if t not in st.terms:
+                self._post(t, story_id)
+                st.terms[t] = 0.0
+            st.terms[t] += w
+        st.actors.update(f.actors)
+        st.years |= set(f.years)
+        if len(st.title_sigs) < 8:
+            st.title_sigs.append(sig)
+            st.title_numbers.append(f.numbers)
+            st.title_dates.append(f.dates)
+            st.title_union = None
+        self._trim(st)
+        st.norm = 0.0
+        return st
+
+    def put(self, st: StoryState) -> None:
+        """Insert or replace a story loaded from the database."""
+        old = self.stories.get(st.id)
+        if old is not None:
+            for t in old.terms:
+                if t not in st.terms:
+                    self._unpost(t)
+        for t in st.terms:
+            if old is None or t not in old.terms:
+                self._post(t, st.id)
+        st.norm = 0.0
+        st.title_union = None
+        self.stories[st.id] = st
+
+    def evict(self, before: datetime) -> int:
+        """Forget the stories whose latest item is older than `before`."""
+        gone = [sid for sid, st in self.stories.items() if st.last < before]
+        for sid in gone:
+            self.remove(sid)
+        return len(gone)
+
+    def remove(self, story_id: int) -> None:
+        st = self.stories.pop(story_id, None)
+        if st is not None:
+            for t in st.terms:
+                self._unpost(t)
+
+    def _post(self, term: str, sid: int) -> None:
+        self.postings.setdefault(term, []).append(sid)
+        self.df[term] = self.df.get(term, 0) + 1
+
+    def _unpost(self, term: str) -> None:
+        n = self.df.get(term, 0) - 1
+        if n > 0:
+            self.df[term] = n
+        else:
+            self.df.pop(term, None)
+            self.postings.pop(term, None)
+
+    def _trim(self, st: StoryState) -> None:
+        keep = self.params.centroid_terms
+        if len(st.terms) <= keep:
+            return
+        idf = self._idfs(st.terms)
+        ranked = sorted(st.terms, key=lambda t: st.terms[t] * idf[t], reverse=True)
+        for t in ranked[keep:]:
+            del st.terms[t]
+            self._unpost(t)
+
+
+_LOG: list[float] = []
+
+
+def _log1(df: int) -> float:
+    """log(df + 1) from a table (document frequencies are small integers)."""
+    if df >= len(_LOG):
+        if df > 1_000_000:
+            return math.log(df + 1)
+        _LOG.extend(math.log(n + 1) for n in range(len(_LOG), max(df + 1, 2 * len(_LOG), 1024)))
+    return _LOG[df]
+
+
+def _gap(t: datetime, st: StoryState) -> timedelta:
+    if t < st.first:
+        return st.first - t
+    if t > st.last:
+        return t - st.last
+    return timedelta(0)
+
+
+def _look_alike(f: EventFeatures, st: StoryState) -> bool:
+    """Signs of a different event that words cannot outweigh: other years named, other dates
+    in the titles, or titles that read alike but carry other numbers (episode 1 / episode 2,
+    « ce samedi 10 février » / « ce dimanche 11 février »)."""
+    if f.years and st.years and not (f.years & st.years):
+        return True
+    if f.dates and any(d and not (d & f.dates) for d in st.title_dates):
+        return True
+    if f.numbers:
+        for sig, nums in zip(st.title_sigs, st.title_numbers, strict=False):
+            if nums and not (nums & f.numbers) and _jaccard(sig, f.title_terms) >= 0.4:
+                return True
+    return False
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def _near_duplicate(f: EventFeatures, st: StoryState, threshold: float) -> bool:
+    sig = f.title_terms
+    if len(sig) < 4:
+        return False
+    for other, nums in zip(st.title_sigs, st.title_numbers, strict=False):
+        if not other:
+            continue
+        j = len(sig & other) / len(sig | other)
+        if j >= threshold:
+            if f.numbers and nums and not (f.numbers & nums):
+                continue  # « épisode 1 » / « épisode 2 »
+            return True
+    return False

@@ -1,0 +1,147 @@
+"""Event clustering (monitor.events): pure decisions over data, no database."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from monitor.classify import load_profile
+from monitor.events import EventIndex, StoryState, features, profile_aliases
+from tests.conftest import DATA, ROOT
+
+ALIASES = profile_aliases(load_profile(ROOT / "config" / "topics.yaml"))
+T0 = datetime(2022, 9, 13, 8, tzinfo=UTC)
+PAIRS = [json.loads(line) for line in (DATA / "event_pairs.jsonl").read_text().splitlines()]
+# The one written paraphrase the bag of words misses (bloqué / coupée, corridor / route): kept
+# as a known miss, strict, so that a fix shows up.
+KNOWN_MISSES = {"lachin-blockade"}
+
+
+def feat(title: str, summary: str = "", when: datetime = T0) -> Any:
+    return features(title, summary, when, ALIASES)
+
+
+def side(case: dict[str, Any], key: str) -> Any:
+    s = case[key]
+    return feat(s["title"], s["summary"], datetime.fromisoformat(s["published"]))
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            c,
+            id=c["name"],
+            marks=[pytest.mark.xfail(strict=True, reason="words differ")]
+            if c["name"] in KNOWN_MISSES
+            else [],
+        )
+        for c in PAIRS
+    ],
+)
+def test_written_paraphrases_join_and_look_alikes_stay_apart(case: dict[str, Any]) -> None:
+    index = EventIndex()
+    index.add(1, side(case, "a"))
+    joined = index.decide(side(case, "b")).story_id == 1
+    assert joined == (case["kind"] == "join"), case["name"]
+
+
+def test_the_written_set_has_both_kinds() -> None:
+    kinds = [c["kind"] for c in PAIRS]
+    assert kinds.count("join") >= 8 and kinds.count("apart") >= 10
+
+
+def test_aliases_of_the_profile_are_one_actor() -> None:
+    a = feat("Pachinian rencontre Aliev", when=T0)
+    b = feat("Pashinyan et Aliyev se parlent", when=T0)
+    assert "@armenia" in a.actors & b.actors and "@azerbaijan" in a.actors & b.actors
+    assert "@armenia" in a.terms and "@armenia" in b.terms
+
+
+def test_a_backfill_does_not_merge_years_apart() -> None:
+    """Two years of items in one cycle: the same words two years apart are two events."""
+    title = "Affrontements meurtriers à la frontière entre l'Arménie et l'Azerbaïdjan"
+    index = EventIndex()
+    index.add(1, feat(title, "Des soldats tués.", datetime(2020, 9, 27, tzinfo=UTC)))
+    later = feat(title, "Des soldats tués.", datetime(2022, 9, 13, tzinfo=UTC))
+    assert index.decide(later).story_id is None
+    again = feat(title + " : le bilan", "Des soldats tués.", datetime(2020, 9, 27, 9, tzinfo=UTC))
+    assert index.decide(again).story_id == 1
+
+
+def test_the_bar_rises_with_the_time_between_items() -> None:
+    a = feat(
+        "Erevan et Bakou concluent un cessez-le-feu humanitaire",
+        "Trêve à minuit après deux semaines de combats au Haut-Karabakh.",
+    )
+    b_words = ("Le cessez-le-feu violé : bombardements sur Stepanakert", "Erevan accuse Bakou.")
+    index = EventIndex()
+    index.add(1, a)
+    same_hour = feat(*b_words, when=T0 + timedelta(hours=1))
+    next_day = feat(*b_words, when=T0 + timedelta(hours=30))
+    score = index.similarity(same_hour, 1)
+    p = index.params
+    assert p.join < score < p.join_far  # close enough for the same hour, not for the next day
+    assert score == pytest.approx(index.similarity(next_day, 1))
+    assert index.decide(same_hour).story_id == 1
+    assert index.decide(next_day).story_id is None
+    copy = "Erevan et Bakou concluent un cessez-le-feu humanitaire"
+    assert index.decide(feat(copy, "", T0 + timedelta(hours=40))).story_id == 1
+    assert index.decide(feat(copy, "", T0 + timedelta(days=3))).story_id is None  # max_gap
+
+
+def test_near_identical_copy_joins_but_not_another_episode() -> None:
+    index = EventIndex()
+    index.add(1, feat("Karabakh : l'Azerbaïdjan annonce une « opération antiterroriste »"))
+    copy = feat("Haut-Karabakh : l'Azerbaïdjan annonce une « opération antiterroriste »")
+    d = index.decide(copy)
+    assert d.story_id == 1 and d.reason == "near-duplicate"
+    index.add(2, feat("Karabakh, la guerre oubliée / Episode 1 : les premiers jours"))
+    ep2 = feat("Karabakh, la guerre oubliée / Episode 2 : les premiers jours")
+    assert index.decide(ep2).story_id != 2
+
+
+def test_persisted_features_give_the_same_decisions() -> None:
+    index = EventIndex()
+    a = feat(
+        "Sommet de l'OTSC à Erevan : Pachinian refuse de signer la déclaration",
+        "Le premier ministre arménien reproche à l'alliance son silence face à Bakou.",
+    )
+    index.add(7, a)
+    st = index.stories[7]
+    data = json.loads(json.dumps(st.as_features()))  # through JSON, as the database keeps it
+    other = EventIndex()
+    other.put(StoryState.from_features(7, st.first, st.last, data))
+    probe = feat(
+        "À Erevan, Pashinyan ne signe pas la déclaration du sommet de l'OTSC",
+        "Poutine présidait le sommet de l'alliance.",
+        T0 + timedelta(hours=3),
+    )
+    assert index.decide(probe).story_id == other.decide(probe).story_id == 7
+
+
+def test_remove_and_evict_forget_stories() -> None:
+    index = EventIndex()
+    index.add(1, feat("Séisme au Maroc : des centaines de morts", when=T0))
+    index.add(2, feat("Inondations en Libye : Derna dévastée", when=T0 + timedelta(days=5)))
+    assert index.evict(T0 + timedelta(days=1)) == 1
+    assert set(index.stories) == {2} and "maroc" not in index.df and index.df["libye"] == 1
+    index.remove(2)
+    assert not index.stories and not index.postings and not index.df
+    probe = feat("Séisme au Maroc : des centaines de morts", when=T0)
+    assert index.decide(probe).story_id is None
+
+
+def test_candidates_come_from_the_index_not_a_scan() -> None:
+    """Among thousands of unrelated stories the paraphrase finds its own, and an item sharing
+    no word with any story scores none of them."""
+    index = EventIndex()
+    for n in range(3000):
+        index.add(n, feat(f"Sujet{n} Lieu{n % 97} affaire{n} numéro", when=T0))
+    index.add(5000, feat("Le ministre de la Santé démissionne après la crise des urgences"))
+    probe = feat("Crise des urgences : le ministre de la Santé démissionne", when=T0)
+    assert index.decide(probe).story_id == 5000
+    assert index._candidates(feat("Zyxw qwerty")) == []

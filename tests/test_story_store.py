@@ -1,0 +1,234 @@
+"""Stories in the database (SQLite and PostgreSQL): concurrent workers, incremental refresh,
+rollbacks, and the migration of stories made before event clustering."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+
+from alembic import command
+from sqlalchemy import func, select, text
+
+from monitor.classify import load_profile
+from monitor.events import profile_aliases
+from monitor.store import Database, upgrade
+from monitor.store import feeds as feed_store
+from monitor.store import items as item_store
+from monitor.store import matches as match_store
+from monitor.store.db import alembic_config
+from monitor.store.models import Alert, Feed, Item, Story
+from monitor.store.stories import StoryCache
+from monitor.types import Classification, Evidence, FeedConfig
+from monitor.types import Item as ParsedItem
+from tests.conftest import ROOT
+
+NOW = datetime(2020, 10, 10, 9, tzinfo=UTC)
+C = Classification(
+    ("karabakh_ceasefire",),
+    {"karabakh_ceasefire": 12.0},
+    (Evidence("karabakh_ceasefire", "cessez-le-feu", "title", 12.0),),
+)
+ALIASES = profile_aliases(load_profile(ROOT / "config" / "topics.yaml"))
+
+A = ParsedItem(
+    key="https://a.example.org/treve",
+    guid=None,
+    link="https://a.example.org/treve",
+    title="Arménie et Azerbaïdjan concluent un cessez-le-feu à minuit",
+    summary="Erevan et Bakou ont accepté une trêve humanitaire à partir de minuit, sous l'égide "
+    "de Moscou, après deux semaines de combats au Haut-Karabakh.",
+    published=NOW - timedelta(hours=6),
+)
+B = ParsedItem(
+    key="https://b.example.org/karabakh-treve",
+    guid=None,
+    link="https://b.example.org/karabakh-treve",
+    title="Haut-Karabakh : une trêve entre Bakou et Erevan négociée à Moscou",
+    summary="Après dix heures de discussions dans la capitale russe, les ministres des affaires "
+    "étrangères arménien et azerbaïdjanais ont annoncé un cessez-le-feu humanitaire.",
+    published=NOW - timedelta(hours=3),
+)
+OTHER = ParsedItem(
+    key="https://b.example.org/seisme",
+    guid=None,
+    link="https://b.example.org/seisme",
+    title="Séisme de magnitude 6,8 au Maroc : plus de 800 morts",
+    summary="Un tremblement de terre a frappé la région d'Al-Haouz dans la nuit.",
+    published=NOW - timedelta(hours=1),
+)
+
+
+def setup(url: str) -> tuple[Database, list[int]]:
+    db = Database(url)
+    upgrade(db.engine)
+    with db.session() as s:
+        feed_store.sync_feeds(
+            s,
+            [FeedConfig("https://a.example.org/rss"), FeedConfig("https://b.example.org/rss")],
+            NOW,
+        )
+        ids = [f.id for f in s.scalars(select(Feed).order_by(Feed.id))]
+    return db, ids
+
+
+def store_and_match(db: Database, feed: int, it: ParsedItem, cache: StoryCache) -> int | None:
+    """What a worker does for one matched item: store it, give it its story, alert the story."""
+    with db.session() as s:
+        (stored,) = item_store.store_items(s, feed, [it], NOW)
+        ((_, alert),) = match_store.record_matches(s, [(stored.row_id, it, C)], NOW, cache)
+        return alert.id if alert else None
+
+
+def story_of(db: Database, link: str) -> int | None:
+    with db.session() as s:
+        return s.scalar(select(Item.story_id).where(Item.link == link))
+
+
+def test_two_workers_at_once_make_one_story_for_one_event(db_url: str) -> None:
+    db, (fa, fb) = setup(db_url)
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker(feed: int, it: ParsedItem) -> None:
+        cache = StoryCache(aliases=ALIASES)  # each worker process has its own index
+        try:
+            start.wait()
+            store_and_match(db, feed, it, cache)
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [
+        threading.Thread(target=worker, args=(fa, A)),
+        threading.Thread(target=worker, args=(fb, B)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert story_of(db, A.link or "") == story_of(db, B.link or "") is not None
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Story)) == 1
+        assert s.scalar(select(func.count()).select_from(Alert)) == 1
+        story = s.scalars(select(Story)).one()
+        assert story.item_count == 2 and story.source_count == 2
+        assert story.topics == ["karabakh_ceasefire"] and story.score == 12.0
+        assert story.event_time == A.published and story.last_event_time == B.published
+    db.dispose()
+
+
+def test_an_index_refreshed_incrementally_sees_other_workers_stories(db_url: str) -> None:
+    db, (fa, fb) = setup(db_url)
+    first, second = StoryCache(aliases=ALIASES), StoryCache(aliases=ALIASES)
+    assert store_and_match(db, fa, OTHER, first) is not None  # `first` has loaded its window
+    assert first.revision >= 0 and len(first.index) == 1
+    assert store_and_match(db, fb, A, second) is not None  # a story `first` has not seen
+    assert store_and_match(db, fa, B, first) is None  # joins it: no second alert
+    assert story_of(db, A.link or "") == story_of(db, B.link or "")
+    assert story_of(db, OTHER.link or "") != story_of(db, A.link or "")
+    assert len(first.index) == 2
+    db.dispose()
+
+
+def test_a_rolled_back_assignment_leaves_no_phantom_story(db_url: str) -> None:
+    db, (fa, fb) = setup(db_url)
+    cache = StoryCache(aliases=ALIASES)
+    try:
+        with db.session() as s:
+            (stored,) = item_store.store_items(s, fa, [A], NOW)
+            match_store.record_matches(s, [(stored.row_id, A, C)], NOW, cache)
+            raise RuntimeError("the poll fails after the assignment")
+    except RuntimeError:
+        pass
+    assert len(cache.index) == 1  # in memory until the next batch looks at the database
+    assert store_and_match(db, fb, B, cache) is not None  # a new story, alerted
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Story)) == 1
+    assert set(cache.index.stories) == {story_of(db, B.link or "")}
+    db.dispose()
+
+
+def test_stories_made_before_event_clustering_stay_valid(db_url: str) -> None:
+    """Migration 0003 on a database with stories: times, counts, topics are filled from their
+    items, and a paraphrase joins an old story (features computed from its items)."""
+    db = Database(db_url)  # rows below get ids far from the sequences' first values
+    cfg = alembic_config(db.engine)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+    published = A.published
+    assert published is not None
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO feeds (id, url, interval, language, enabled, error_count, "
+                "items_seen, created_at) VALUES (1001, 'https://a.example.org/rss', 300, 'fr', "
+                ":t, 0, 0, :now)"
+            ),
+            {"now": NOW - timedelta(hours=5), "t": True},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO stories (id, title, title_signature, body_signature, first_seen) "
+                "VALUES (1001, :title, '', '', :seen)"
+            ),
+            {"title": A.title, "seen": NOW - timedelta(hours=5)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO items (id, key, link, title, summary, content, published, "
+                "first_seen, feed_id, story_id) VALUES (1001, :key, :link, :title, :summary, '', "
+                ":pub, :seen, 1001, 1001)"
+            ),
+            dict(
+                key=A.key,
+                link=A.link,
+                title=A.title,
+                summary=A.summary,
+                pub=published,
+                seen=NOW - timedelta(hours=5),
+            ),
+        )
+        conn.execute(
+            text(
+                "INSERT INTO item_feeds (item_id, feed_id, first_seen) VALUES (1001, 1001, :seen)"
+            ),
+            {"seen": NOW - timedelta(hours=5)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO matches (id, item_id, story_id, topics, scores, evidence, "
+                "explanation, score, created_at) VALUES (1001, 1001, 1001, :topics, :scores, '[]', '', "
+                "9.5, :seen)"
+            ),
+            {
+                "topics": json.dumps(["karabakh_ceasefire"]),
+                "scores": json.dumps({"karabakh_ceasefire": 9.5}),
+                "seen": NOW - timedelta(hours=5),
+            },
+        )
+        conn.execute(
+            text(
+                "INSERT INTO alerts (id, story_id, match_id, created_at) VALUES (1001, 1001, 1001, :t)"
+            ),
+            {"t": NOW - timedelta(hours=5)},
+        )
+    upgrade(db.engine)
+    with db.session() as s:
+        story = s.get(Story, 1001)
+        assert story is not None
+        assert story.event_time == published and story.last_seen == NOW - timedelta(hours=5)
+        assert story.item_count == 1 and story.source_count == 1
+        assert story.topics == ["karabakh_ceasefire"] and story.score == 9.5
+        assert story.features is None
+        feed_store.sync_feeds(s, [FeedConfig("https://b.example.org/rss")], NOW)
+        fb = s.scalar(select(Feed.id).where(Feed.url == "https://b.example.org/rss"))
+    assert fb is not None
+    assert store_and_match(db, fb, B, StoryCache(aliases=ALIASES)) is None  # already alerted
+    assert story_of(db, B.link or "") == 1001
+    with db.session() as s:
+        story = s.get(Story, 1001)
+        assert story is not None and story.item_count == 2 and story.source_count == 2
+        assert story.features and story.features["terms"]
+    db.dispose()
