@@ -124,7 +124,12 @@ class Item(Base):
 
     feeds: Mapped[list[ItemFeed]] = relationship(back_populates="item", lazy="selectin")
 
-    __table_args__ = (Index("ix_items_pruned_last_seen", "pruned_at", "last_seen_at"),)
+    __table_args__ = (
+        # Retention's two questions: still-whole items first seen before a date, and pruned
+        # ones no feed carried since a date. Both are range scans on these.
+        Index("ix_items_pruned_first_seen", "pruned_at", "first_seen"),
+        Index("ix_items_pruned_last_seen", "pruned_at", "last_seen_at"),
+    )
 
 
 class ItemFeed(Base):

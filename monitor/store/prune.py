@@ -19,7 +19,7 @@ def text_prunable(session: Session, before: datetime, limit: int | None) -> list
     q = (
         select(Item.id)
         .where(Item.pruned_at.is_(None), Item.first_seen < before, _unmatched())
-        .order_by(Item.id)
+        .order_by(Item.first_seen)
     )
     return list(session.scalars(q.limit(limit) if limit else q))
 
@@ -57,7 +57,7 @@ def forgettable(session: Session, before: datetime, limit: int | None) -> list[i
             Item.last_seen_at < before,
             _unmatched(),
         )
-        .order_by(Item.id)
+        .order_by(Item.last_seen_at)
     )
     return list(session.scalars(q.limit(limit) if limit else q))
 

@@ -24,9 +24,11 @@ def upgrade() -> None:
     )
     op.execute("UPDATE items SET last_seen_at = first_seen WHERE last_seen_at IS NULL")
     op.create_index("ix_items_pruned_last_seen", "items", ["pruned_at", "last_seen_at"])
+    op.create_index("ix_items_pruned_first_seen", "items", ["pruned_at", "first_seen"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_items_pruned_first_seen", table_name="items")
     op.drop_index("ix_items_pruned_last_seen", table_name="items")
     with op.batch_alter_table("items") as batch:
         batch.drop_column("last_seen_at")
