@@ -449,9 +449,9 @@ def test_unseen_written_set_quality_holds() -> None:
 
 
 def test_second_unseen_set_quality_holds() -> None:
-    """tests/data/unseen_written_2.jsonl: written and committed before anything scored it, held
-    out entirely, no page of the first unseen set. Floors just under the one measurement in
-    notes/precision.md (the issue's targets, 0.97 recall and 0.95 F1, are not met there)."""
+    """tests/data/unseen_written_2.jsonl: written and committed before anything scored it, no
+    page of the first unseen set. Measured once held out (recall 0.877), then read and used as
+    tune material in round 3: floors at the round-3 figures (all 1.000), not a held-out claim."""
     sys.path.insert(0, str(ROOT))
     from bench.eval_classifier import evaluate, load_set
 
@@ -462,9 +462,33 @@ def test_second_unseen_set_quality_holds() -> None:
     assert all(r["ref"].startswith("http") and r["split"] == "heldout" for r in rows)
     metrics, _ = evaluate(rows, ROOT / "config" / "topics.yaml")
     assert metrics["relevance"]["precision"] >= 0.97, metrics["relevance"]
-    assert metrics["relevance"]["recall"] >= 0.87, metrics["relevance"]
-    assert metrics["karabakh_ceasefire"]["f1"] >= 0.92 and metrics["otsc"]["f1"] >= 0.95
-    assert metrics["russian_mediation"]["f1"] >= 0.83, metrics["russian_mediation"]
+    assert metrics["relevance"]["recall"] >= 0.99, metrics["relevance"]
+    assert metrics["karabakh_ceasefire"]["f1"] >= 0.99 and metrics["otsc"]["f1"] >= 0.99
+    assert metrics["russian_mediation"]["f1"] >= 0.99, metrics["russian_mediation"]
+
+
+def test_third_unseen_set_quality_holds() -> None:
+    """tests/data/unseen_written_3.jsonl: written and committed before the round-3 rules and
+    before anything scored it, held out entirely, no page of the first two sets. Floors at the
+    one measurement in notes/precision.md (the issue's targets are not met there)."""
+    sys.path.insert(0, str(ROOT))
+    from bench.eval_classifier import evaluate, load_set
+
+    data = ROOT / "tests" / "data"
+    rows = load_set(data / "unseen_written_3.jsonl", "all")
+    earlier = {
+        r["ref"]
+        for name in ("unseen_written.jsonl", "unseen_written_2.jsonl")
+        for r in load_set(data / name, "all")
+    }
+    refs = [r["ref"] for r in rows]
+    assert len(rows) >= 100 and len(set(refs)) == len(refs) and not set(refs) & earlier
+    assert all(r["ref"].startswith("http") and r["split"] == "heldout" for r in rows)
+    metrics, _ = evaluate(rows, ROOT / "config" / "topics.yaml")
+    assert metrics["relevance"]["precision"] >= 0.98, metrics["relevance"]
+    assert metrics["relevance"]["recall"] >= 0.85, metrics["relevance"]
+    assert metrics["karabakh_ceasefire"]["f1"] >= 0.89 and metrics["otsc"]["f1"] >= 0.99
+    assert metrics["russian_mediation"]["f1"] >= 0.79, metrics["russian_mediation"]
 
 
 def test_russian_peacekeepers_and_csto_clashes_are_the_conflict() -> None:
@@ -492,3 +516,74 @@ def test_russian_peacekeepers_and_csto_clashes_are_the_conflict() -> None:
         )
         == ()
     )
+
+
+@pytest.mark.parametrize(
+    ("title", "summary", "expected"),
+    [
+        # Russia convening, hosting or brokering between the two parties.
+        (
+            "Poutine convoque les ministres arménien et azerbaïdjanais",
+            "Le Kremlin veut arrêter les hostilités.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        (
+            "Avec Moscou comme intermédiaire, Bakou et Erevan préparent un traité",
+            "",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        # Russian soldiers in Azerbaijan were Karabakh's peacekeepers.
+        (
+            "Les derniers soldats russes ont quitté l'Azerbaïdjan",
+            "Le contingent stationné dans l'enclave depuis 2020 est parti.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        # Peace with no event word, both parties named.
+        (
+            "Erevan et Bakou réconciliés, selon Washington",
+            "Les deux pays ouvrent des relations diplomatiques.",
+            {"karabakh_ceasefire"},
+        ),
+        # Soldiers of one party released after the border fighting.
+        (
+            "Cinq soldats arméniens libérés",
+            "Ils avaient été capturés lors des combats à la frontière.",
+            {"karabakh_ceasefire"},
+        ),
+        # Hard negatives for the same vocabulary.
+        ("Des soldats russes tués en Ukraine", "Les combats continuent dans le Donbass.", set()),
+        (
+            "Crash près de Grozny : Bakou met en cause les militaires russes",
+            "Les tirs de la défense antiaérienne auraient touché l'avion d'Azerbaijan Airlines.",
+            set(),
+        ),
+        (
+            "Poutine reçoit Aliev au Kremlin",
+            "Les deux présidents parlent commerce et corridor nord-sud.",
+            set(),
+        ),
+        (
+            "Les troupes russes quittent l'aéroport de Zvartnots",
+            "L'Arménie reprend le contrôle du poste-frontière.",
+            set(),
+        ),
+        (
+            "Un opposant arménien libéré",
+            "Il avait été arrêté lors d'affrontements avec la police à Erevan.",
+            set(),
+        ),
+        (
+            "Sommet de l'OTSC à Erevan : le Premier ministre refuse de signer",
+            "Il reproche à l'alliance son silence face à Bakou.",
+            {"otsc"},
+        ),
+    ],
+)
+def test_hosting_russian_troops_reconciliation_and_prisoners(
+    title: str, summary: str, expected: set[str]
+) -> None:
+    """Round 3 (from the second unseen set's misses, now tune material): the vocabulary of
+    hosting and brokering, Russian soldiers beside Azerbaijan or Karabakh, peace without an
+    event word when both parties are named, prisoners released after the fighting; and the
+    hard negatives that share those words."""
+    assert set(topics(title, summary)) == expected
