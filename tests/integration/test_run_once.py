@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -40,10 +41,20 @@ def test_real_lemonde_captures_alert_topic_articles_once(
     first = run_monitor(env, "run", "--once")
     assert first.returncode == 0, first.stderr
     titles = webhook.titles()
-    assert len(titles) >= 10
-    joined = "\n".join(titles)
-    for expected in ("135 morts", "blocus", "cessez-le-feu respecté", "organise un sommet"):
-        assert expected in joined
+    assert len(titles) >= 8
+    # Each of these articles belongs to an alerted story: its own alert, or the alert of the
+    # event it joined (the September 2022 clashes and their toll are one event, and which
+    # outlet's article comes first depends on the order the feeds answer).
+    db = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(db) as conn:
+        for expected in ("135 morts", "blocus", "cessez-le-feu respecté", "organise un sommet"):
+            row = conn.execute(
+                "SELECT s.title FROM items i JOIN stories s ON s.id = i.story_id "
+                "JOIN alerts a ON a.story_id = s.id WHERE i.title LIKE ?",
+                (f"%{expected}%",),
+            ).fetchone()
+            assert row is not None, expected
+            assert any(row[0] in t for t in titles), (expected, row[0])
     # The traps of these captures: Valieva (sport) and the Ukraine war news.
     assert not any("Valieva" in t for t in titles)
     assert not any("Ukraine" in t and "Arménie" not in t for t in titles)
