@@ -66,6 +66,48 @@ STOPWORDS = frozenset(
 )
 _PACKAGING = frozenset({"direct", "video", "episode", "podcast"})
 
+# Words the French press uses for one happening told from different angles (folded,
+# light-stemmed, with their common inflections): each class is one more term beside the word
+# itself, so « affrontements meurtriers » and « combats … soldats tués » share two.
+SYNONYMS: tuple[str, ...] = (
+    "affrontement combat heurt accrochage escarmouche echauffouree",
+    "tue tuee tuer mort morte meurtrier meurtriere victime deces mourir",
+    "bloque bloquee bloquer blocus coupe coupee couper ferme fermee fermer bouclage paralyse",
+    "corridor route axe",
+    "bombardement bombarde bombarder frappe pilonnage",
+    "attaque attaquer assaut raid offensive",
+    "treve cessez pause",
+    "sommet rencontre reunion",
+    "demission demissionne demissionner",
+    "seisme tremblement",
+    "otage captif",
+    "libere liberee liberer liberation relache relacher",
+    "report reporte reportee reporter repousse repoussee repousser ajourne ajournee",
+    "election scrutin vote presidentielle legislative",
+    "censure censuree censurer",
+    "navire bateau",
+    "prevoit prevoir predit predire prevision",
+    "suspend suspendu suspendue suspendre suspension",
+)
+
+
+def synonym_table(groups: Iterable[str]) -> dict[str, str]:
+    """Term → its class ("~" + the group's first word)."""
+    out: dict[str, str] = {}
+    for line in groups:
+        words = line.split()
+        for w in words:
+            out.setdefault(w, "~" + words[0])
+    return out
+
+
+_SYNONYM_OF = synonym_table(SYNONYMS)
+
+
+def _word(tok: str) -> tuple[str, str]:
+    """A folded token → (itself, its term: light-stemmed)."""
+    return tok, stem(tok)
+
 
 @dataclass(frozen=True)
 class Params:
@@ -86,6 +128,7 @@ class Params:
     stem_chars: int = 40  # words cut to this many letters (6 was tried: suspension/suspendue)
     lede_chars: int = 600
     centroid_terms: int = 80  # terms kept per story (persisted with it)
+    synonyms: bool = True  # the SYNONYMS classes count as terms
 
 
 DEFAULT = Params()
@@ -131,7 +174,7 @@ def _alias(token: str, aliases: Mapping[str, str]) -> str | None:
     hit = aliases.get(stem(token))
     if hit is not None:
         return hit
-    for n in range(len(token) - 1, 2, -1):
+    for n in range(len(token), 2, -1):  # the whole word too: azerbaïdjan* names Azerbaïdjan
         hit = aliases.get(token[:n] + "*")
         if hit is not None:
             return hit
@@ -180,46 +223,53 @@ def features(
     """The features of an item (title, summary, its published date or first-seen time)."""
     lede = summary[: params.lede_chars]
     terms: dict[str, float] = {}
-    title_tokens = _WORD.findall(fold(title))
+    title_words = [_word(t) for t in _WORD.findall(fold(title))]
     title_terms: set[str] = set()
     numbers: set[str] = set()
     years: set[int] = set()
     dates: set[str] = set()
-    for i, tok in enumerate(title_tokens):
+    synonyms = _SYNONYM_OF if params.synonyms else {}
+    for i, (tok, st) in enumerate(title_words):
         if tok.isdigit():
             numbers.add(tok.lstrip("0") or "0")
             if _YEAR.match(tok):
                 years.add(int(tok))
-            if i + 1 < len(title_tokens) and title_tokens[i + 1] in _MONTHS:
-                dates.add(f"{int(tok)} {title_tokens[i + 1]}")
+            if i + 1 < len(title_words) and title_words[i + 1][0] in _MONTHS:
+                dates.add(f"{int(tok)} {title_words[i + 1][0]}")
             continue
         if tok in _DAYS:
             dates.add(tok)
             continue
-        st = stem(tok)
         if st in STOPWORDS or len(st) < 2:
             continue
         st = st[: params.stem_chars]
-        title_terms.add(st)
-        terms[st] = params.title_weight
         entity = _alias(tok, aliases) if aliases else None
+        if entity is None:  # a profile entity's word counts as the entity only
+            title_terms.add(st)
+            terms[st] = params.title_weight
         if entity is not None:  # Latchine and Lachin are one word for the cosine
             title_terms.add(entity)
             terms[entity] = params.title_weight
-    for tok in _WORD.findall(fold(lede)):
+        syn = synonyms.get(st)
+        if syn is not None:
+            title_terms.add(syn)
+            terms[syn] = params.title_weight
+    for tok, st in (_word(t) for t in _WORD.findall(fold(lede))):
         if tok.isdigit():
             if _YEAR.match(tok):
                 years.add(int(tok))
             continue
-        st = stem(tok)
-        if st in STOPWORDS or len(st) < 2 or st in _DAYS or st in _MONTHS:
+        if st in STOPWORDS or len(st) < 2 or tok in _DAYS or tok in _MONTHS:
             continue
         st = st[: params.stem_chars]
-        if st not in terms:
-            terms[st] = 1.0
         entity = _alias(tok, aliases) if aliases else None
+        if st not in terms and entity is None:
+            terms[st] = 1.0
         if entity is not None and entity not in terms:
             terms[entity] = 1.0
+        syn = synonyms.get(st)
+        if syn is not None and syn not in terms:
+            terms[syn] = 1.0
     actors = _actors(title, aliases or {}) | _actors(lede, aliases or {})
     return EventFeatures(
         terms=terms,
