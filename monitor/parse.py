@@ -6,7 +6,6 @@ import calendar
 import codecs
 import hashlib
 import re
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -221,10 +220,20 @@ _WIDE_STARTS = (
     (b"\x4c\x6f\xa7\x94", "cp037"),
 )
 _XML_DECL = re.compile(r"^<\?xml[^>]*?>")
+_DECLARED_ENCODING = re.compile(r"<\?xml[^>]*?encoding=[\"']([\w.:-]{1,40})[\"']")
 _UTF8_DECL = "<?xml version='1.0' encoding='utf-8'?>"
 _FIRST_LINE_MAX = 512
 _HEAD_END = re.compile(rb"<\w")
 _SPACE_RUN = re.compile(rb"\s+")
+MAX_ATTRIBUTES = 16
+AUTHOR_MAX = 2048
+# Start tags long enough to hold more than MAX_ATTRIBUTES attributes (each ` a=""`, 5 bytes).
+_LONG_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)(\s[^<>]{%d,})>" % (5 * MAX_ATTRIBUTES))
+_ATTRIBUTE = re.compile(rb"""\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]*)""")
+_AUTHOR_TAG = re.compile(
+    rb"<((?:[\w.-]+:)?(?:author|creator|publisher|managingEditor|webMaster|owner))(?=[\s/>])[^<>]*>",
+    re.I,
+)
 
 
 def _decode(body: bytes) -> tuple[bytes, str | None]:
@@ -236,14 +245,21 @@ def _decode(body: bytes) -> tuple[bytes, str | None]:
     (its encoding sniffing is cubic in that line), a document in UTF-16/32 or EBCDIC (decoded
     here, so the same limit applies), and long runs of blank lines before the root element
     (its DOCTYPE/ENTITY search is quadratic in them)."""
-    for start, encoding in _WIDE_STARTS:
+    for start, sniffed in _WIDE_STARTS:
         if body.startswith(start):
-            try:
-                text = body.decode(encoding).lstrip("\ufeff")
-            except UnicodeDecodeError:
-                break  # feedparser will not sniff it either, and falls back
-            body = (_UTF8_DECL + _XML_DECL.sub("", text, count=1)).encode("utf-8")
-            break
+            encodings = [sniffed]
+            if sniffed == "cp037":  # one EBCDIC code page read the declaration: which one?
+                m = _DECLARED_ENCODING.match(body[:_FIRST_LINE_MAX].decode(sniffed))
+                if m:
+                    encodings.insert(0, m.group(1))
+            for encoding in encodings:
+                try:
+                    text = body.decode(encoding).lstrip("\ufeff")
+                except (UnicodeDecodeError, LookupError):
+                    continue
+                body = (_UTF8_DECL + _XML_DECL.sub("", text, count=1)).encode("utf-8")
+                break
+            break  # undecodable: feedparser does not sniff it either, and falls back
     body = body.removeprefix(codecs.BOM_UTF8)
     if body.startswith(b"<?") and body.find(b"\n", 0, _FIRST_LINE_MAX) < 0:
         end = body.find(b"?>", 0, _FIRST_LINE_MAX)
@@ -258,11 +274,57 @@ def _decode(body: bytes) -> tuple[bytes, str | None]:
         info["bozo_exception"] = f"unusable encoding declaration ({type(e).__name__})"
         text = _XML_DECL.sub("", body.decode("utf-8", "replace"), count=1)
         data = (_UTF8_DECL + text).encode("utf-8")
+    problem = info.get("bozo_exception")
+    return _defuse(data), (str(problem) if problem else None)
+
+
+def _defuse(data: bytes) -> bytes:
+    """Rewrite, in linear time, what would make feedparser (or the XML reader under it)
+    super-linear, leaving every ordinary document unchanged:
+
+    * blank lines before the root element collapse to one (feedparser's DOCTYPE and ENTITY
+      search is quadratic in a run of them);
+    * a start tag with more than MAX_ATTRIBUTES attributes loses them (xml.sax looks each one
+      up by a linear search: quadratic in their number), namespace declarations kept;
+    * an author-like element (author, dc:creator, managingEditor, webMaster, publisher,
+      itunes:owner) longer than AUTHOR_MAX is emptied (feedparser's e-mail regex is
+      quadratic in its text).
+    """
     head = _HEAD_END.search(data)
     if head and b"\n\n" in data[: head.start()]:
         data = _SPACE_RUN.sub(_one_line_break, data[: head.start()]) + data[head.start() :]
-    problem = info.get("bozo_exception")
-    return data, (str(problem) if problem else None)
+    out: list[bytes] = []
+    pos = 0
+    for m in _LONG_TAG.finditer(data):
+        tag = m.group(0)
+        if tag.count(b"=") <= MAX_ATTRIBUTES:
+            continue
+        attributes = _ATTRIBUTE.findall(tag)
+        if len(attributes) <= MAX_ATTRIBUTES:
+            continue
+        kept = b"".join(a for a in attributes if a.lstrip().lower().startswith(b"xmlns"))
+        end = b"/>" if tag.endswith(b"/>") else b">"
+        out += [data[pos : m.start()], b"<", m.group(1), kept, end]
+        pos = m.end()
+    if out:
+        data = b"".join([*out, data[pos:]])
+    out, pos = [], 0
+    unclosed: set[bytes] = set()
+    for m in _AUTHOR_TAG.finditer(data):
+        if m.start() < pos or m.group(0).endswith(b"/>"):
+            continue
+        name, start = m.group(1), m.end()
+        end = -1 if name in unclosed else data.find(b"</" + name, start)
+        if end < 0:  # no closer after here: its text runs to the next tag
+            unclosed.add(name)
+            end = data.find(b"<", start)
+            end = len(data) if end < 0 else end
+        if end - start > AUTHOR_MAX:
+            out.append(data[pos:start])
+            pos = end
+    if out:
+        data = b"".join([*out, data[pos:]])
+    return data
 
 
 def _one_line_break(m: re.Match[bytes]) -> bytes:
@@ -387,16 +449,11 @@ def parse_feed(body: bytes, url: str, now: datetime | None = None) -> ParsedFeed
     feed_host = (urlsplit(url).hostname or "").lower() if "://" in url else ""
     guids = [str(e.get("id") or "").strip() for e in entries]
     # A guid that several different entries share identifies nothing (some CMSs do that).
-    shared = {g for g, n in Counter(guids).items() if g and n > 1}
-    shared_bad: set[str] = set()
-    for g in shared:
-        variants = {
-            (str(e.get("link")), str(e.get("title")))
-            for e in entries
-            if str(e.get("id") or "").strip() == g
-        }
-        if len(variants) > 1:
-            shared_bad.add(g)
+    variants: dict[str, set[tuple[str, str]]] = {}
+    for e, g in zip(entries, guids, strict=True):
+        if g:
+            variants.setdefault(g, set()).add((str(e.get("link")), str(e.get("title"))))
+    shared_bad = {g for g, v in variants.items() if len(v) > 1}
     items: list[Item] = []
     seen: set[str] = set()
     skipped: list[str] = []
