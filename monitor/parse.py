@@ -303,8 +303,8 @@ def _defuse(data: bytes) -> bytes:
         if len(attributes) <= MAX_ATTRIBUTES:
             continue
         kept = b"".join(a for a in attributes if a.lstrip().lower().startswith(b"xmlns"))
-        end = b"/>" if tag.endswith(b"/>") else b">"
-        out += [data[pos : m.start()], b"<", m.group(1), kept, end]
+        closing = b"/>" if tag.endswith(b"/>") else b">"
+        out += [data[pos : m.start()], b"<", m.group(1), kept, closing]
         pos = m.end()
     if out:
         data = b"".join([*out, data[pos:]])
@@ -450,9 +450,9 @@ def parse_feed(body: bytes, url: str, now: datetime | None = None) -> ParsedFeed
     guids = [str(e.get("id") or "").strip() for e in entries]
     # A guid that several different entries share identifies nothing (some CMSs do that).
     variants: dict[str, set[tuple[str, str]]] = {}
-    for e, g in zip(entries, guids, strict=True):
+    for entry, g in zip(entries, guids, strict=True):
         if g:
-            variants.setdefault(g, set()).add((str(e.get("link")), str(e.get("title"))))
+            variants.setdefault(g, set()).add((str(entry.get("link")), str(entry.get("title"))))
     shared_bad = {g for g, v in variants.items() if len(v) > 1}
     items: list[Item] = []
     seen: set[str] = set()
