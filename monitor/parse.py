@@ -50,6 +50,7 @@ TRACKING_PARAMS = {
     "igshid",
 }
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.I)
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Root elements of the documents feedparser reads (local names; CDF's is `channel`).
 _FEED_ROOTS = frozenset({b"rss", b"feed", b"rdf", b"channel"})
 _NAME = re.compile(rb"<([A-Za-z_][\w.:-]*)")
@@ -70,6 +71,8 @@ def canonical_link(url: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
+    if _CONTROL_CHARS.search(url):  # a NUL or a control character: not a link
+        return None
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -226,6 +229,8 @@ _FIRST_LINE_MAX = 512
 _HEAD_END = re.compile(rb"<\w")
 _SPACE_RUN = re.compile(rb"\s+")
 MAX_ATTRIBUTES = 16
+# Character references that may be out of range (the lenient parser needs no `;`).
+_BIG_CHARREF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{4,})|0*([0-9]{5,}))")
 AUTHOR_MAX = 2048
 # Start tags long enough to hold more than MAX_ATTRIBUTES attributes (each ` a=""`, 5 bytes).
 _LONG_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)(\s[^<>]{%d,})>" % (5 * MAX_ATTRIBUTES))
@@ -284,12 +289,16 @@ def _defuse(data: bytes) -> bytes:
 
     * blank lines before the root element collapse to one (feedparser's DOCTYPE and ENTITY
       search is quadratic in a run of them);
+    * a character reference to a surrogate or beyond U+10FFFF becomes U+FFFD (feedparser's
+      lenient parser raises on them, which cost the whole feed);
     * a start tag with more than MAX_ATTRIBUTES attributes loses them (xml.sax looks each one
       up by a linear search: quadratic in their number), namespace declarations kept;
     * an author-like element (author, dc:creator, managingEditor, webMaster, publisher,
       itunes:owner) longer than AUTHOR_MAX is emptied (feedparser's e-mail regex is
       quadratic in its text).
     """
+    if b"&#" in data:
+        data = _BIG_CHARREF.sub(_no_surrogate, data)
     head = _HEAD_END.search(data)
     if head and b"\n\n" in data[: head.start()]:
         data = _SPACE_RUN.sub(_one_line_break, data[: head.start()]) + data[head.start() :]
@@ -325,6 +334,15 @@ def _defuse(data: bytes) -> bytes:
     if out:
         data = b"".join([*out, data[pos:]])
     return data
+
+
+def _no_surrogate(m: re.Match[bytes]) -> bytes:
+    digits = m.group(1) or m.group(2)
+    if len(digits) <= 8:
+        code = int(digits, 16 if m.group(1) else 10)
+        if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
+            return m.group(0)
+    return b"&#xFFFD"
 
 
 def _one_line_break(m: re.Match[bytes]) -> bytes:
@@ -431,8 +449,17 @@ def parse_feed(body: bytes, url: str, now: datetime | None = None) -> ParsedFeed
     # keeps "safe" internal entities and would expand them into the text.
     if _ENTITY_DECL.search(data):
         raise ParseError("refused: the document declares XML entities (expansion/XXE risk)")
+    # xml:base is resolved by feedparser against the feed's URL (nested relative bases
+    # included); without it, relative links are joined with the URL in _item (cheaper:
+    # feedparser joins every element's base with the document's URL when it has one).
+    headers = {"content-type": "application/xml", "content-location": url}
     try:
-        parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
+        parsed = feedparser.parse(
+            data,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+            response_headers=headers if b"xml:base" in data else None,
+        )
     except Exception as e:  # feedparser is tolerant, but not proven total
         raise ParseError(f"not a feed: {type(e).__name__}: {e}") from e
     entries = parsed.get("entries") or []
@@ -447,7 +474,7 @@ def parse_feed(body: bytes, url: str, now: datetime | None = None) -> ParsedFeed
             what = f"<{root.decode('ascii', 'replace')}> document" if root else "text"
             raise ParseError(f"not a feed: {what}, no RSS/Atom/RDF root element")
     feed_host = (urlsplit(url).hostname or "").lower() if "://" in url else ""
-    guids = [str(e.get("id") or "").strip() for e in entries]
+    guids = [_CONTROL_CHARS.sub("", str(e.get("id") or "")).strip() for e in entries]
     # A guid that several different entries share identifies nothing (some CMSs do that).
     variants: dict[str, set[tuple[str, str]]] = {}
     for entry, g in zip(entries, guids, strict=True):
@@ -479,5 +506,5 @@ def parse_feed(body: bytes, url: str, now: datetime | None = None) -> ParsedFeed
     except Exception as e:
         feed_title = ""
         warnings.append(f"feed title unreadable: {type(e).__name__}")
-    bozo = "; ".join(warnings)[:300] if warnings else None
+    bozo = _CONTROL_CHARS.sub(" ", "; ".join(warnings))[:300] if warnings else None
     return ParsedFeed(title=feed_title, items=tuple(items), bozo=bozo)
