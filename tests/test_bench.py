@@ -43,3 +43,9 @@ def test_bench_storage_smoke() -> None:
 def test_bench_worker_memory_smoke() -> None:
     out = run("bench_worker_memory.py")
     assert "growth from" in out
+
+
+def test_bench_corpus_smoke() -> None:
+    out = run("bench_corpus.py")
+    assert "Python exceptions in feed errors: 0; in the log: 0" in out
+    assert "escaped <script> openers" in out

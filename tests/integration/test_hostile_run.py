@@ -137,6 +137,40 @@ DATES = rss(
     )
 )
 
+# Issue 10 items 5-9, from the hostile corpus and at full size.
+HOSTILE = DATA / "hostile"
+OVERFLOW_DATE = rss(
+    item(
+        "Haut-Karabakh : un élément daté de l'an 9999",
+        "https://ov.example.org/9999",
+        date="Sun, 31 Dec 9999 23:59:59 -9999",
+    )
+    + item(
+        "Culture : un élément voisin bien daté",
+        "https://ov.example.org/ok",
+        date="Tue, 13 Sep 2022 08:00:00 GMT",
+    )
+)
+RELATIVE = rss(
+    item(
+        "Arménie–Azerbaïdjan : le cessez-le-feu de nouveau violé près de Latchine",
+        "blog/post/1",
+        desc="Erevan et Bakou s'accusent de tirs.",
+    )
+)
+
+
+@functools.cache
+def script_openers_feed() -> bytes:
+    """~9.8 MB: 70 items of 10,000 escaped `<script>` openers each (68 s of CPU before)."""
+    return rss(
+        "".join(
+            item(f"Essai {i}", f"https://so.example.org/{i}", desc="&lt;script&gt;" * 10_000)
+            for i in range(70)
+        )
+    )
+
+
 BAD = {  # path: (route kwargs, the error kind recorded)
     "/laughs.xml": (dict(body=LAUGHS), "not-a-feed"),
     "/xxe.xml": (dict(body=XXE), "not-a-feed"),
@@ -175,6 +209,21 @@ BAD = {  # path: (route kwargs, the error kind recorded)
         dict(handler=lambda h: send(h, 429, {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"})),
         "http-429",
     ),
+    "/entity-utf16.xml": (
+        dict(body=(HOSTILE / "entity_utf16_bom.xml").read_bytes()),
+        "not-a-feed",
+    ),
+    "/entity-after-comment.xml": (
+        dict(body=(HOSTILE / "entity_after_long_comment.xml").read_bytes()),
+        "not-a-feed",
+    ),
+    "/notes.txt": (
+        dict(
+            body=(HOSTILE / "plain_text_with_item.txt").read_bytes(),
+            headers={"Content-Type": "text/plain"},
+        ),
+        "not-a-feed",
+    ),
 }
 GOOD = {
     "/a.xml": (DATA / "caucase_a.xml").read_bytes(),
@@ -189,6 +238,10 @@ GOOD = {
     "/huge-title.xml": HUGE_TITLE,
     "/script.xml": SCRIPT,
     "/dates.xml": DATES,
+    "/overflow-date.xml": OVERFLOW_DATE,
+    "/relative.xml": RELATIVE,
+    "/script-openers.xml": script_openers_feed(),
+    "/hostile-dates.xml": (HOSTILE / "dates_overflow.xml").read_bytes(),
 }
 
 
@@ -259,6 +312,12 @@ def test_hostile_feeds_beside_good_ones_in_one_cycle(
     assert feeds["same-guid.xml"]["items_seen"] == 5  # one guid for all: links tell them apart
     assert feeds["no-ids.xml"]["items_seen"] == 2
     assert feeds["duplicates.xml"]["items_seen"] == 1
+    assert feeds["overflow-date.xml"]["items_seen"] == 2  # the year-9999 item costs only its date
+    assert feeds["hostile-dates.xml"]["items_seen"] == 17
+    assert feeds["script-openers.xml"]["items_seen"] == 70
+    for path in ("/entity-utf16.xml", "/entity-after-comment.xml"):
+        assert "declares XML entities" in feeds[path[1:]]["error"]
+    assert "no RSS/Atom/RDF root element" in feeds["notes.txt"]["error"]
 
     titles = webhook.titles()
     bodies = [m["message"] for m in webhook.received]
@@ -266,6 +325,10 @@ def test_hostile_feeds_beside_good_ones_in_one_cycle(
     assert any("Arménie–Azerbaïdjan" in t for t in titles)  # windows-1252, undeclared
     assert any("échange de prisonniers" in t for t in titles)  # ISO-8859-1
     assert any("Arménie : l’OTSC sans Erevan" in t for t in titles)  # mojibake repaired
+    assert any("un élément daté de l'an 9999" in t for t in titles)  # its feed was not refused
+    relative = next(b for b in bodies if "de nouveau violé près de Latchine" in b)
+    assert feed_server.url("/blog/post/1") in relative  # resolved against the feed's URL
+    assert not any("EXPANDED" in text for text in [*titles, *bodies])
     assert any(t.endswith("] Haut-Karabakh") for t in titles)  # the script item is alerted…
     for text in [*titles, *bodies]:  # …with its markup and script removed, in every alert
         assert "<script" not in text and "alert(1)" not in text and "onerror" not in text, text
