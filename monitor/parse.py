@@ -245,11 +245,9 @@ def _decode(body: bytes) -> tuple[bytes, str | None]:
     """The document as feedparser reads it: UTF-8, its XML declaration rewritten (feedparser's
     own detection: BOM, declaration, then utf-8, windows-1252…), and what was wrong.
 
-    Three inputs that make feedparser's regular expressions super-linear are defused first,
-    without changing what the document says: a first line longer than an XML declaration
-    (its encoding sniffing is cubic in that line), a document in UTF-16/32 or EBCDIC (decoded
-    here, so the same limit applies), and long runs of blank lines before the root element
-    (its DOCTYPE/ENTITY search is quadratic in them)."""
+    feedparser's encoding sniffing is cubic in the length of the first line: a first line
+    longer than an XML declaration is cut after it, and documents in UTF-16/32 or EBCDIC are
+    decoded here so that the same limit applies. Then `_defuse`."""
     for start, sniffed in _WIDE_STARTS:
         if body.startswith(start):
             encodings = [sniffed]
@@ -300,7 +298,7 @@ def _defuse(data: bytes) -> bytes:
     if b"&#" in data:
         data = _BIG_CHARREF.sub(_no_surrogate, data)
     head = _HEAD_END.search(data)
-    if head and b"\n\n" in data[: head.start()]:
+    if head and data.count(b"\n", 0, head.start()) > 16:
         data = _SPACE_RUN.sub(_one_line_break, data[: head.start()]) + data[head.start() :]
     out: list[bytes] = []
     pos = 0

@@ -274,6 +274,9 @@ HOSTILE_SHAPES: dict[str, Callable[[int], bytes]] = {
     "blank lines before the root": lambda n: _feed(
         _items("x", 1), "<?xml version='1.0'?>" + "\n" * n
     ),
+    "CRLF blank lines before the root": lambda n: _feed(
+        _items("x", 1), "<?xml version='1.0'?>" + "\r\n" * (n // 2)
+    ),
     "attributes on one element": lambda n: _feed(
         _items("x", 1).replace(
             "</item>", "<x " + " ".join(f'a{i}=""' for i in range(n // 8)) + "/></item>"
