@@ -407,8 +407,9 @@ def import_opml(file: str) -> None:
     from monitor.settings import FEEDS_FILE
 
     settings = _settings()
-    added, skipped = import_into_feeds_file(Path(file), settings.config_dir / FEEDS_FILE)
-    click.echo(f"{added} feeds added, {skipped} already present or invalid")
+    report = import_into_feeds_file(Path(file), settings.config_dir / FEEDS_FILE)
+    for line in report.lines():
+        click.echo(line)
 
 
 # --- deliveries ----------------------------------------------------------------------------

@@ -62,7 +62,8 @@ STOPWORDS = frozenset(
     voila live info infos actu essentiel point tribune chronique edito entretien interview
     podcast reportage temoignage temoignages episode dit dire selon plus ans an jour jours
     fois deux trois quatre cinq six sept huit neuf dix premier premiere nouveau nouvelle
-    nouveaux nouvelles grand grande grands grandes""".split()
+    nouveaux nouvelles grand grande grands grandes
+    haut nagorny nagorno""".split()  # the first half of Haut-Karabakh: part of a place's name
 )
 _PACKAGING = frozenset({"direct", "video", "episode", "podcast"})
 
@@ -433,6 +434,11 @@ class EventIndex:
             if sw is not None:
                 dot += w2 * sw
         if not dot or not q.norm:
+            return 0.0
+        # Shared names alone are not one event: the same two capitals on the same day can be
+        # a ceasefire violation and a prisoner exchange. Some word of what happened must be
+        # shared too (an entity key or an actor's name does not count).
+        if not any(t in terms for t in q.weights2 if t[0] != "@" and t not in q.f.actors):
             return 0.0
         if not st.norm:
             idf = self._idfs(terms)

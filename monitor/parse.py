@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import calendar
+import codecs
 import hashlib
 import re
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
+from feedparser.encodings import convert_to_utf8
 
 from monitor.errors import ParseError
 from monitor.text import clean_text, fix_mojibake, fold
@@ -49,6 +50,13 @@ TRACKING_PARAMS = {
     "igshid",
 }
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.I)
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Root elements of the documents feedparser reads (local names; CDF's is `channel`).
+_FEED_ROOTS = frozenset({b"rss", b"feed", b"rdf", b"channel"})
+_NAME = re.compile(rb"<([A-Za-z_][\w.:-]*)")
+# A UTC offset beyond ±18:00 (`+9999`) is no offset: the date is dropped, not shifted by days.
+_OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})\s*$")
+MAX_OFFSET = timedelta(hours=18)
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,8 @@ def canonical_link(url: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
+    if _CONTROL_CHARS.search(url):  # a NUL or a control character: not a link
+        return None
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -137,9 +147,23 @@ def parse_french_date(raw: str | None) -> datetime | None:
     zone = m.group(7)
     if zone and zone[0] in "+-":
         digits = zone[1:].replace(":", "")
-        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        dt = dt - offset if zone[0] == "+" else dt + offset
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        offset = timedelta(hours=hours, minutes=minutes)
+        if minutes > 59 or offset > MAX_OFFSET:
+            return None
+        try:
+            dt = dt - offset if zone[0] == "+" else dt + offset
+        except OverflowError:  # year 1 or 9999 pushed out of range
+            return None
     return dt
+
+
+def _absurd_offset(raw: Any) -> bool:
+    m = _OFFSET.search(str(raw or ""))
+    if not m:
+        return False
+    hours, minutes = int(m.group(2)), int(m.group(3))
+    return minutes > 59 or timedelta(hours=hours, minutes=minutes) > MAX_OFFSET
 
 
 def entry_date(entry: Any, now: datetime) -> datetime | None:
@@ -147,10 +171,10 @@ def entry_date(entry: Any, now: datetime) -> datetime | None:
     dt: datetime | None = None
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         value = entry.get(key)
-        if value:
+        if value and not _absurd_offset(entry.get(key.removesuffix("_parsed"))):
             try:
                 dt = datetime.fromtimestamp(calendar.timegm(value), UTC)
-            except (OverflowError, ValueError, OSError):
+            except (OverflowError, ValueError, OSError, TypeError):
                 dt = None
             if dt:
                 break
@@ -186,72 +210,299 @@ def _text(value: Any, cap: int) -> str:
     return fix_mojibake(clean_text(str(value) if value else "", cap))
 
 
+# Starts of documents that are not ASCII-compatible: BOMs, then `<?xm` in UTF-32/16, EBCDIC.
+_WIDE_STARTS = (
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+    (b"\x4c\x6f\xa7\x94", "cp037"),
+)
+_XML_DECL = re.compile(r"^<\?xml[^>]*?>")
+_DECLARED_ENCODING = re.compile(r"<\?xml[^>]*?encoding=[\"']([\w.:-]{1,40})[\"']")
+_UTF8_DECL = "<?xml version='1.0' encoding='utf-8'?>"
+_FIRST_LINE_MAX = 512
+_HEAD_END = re.compile(rb"<\w")
+_SPACE_RUN = re.compile(rb"\s+")
+MAX_ATTRIBUTES = 16
+# Character references that may be out of range (the lenient parser needs no `;`).
+_BIG_CHARREF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{4,})|0*([0-9]{5,}))")
+AUTHOR_MAX = 2048
+# Start tags long enough to hold more than MAX_ATTRIBUTES attributes (each ` a=""`, 5 bytes).
+_LONG_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)(\s[^<>]{%d,})>" % (5 * MAX_ATTRIBUTES))
+_ATTRIBUTE = re.compile(rb"""\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]*)""")
+_AUTHOR_TAG = re.compile(
+    rb"<((?:[\w.-]+:)?(?:author|creator|publisher|managingEditor|webMaster|owner))(?=[\s/>])[^<>]*>",
+    re.I,
+)
+
+
+def _decode(body: bytes) -> tuple[bytes, str | None]:
+    """The document as feedparser reads it: UTF-8, its XML declaration rewritten (feedparser's
+    own detection: BOM, declaration, then utf-8, windows-1252…), and what was wrong.
+
+    feedparser's encoding sniffing is cubic in the length of the first line: a first line
+    longer than an XML declaration is cut after it, and documents in UTF-16/32 or EBCDIC are
+    decoded here so that the same limit applies. Then `_defuse`."""
+    for start, sniffed in _WIDE_STARTS:
+        if body.startswith(start):
+            encodings = [sniffed]
+            if sniffed == "cp037":  # one EBCDIC code page read the declaration: which one?
+                m = _DECLARED_ENCODING.match(body[:_FIRST_LINE_MAX].decode(sniffed))
+                if m:
+                    encodings.insert(0, m.group(1))
+            for encoding in encodings:
+                try:
+                    text = body.decode(encoding).lstrip("\ufeff")
+                except (UnicodeDecodeError, LookupError):
+                    continue
+                body = (_UTF8_DECL + _XML_DECL.sub("", text, count=1)).encode("utf-8")
+                break
+            break  # undecodable: feedparser does not sniff it either, and falls back
+    body = body.removeprefix(codecs.BOM_UTF8)
+    if body.startswith(b"<?") and body.find(b"\n", 0, _FIRST_LINE_MAX) < 0:
+        end = body.find(b"?>", 0, _FIRST_LINE_MAX)
+        if end >= 0:
+            body = body[: end + 2] + b"\n" + body[end + 2 :]
+        else:  # not an XML declaration: the XML default applies
+            body = b"<?xml version='1.0'?>\n" + body
+    info: dict[str, Any] = {}
+    try:
+        data = convert_to_utf8({}, body, info)
+    except Exception as e:  # e.g. a NUL in the declared encoding's name
+        info["bozo_exception"] = f"unusable encoding declaration ({type(e).__name__})"
+        text = _XML_DECL.sub("", body.decode("utf-8", "replace"), count=1)
+        data = (_UTF8_DECL + text).encode("utf-8")
+    problem = info.get("bozo_exception")
+    return _defuse(data), (str(problem) if problem else None)
+
+
+def _defuse(data: bytes) -> bytes:
+    """Rewrite, in linear time, what would make feedparser (or the XML reader under it)
+    super-linear, leaving every ordinary document unchanged:
+
+    * blank lines before the root element collapse to one (feedparser's DOCTYPE and ENTITY
+      search is quadratic in a run of them);
+    * a character reference to a surrogate or beyond U+10FFFF becomes U+FFFD (feedparser's
+      lenient parser raises on them, which cost the whole feed);
+    * a start tag with more than MAX_ATTRIBUTES attributes loses them (xml.sax looks each one
+      up by a linear search: quadratic in their number), namespace declarations kept;
+    * an author-like element (author, dc:creator, managingEditor, webMaster, publisher,
+      itunes:owner) longer than AUTHOR_MAX is emptied (feedparser's e-mail regex is
+      quadratic in its text).
+    """
+    if b"&#" in data:
+        data = _BIG_CHARREF.sub(_no_surrogate, data)
+    head = _HEAD_END.search(data)
+    if head and data.count(b"\n", 0, head.start()) > 16:
+        data = _SPACE_RUN.sub(_one_line_break, data[: head.start()]) + data[head.start() :]
+    out: list[bytes] = []
+    pos = 0
+    for m in _LONG_TAG.finditer(data):
+        tag = m.group(0)
+        if tag.count(b"=") <= MAX_ATTRIBUTES:
+            continue
+        attributes = _ATTRIBUTE.findall(tag)
+        if len(attributes) <= MAX_ATTRIBUTES:
+            continue
+        kept = b"".join(a for a in attributes if a.lstrip().lower().startswith(b"xmlns"))
+        closing = b"/>" if tag.endswith(b"/>") else b">"
+        out += [data[pos : m.start()], b"<", m.group(1), kept, closing]
+        pos = m.end()
+    if out:
+        data = b"".join([*out, data[pos:]])
+    out, pos = [], 0
+    unclosed: set[bytes] = set()
+    for m in _AUTHOR_TAG.finditer(data):
+        if m.start() < pos or m.group(0).endswith(b"/>"):
+            continue
+        name, start = m.group(1), m.end()
+        end = -1 if name in unclosed else data.find(b"</" + name, start)
+        if end < 0:  # no closer after here: its text runs to the next tag
+            unclosed.add(name)
+            end = data.find(b"<", start)
+            end = len(data) if end < 0 else end
+        if end - start > AUTHOR_MAX:
+            out.append(data[pos:start])
+            pos = end
+    if out:
+        data = b"".join([*out, data[pos:]])
+    return data
+
+
+def _no_surrogate(m: re.Match[bytes]) -> bytes:
+    digits = m.group(1) or m.group(2)
+    if len(digits) <= 8:
+        code = int(digits, 16 if m.group(1) else 10)
+        if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
+            return m.group(0)
+    return b"&#xFFFD"
+
+
+def _one_line_break(m: re.Match[bytes]) -> bytes:
+    run = m.group(0)
+    return b"\n" if b"\n" in run else run
+
+
+def _root_element(data: bytes) -> bytes | None:
+    """Local name of the first element, when only a prolog (XML declaration, comments,
+    processing instructions, DOCTYPE, spaces) precedes it; None when text comes first.
+    Linear: each step moves past what it skips."""
+    i, n = 0, len(data)
+    while i < n:
+        if data[i : i + 1].isspace():
+            i += 1
+            continue
+        if data.startswith(b"<?", i):
+            end, close = data.find(b"?>", i + 2), 2
+        elif data.startswith(b"<!--", i):
+            end, close = data.find(b"-->", i + 4), 3
+        elif data.startswith(b"<!", i):  # DOCTYPE; its internal subset ends with `]>`
+            gt = data.find(b">", i)
+            bracket = data.find(b"[", i, gt if gt >= 0 else n)
+            end, close = (data.find(b"]>", bracket), 2) if bracket >= 0 else (gt, 1)
+        else:
+            m = _NAME.match(data, i)
+            return m.group(1).rpartition(b":")[2].lower() if m else None
+        if end < 0:
+            return None
+        i = end + close
+    return None
+
+
+def resolve_link(link: str | None, feed_url: str) -> str | None:
+    """A link as feedparser left it (already joined with any absolute xml:base; joined with a
+    relative one) made absolute against the feed's final URL."""
+    if not link:
+        return None
+    link = link.strip()
+    if "://" in link[:12]:
+        return link
+    try:
+        return urljoin(feed_url, link)
+    except ValueError:  # an unparsable feed URL or link
+        return None
+
+
+def _item(
+    entry: Any, guid: str, reliable: bool, feed_url: str, feed_host: str, now: datetime
+) -> Any:  # Item | None
+    """One entry → Item (None when it holds nothing). A field that cannot be read is left
+    empty; an exception here costs this entry only (the caller skips it)."""
+    from monitor.types import Item
+
+    title = _text(entry.get("title"), TITLE_MAX)
+    summary = _text(entry.get("summary") or entry.get("description"), SUMMARY_MAX)
+    content = _text(entry.get("content"), CONTENT_MAX)
+    if content == summary:
+        content = ""
+    if not summary and content:
+        summary = content[:SUMMARY_MAX]
+    raw_link = str(entry.get("link") or "")
+    if entry.get("guidislink") and "://" not in raw_link[:12]:
+        raw_link = ""  # `<guid>123</guid>` without a link: an id, not an address
+    link = canonical_link(resolve_link(raw_link, feed_url))
+    if not title and not summary and not link:
+        return None
+    reliable_guid = guid if reliable else None
+    if reliable_guid:
+        key = _guid_key(reliable_guid, feed_host)
+    elif link:
+        key = link
+    else:
+        key = content_hash(title, summary)
+    try:
+        published = entry_date(entry, now)
+    except Exception:  # an unreadable date is no date; the item is kept
+        published = None
+    author = entry.get("author")
+    return Item(
+        key=key[:1000],
+        guid=reliable_guid[:1000] if reliable_guid else None,
+        link=link[:2000] if link else None,
+        title=title or (summary[:120] if summary else link or ""),
+        summary=summary,
+        content=content,
+        published=published,
+        author=clean_text(str(author), 200) if author else None,
+    )
+
+
 def parse_feed(body: bytes, url: str, now: datetime | None = None) -> ParsedFeed:
-    """Read a feed; raise ParseError when the bytes are not a feed at all."""
+    """Read a feed fetched from `url` (the final URL, after redirects: relative links are
+    resolved against it when no xml:base applies); raise ParseError when the bytes are not a
+    feed at all. One entry that cannot be read is skipped, and said in the warning; the
+    others are kept."""
     from monitor.types import Item
 
     now = now or datetime.now(UTC)
     if not body or not body.strip():
         raise ParseError("not a feed: empty body")
-    if _ENTITY_DECL.search(body[:65536]):
+    data, encoding_problem = _decode(body)
+    # Anywhere in the decoded document (UTF-16, after a long comment…): feedparser itself
+    # keeps "safe" internal entities and would expand them into the text.
+    if _ENTITY_DECL.search(data):
         raise ParseError("refused: the document declares XML entities (expansion/XXE risk)")
+    # xml:base is resolved by feedparser against the feed's URL (nested relative bases
+    # included); without it, relative links are joined with the URL in _item (cheaper:
+    # feedparser joins every element's base with the document's URL when it has one).
+    headers = {"content-type": "application/xml", "content-location": url}
     try:
-        parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
+        parsed = feedparser.parse(
+            data,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+            response_headers=headers if b"xml:base" in data else None,
+        )
     except Exception as e:  # feedparser is tolerant, but not proven total
         raise ParseError(f"not a feed: {type(e).__name__}: {e}") from e
     entries = parsed.get("entries") or []
     if not entries and not parsed.get("version"):
         reason = parsed.get("bozo_exception")
         raise ParseError(f"not a feed: {reason or 'no RSS/Atom/RDF document found'}")
-    feed_host = (urlsplit(url).hostname or "").lower()
-    guids = [str(e.get("id") or "").strip() for e in entries]
+    if not parsed.get("version"):
+        # feedparser finds <item>s in anything; a feed it cannot name must at least be a
+        # document whose root is a feed element (CDF's <channel>, a namespace-less rdf:RDF).
+        root = _root_element(data)
+        if root not in _FEED_ROOTS:
+            what = f"<{root.decode('ascii', 'replace')}> document" if root else "text"
+            raise ParseError(f"not a feed: {what}, no RSS/Atom/RDF root element")
+    feed_host = (urlsplit(url).hostname or "").lower() if "://" in url else ""
+    guids = [_CONTROL_CHARS.sub("", str(e.get("id") or "")).strip() for e in entries]
     # A guid that several different entries share identifies nothing (some CMSs do that).
-    shared = {g for g, n in Counter(guids).items() if g and n > 1}
-    shared_bad: set[str] = set()
-    for g in shared:
-        variants = {
-            (e.get("link"), e.get("title")) for e in entries if str(e.get("id") or "").strip() == g
-        }
-        if len(variants) > 1:
-            shared_bad.add(g)
+    variants: dict[str, set[tuple[str, str]]] = {}
+    for entry, g in zip(entries, guids, strict=True):
+        if g:
+            variants.setdefault(g, set()).add((str(entry.get("link")), str(entry.get("title"))))
+    shared_bad = {g for g, v in variants.items() if len(v) > 1}
     items: list[Item] = []
     seen: set[str] = set()
+    skipped: list[str] = []
     for entry, guid in zip(entries, guids, strict=True):
-        title = _text(entry.get("title"), TITLE_MAX)
-        summary = _text(entry.get("summary") or entry.get("description"), SUMMARY_MAX)
-        content = _text(entry.get("content"), CONTENT_MAX)
-        if content == summary:
-            content = ""
-        if not summary and content:
-            summary = content[:SUMMARY_MAX]
-        link = canonical_link(entry.get("link"))
-        if not title and not summary and not link:
+        try:
+            item = _item(entry, guid, bool(guid) and guid not in shared_bad, url, feed_host, now)
+        except Exception as e:  # one unreadable entry never costs the others
+            skipped.append(f"{type(e).__name__}: {e}")
             continue
-        reliable_guid = guid if guid and guid not in shared_bad else None
-        if reliable_guid:
-            key = _guid_key(reliable_guid, feed_host)
-        elif link:
-            key = link
-        else:
-            key = content_hash(title, summary)
-        if key in seen:
+        if item is None or item.key in seen:
             continue
-        seen.add(key)
-        author = entry.get("author")
-        items.append(
-            Item(
-                key=key[:1000],
-                guid=reliable_guid[:1000] if reliable_guid else None,
-                link=link[:2000] if link else None,
-                title=title or (summary[:120] if summary else link or ""),
-                summary=summary,
-                content=content,
-                published=entry_date(entry, now),
-                author=clean_text(str(author), 200) if author else None,
-            )
-        )
-    bozo = None
+        seen.add(item.key)
+        items.append(item)
+    warnings = []
     if parsed.get("bozo"):
-        bozo = str(parsed.get("bozo_exception") or "malformed XML")[:300]
-    feed_title = _text((parsed.get("feed") or {}).get("title"), TITLE_MAX)
+        warnings.append(str(parsed.get("bozo_exception") or "malformed XML"))
+    elif encoding_problem:
+        warnings.append(encoding_problem)
+    if skipped:
+        warnings.append(f"{len(skipped)} unreadable entries skipped (first: {skipped[0]})")
+    try:
+        feed_title = _text((parsed.get("feed") or {}).get("title"), TITLE_MAX)
+    except Exception as e:
+        feed_title = ""
+        warnings.append(f"feed title unreadable: {type(e).__name__}")
+    bozo = _CONTROL_CHARS.sub(" ", "; ".join(warnings))[:300] if warnings else None
     return ParsedFeed(title=feed_title, items=tuple(items), bozo=bozo)

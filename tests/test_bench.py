@@ -69,3 +69,9 @@ def test_eval_events_smoke() -> None:
 def test_bench_assign_smoke() -> None:
     out = run("bench_assign.py")
     assert "p95" in out and "linear scan" in out
+
+
+def test_bench_corpus_smoke() -> None:
+    out = run("bench_corpus.py")
+    assert "Python exceptions in feed errors: 0; in the log: 0" in out
+    assert "escaped <script> openers" in out
