@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -26,7 +27,7 @@ from monitor.errors import (
     StorageError,
     first_line,
 )
-from monitor.fetch import FetchRequest, fetch_many, fetch_one
+from monitor.fetch import FetchRequest, fetch_many
 from monitor.notify import next_attempt, render_alert, send
 from monitor.parse import ParsedFeed, parse_feed
 from monitor.routing import route
@@ -56,8 +57,9 @@ class Runtime:
     owner: str
 
     @classmethod
-    def build(cls, settings: Settings, migrate: bool = True) -> Runtime:
-        db = Database(settings.database_url)
+    def build(cls, settings: Settings, migrate: bool = True, **db_options: Any) -> Runtime:
+        """`db_options` go to the engine (the Celery worker bounds its pool with them)."""
+        db = Database(settings.database_url, **db_options)
         if migrate:
             ensure_schema(db.engine)
         profile = load_profile(settings.profile_path)
@@ -187,20 +189,35 @@ def store_poll(
 
 
 def poll_feed(rt: Runtime, feed_id: int) -> PollOutcome:
-    """One feed end to end, synchronously (what a Celery task runs). Skips the feed when
-    another worker holds its lease."""
+    """One feed end to end, synchronously. Skips the feed when another worker holds its
+    lease."""
+    outcomes = poll_feeds(rt, [feed_id])
+    if not outcomes:
+        return PollOutcome(feed_url=str(feed_id), status="skipped", error="leased elsewhere")
+    return outcomes[0]
+
+
+def poll_feeds(
+    rt: Runtime,
+    feed_ids: Sequence[int],
+    held_until: datetime | None = None,
+    shared_limit_url: str | None = None,
+) -> list[PollOutcome]:
+    """A batch of feeds end to end (what a Celery poll task runs): take the lease of those
+    nobody holds (and, with `held_until`, that are still waiting for this very poll: see
+    `feed_store.lease_feeds`), fetch them concurrently with the embedded loop's fetcher, and
+    parse, classify and store each in this process as its answer arrives, while the others
+    are still being fetched. `shared_limit_url` (Redis) holds the per-host limit across every
+    process and machine. Feeds not taken are left out of the outcomes."""
     now = utcnow()
     with rt.db.session() as s:
-        if not feed_store.lease_feed(s, feed_id, now, rt.owner, rt.settings.lease_seconds):
-            return PollOutcome(feed_url=str(feed_id), status="skipped", error="leased elsewhere")
-        feed = s.get(Feed, feed_id)
-        assert feed is not None
-        url, etag, last_modified = feed.url, feed.etag, feed.last_modified
-    try:
-        result: FetchResult | FetchError = fetch_one(url, rt.settings.limits, etag, last_modified)
-    except FetchError as e:
-        result = e
-    return _process_here(rt, feed_id, result)
+        taken = feed_store.lease_feeds(
+            s, feed_ids, now, rt.owner, rt.settings.lease_seconds, held_until
+        )
+    requests = [FetchRequest(fid, url, etag, lm) for fid, url, etag, lm in taken]
+    if not requests:
+        return []
+    return asyncio.run(poll_leased(rt, requests, shared_limit_url=shared_limit_url))
 
 
 _WORKER: Runtime | None = None
@@ -241,6 +258,18 @@ async def poll_due_feeds(
             s, now, rt.owner, rt.settings.lease_seconds, everything=everything
         )
         requests = [FetchRequest(f.id, f.url, f.etag, f.last_modified) for f in feeds]
+    return await poll_leased(rt, requests, workers, on_outcome)
+
+
+async def poll_leased(
+    rt: Runtime,
+    requests: Sequence[FetchRequest],
+    workers: Executor | None = None,
+    on_outcome: Callable[[PollOutcome], None] | None = None,
+    shared_limit_url: str | None = None,
+) -> list[PollOutcome]:
+    """Fetch feeds this process holds the lease of; process each as soon as it is fetched
+    (in a process of `workers`, else in a thread, one feed at a time)."""
     loop = asyncio.get_running_loop()
     store_lock = asyncio.Lock()
     outcomes: list[PollOutcome] = []
@@ -264,7 +293,7 @@ async def poll_due_feeds(
             on_outcome(outcome)
 
     pending: list[asyncio.Task[None]] = []
-    async for req, res in fetch_many(requests, rt.settings.limits):
+    async for req, res in fetch_many(requests, rt.settings.limits, shared_limit_url):
         pending.append(asyncio.create_task(finish(req, res)))
     if pending:
         await asyncio.gather(*pending)
@@ -335,12 +364,33 @@ def deliver_due(
     return sent, failed
 
 
-def enqueue_due(rt: Runtime, limit: int = 500) -> list[int]:
+@dataclass(frozen=True)
+class DueFeeds:
+    """Feeds taken for polling by `enqueue_due`, and the next check they were pushed to (the
+    fence their poll checks: `poll_feeds(held_until=…)`)."""
+
+    ids: list[int]
+    held_until: datetime
+
+
+def enqueue_due(rt: Runtime, limit: int = 500) -> DueFeeds:
     """Feeds due now, pushed MONITOR_LEASE_SECONDS ahead so that the next tick (or a second beat)
-    does not enqueue them again; the poll itself sets the real next check."""
+    does not enqueue them again; the poll itself sets the real next check. One statement, over
+    the due rows only (index on next_check_at)."""
     now = utcnow()
+    held_until = now + timedelta(seconds=rt.settings.lease_seconds)
     with rt.db.session() as s:
-        return feed_store.take_due_feed_ids(s, now, rt.settings.lease_seconds, limit)
+        ids = feed_store.take_due_feed_ids(s, now, held_until, limit)
+    return DueFeeds(ids, held_until)
+
+
+def split_batches(ids: Sequence[int], size: int) -> list[list[int]]:
+    """`ids` in as few batches of at most `size` as possible, of nearly equal lengths (so that
+    the worker processes taking them finish together)."""
+    if not ids:
+        return []
+    count = -(-len(ids) // max(1, size))
+    return [list(ids[i::count]) for i in range(count)]
 
 
 def run_cycle(

@@ -42,6 +42,7 @@ ENV_VARS: dict[str, str] = {
     "MONITOR_CLAIM_SECONDS": "a delivery claimed by a worker that died is retried after (300)",
     "MONITOR_LEASE_SECONDS": "a feed whose poller died is polled again after (120)",
     "MONITOR_LOG_LEVEL": "logging level (default INFO)",
+    "MONITOR_POLL_BATCH": "feeds in one Celery poll task, fetched concurrently (default 50)",
 }
 
 
@@ -60,6 +61,7 @@ class Settings:
     claim_seconds: float = 300.0
     lease_seconds: float = 120.0
     log_level: str = "INFO"
+    poll_batch: int = 50
 
 
 # --- feeds.yaml ---------------------------------------------------------------------------
@@ -248,4 +250,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, with_feeds: bool = Tr
         claim_seconds=_env_number(env, "MONITOR_CLAIM_SECONDS", 300.0),
         lease_seconds=_env_number(env, "MONITOR_LEASE_SECONDS", 120.0),
         log_level=(env.get("MONITOR_LOG_LEVEL") or "INFO").upper(),
+        poll_batch=_env_number(env, "MONITOR_POLL_BATCH", 50, integer=True),
     )

@@ -5,18 +5,26 @@
     celery -A monitor.worker worker -Q poll,deliver,celery   # …and N workers
 
 Beat runs three small periodic tasks on their own queue: `enqueue_due_feeds` every second
-(selects due feeds in the database and enqueues `poll_feed(id)`), `sweep_deliveries` (retries
-due outbox rows) and `sync_feeds` (reloads feeds.yaml). Feed intervals, backoff and Retry-After
-live in the database, so nothing in the beat schedule needs rebuilding. A second beat is
-harmless: due feeds are taken with SKIP LOCKED and pushed ahead, polls take a per-feed lease,
-and the unique constraints make a second alert impossible.
+(takes the due feeds in the database and enqueues them in batches, `poll_feeds(ids)`),
+`sweep_deliveries` (retries due outbox rows) and `sync_feeds` (reloads feeds.yaml). A poll
+task fetches its batch concurrently with the embedded loop's fetcher and parses, classifies and
+stores in its own process; the per-host limit is shared by every worker through Redis. Feed
+intervals, backoff and Retry-After live in the database, so nothing in the beat schedule needs
+rebuilding. A second beat is harmless: due feeds are taken with SKIP LOCKED and pushed ahead,
+polls take a per-feed lease behind a fence, and the unique constraints make a second alert
+impossible.
+
+The Celery configuration comes from the settings object (`celery_config(settings)`), read
+when Celery first needs it, not from the environment at import.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import sys
 import threading
+from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from celery import Celery
@@ -24,9 +32,17 @@ from celery.signals import worker_process_init
 from kombu import Queue  # type: ignore[attr-defined]
 from sqlalchemy.exc import OperationalError
 
-from monitor.errors import StorageError, first_line
-from monitor.pipeline import FeedsWatcher, Runtime, deliver_due, enqueue_due, poll_feed
-from monitor.settings import DEFAULT_BROKER_URL, load_settings
+from monitor.errors import ConfigError, StorageError, first_line
+from monitor.pipeline import (
+    FeedsWatcher,
+    Runtime,
+    deliver_due,
+    enqueue_due,
+    poll_feeds,
+    split_batches,
+)
+from monitor.settings import Settings, load_settings
+from monitor.types import PollOutcome
 
 log = logging.getLogger("monitor.worker")
 
@@ -36,44 +52,93 @@ SCHEDULE_QUEUE = "celery"  # beat's own tasks: never behind a flood of polls
 ENQUEUE_EVERY = 1.0
 SWEEP_EVERY = 5.0
 SYNC_EVERY = 30.0
+ENQUEUE_LIMIT = 500  # feeds taken per tick at most (500/s: 150,000 feeds at a 5-minute interval)
+# Database connections per worker process: a poll task uses one at a time (leases, then each
+# feed's transaction in turn), so 2 is plenty; 4 at most with the overflow.
+DB_POOL_SIZE = 2
+DB_MAX_OVERFLOW = 2
 
-app = Celery("monitor", broker=os.environ.get("MONITOR_BROKER_URL") or DEFAULT_BROKER_URL)
-app.conf.update(
-    task_serializer="json",
-    accept_content=["json"],
-    result_serializer="json",
-    task_ignore_result=True,
-    task_acks_late=True,
-    task_reject_on_worker_lost=True,
-    worker_prefetch_multiplier=1,
-    broker_connection_retry_on_startup=True,
-    broker_transport_options={"visibility_timeout": 3600},
-    task_queues=[Queue(POLL_QUEUE), Queue(DELIVER_QUEUE), Queue(SCHEDULE_QUEUE)],
-    task_default_queue=SCHEDULE_QUEUE,
-    task_routes={
-        "monitor.poll_feed": {"queue": POLL_QUEUE},
-        "monitor.deliver_alert": {"queue": DELIVER_QUEUE},
-        "monitor.sweep_deliveries": {"queue": DELIVER_QUEUE},
-    },
-    beat_schedule={
-        "enqueue-due-feeds": {
-            "task": "monitor.enqueue_due_feeds",
-            "schedule": ENQUEUE_EVERY,
-            "options": {"expires": ENQUEUE_EVERY * 0.9},
+
+def shared_limit_url(settings: Settings) -> str | None:
+    """Where the per-host limit is shared: the broker, when it is Redis."""
+    url = settings.broker_url
+    return url if url.startswith(("redis://", "rediss://", "unix://")) else None
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery settings, from the monitor settings (paperless-ngx's config_from_object)."""
+    return {
+        "broker_url": settings.broker_url,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {"visibility_timeout": 3600},
+        "task_queues": [Queue(POLL_QUEUE), Queue(DELIVER_QUEUE), Queue(SCHEDULE_QUEUE)],
+        "task_default_queue": SCHEDULE_QUEUE,
+        "task_routes": {
+            "monitor.poll_feed": {"queue": POLL_QUEUE},
+            "monitor.poll_feeds": {"queue": POLL_QUEUE},
+            "monitor.deliver_alert": {"queue": DELIVER_QUEUE},
+            "monitor.sweep_deliveries": {"queue": DELIVER_QUEUE},
         },
-        "sweep-deliveries": {
-            "task": "monitor.sweep_deliveries",
-            "schedule": SWEEP_EVERY,
-            "options": {"expires": SWEEP_EVERY * 0.9},
+        "beat_schedule": {
+            "enqueue-due-feeds": {
+                "task": "monitor.enqueue_due_feeds",
+                "schedule": ENQUEUE_EVERY,
+                "options": {"expires": ENQUEUE_EVERY * 0.9},
+            },
+            "sweep-deliveries": {
+                "task": "monitor.sweep_deliveries",
+                "schedule": SWEEP_EVERY,
+                "options": {"expires": SWEEP_EVERY * 0.9},
+            },
+            "sync-feeds": {
+                "task": "monitor.sync_feeds",
+                "schedule": SYNC_EVERY,
+                "options": {"expires": SYNC_EVERY * 0.9},
+            },
         },
-        "sync-feeds": {
-            "task": "monitor.sync_feeds",
-            "schedule": SYNC_EVERY,
-            "options": {"expires": SYNC_EVERY * 0.9},
-        },
-    },
-    worker_hijack_root_logger=False,
-)
+        "worker_hijack_root_logger": False,
+    }
+
+
+def _load_settings() -> Settings:
+    try:
+        return load_settings(with_feeds=False)
+    except ConfigError as e:
+        print(f"monitor: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+class SettingsConfig(Mapping[str, Any]):
+    """`celery_config(load_settings())`, built on first use: Celery reads its configuration
+    when it starts, so importing this module reads no environment."""
+
+    def __init__(self) -> None:
+        self._conf: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._conf is None:
+            self._conf = celery_config(_load_settings())
+        return self._conf
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+app = Celery("monitor")
+app.config_from_object(SettingsConfig())
 
 _runtime: Runtime | None = None
 _lock = threading.Lock()
@@ -84,7 +149,9 @@ def runtime() -> Runtime:
     global _runtime
     with _lock:
         if _runtime is None:
-            _runtime = Runtime.build(load_settings(with_feeds=False))
+            _runtime = Runtime.build(
+                _load_settings(), pool_size=DB_POOL_SIZE, max_overflow=DB_MAX_OVERFLOW
+            )
         return _runtime
 
 
@@ -121,19 +188,36 @@ def _database_down(task: str, e: Exception) -> None:
 
 @app.task(name="monitor.enqueue_due_feeds")
 def enqueue_due_feeds() -> int:
+    """Take the due feeds and enqueue them in batches of MONITOR_POLL_BATCH."""
     try:
         watcher().check()
-        ids = enqueue_due(runtime())
+        rt = runtime()
+        due = enqueue_due(rt, ENQUEUE_LIMIT)
     except TRANSIENT as e:
         _database_down("enqueue_due_feeds", e)
         return 0
-    for feed_id in ids:
-        poll_feed_task.apply_async(args=[feed_id])
-    return len(ids)
+    held_until = due.held_until.isoformat()
+    for batch in split_batches(due.ids, rt.settings.poll_batch):
+        poll_feeds_task.apply_async(args=[batch, held_until])
+    return len(due.ids)
 
 
-@app.task(
-    name="monitor.poll_feed",
+def _log_outcome(outcome: PollOutcome) -> None:
+    if outcome.status == "error":
+        log.warning("feed %s error %s", outcome.feed_url, outcome.error)
+    else:
+        log.info("feed %s %s new=%d matches=%d alerts=%d", outcome.feed_url, outcome.status,
+                 outcome.new_items, outcome.matches, outcome.alerts)  # fmt: skip
+
+
+def _after_polls(outcomes: list[PollOutcome]) -> None:
+    for outcome in outcomes:
+        for alert_id in outcome.alert_ids:
+            deliver_alert_task.apply_async(args=[alert_id])
+        _log_outcome(outcome)
+
+
+POLL_TASK = dict(
     autoretry_for=TRANSIENT,
     retry_backoff=2,
     retry_backoff_max=120,
@@ -142,13 +226,27 @@ def enqueue_due_feeds() -> int:
     soft_time_limit=90,
     time_limit=120,
 )
-def poll_feed_task(feed_id: int) -> dict[str, Any]:
-    outcome = poll_feed(runtime(), feed_id)
-    for alert_id in outcome.alert_ids:
-        deliver_alert_task.apply_async(args=[alert_id])
-    log.info("feed %s %s new=%d matches=%d alerts=%d", outcome.feed_url, outcome.status,
-             outcome.new_items, outcome.matches, outcome.alerts)  # fmt: skip
-    return {"status": outcome.status, "new": outcome.new_items, "alerts": outcome.alerts}
+
+
+@app.task(name="monitor.poll_feeds", **POLL_TASK)
+def poll_feeds_task(feed_ids: list[int], held_until: str | None = None) -> dict[str, int]:
+    """Poll a batch of feeds (concurrent fetches, the per-host limit shared in Redis)."""
+    rt = runtime()
+    fence = datetime.fromisoformat(held_until) if held_until else None
+    outcomes = poll_feeds(rt, feed_ids, fence, shared_limit_url(rt.settings))
+    _after_polls(outcomes)
+    return {
+        "polled": len(outcomes),
+        "skipped": len(feed_ids) - len(outcomes),
+        "alerts": sum(o.alerts for o in outcomes),
+    }
+
+
+@app.task(name="monitor.poll_feed", **POLL_TASK)
+def poll_feed_task(feed_id: int) -> dict[str, int]:
+    """One feed (what an older beat enqueued): a batch of one."""
+    result: dict[str, int] = poll_feeds_task(feed_ids=[feed_id])
+    return result
 
 
 @app.task(
