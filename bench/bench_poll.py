@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +98,7 @@ class Cycle:
     requests: int = 0
     conditional: int = 0
     in_process: float | None = None  # the cycle as `monitor run --once` logs it
-    ticks: list[float] = field(default_factory=list)  # enqueue_due_feeds run times
+    ticks: int = 0  # poll-due-feeds ticks beat sent during the cycle
 
 
 def _tree(roots: list[psutil.Process]) -> list[psutil.Process]:
@@ -252,7 +251,7 @@ def run_embedded(
 
 # --- the Celery mode --------------------------------------------------------------------------
 
-TICK = re.compile(r"Task monitor\.enqueue_due_feeds\[[^\]]+\] succeeded in ([\d.]+)s")
+TICK = re.compile(r"Sending due task poll-due-feeds")
 
 
 def _sql(url: str, statement: str) -> float:
@@ -280,6 +279,8 @@ def celery_cycles(
         config = write_config(Path(tmp) / "config", urls, [])
         env = monitor_env(config, db_url, MONITOR_BROKER_URL=REDIS_URL,
                           MONITOR_POLL_INTERVAL="3600")  # fmt: skip
+        if args.poll_batch:
+            env["MONITOR_POLL_BATCH"] = str(args.poll_batch)
         subprocess.run([sys.executable, "-m", "monitor", "db", "upgrade"], env=env, check=True,
                        capture_output=True, timeout=120)  # fmt: skip
         # The feeds in the database, not due yet: the workers start idle.
@@ -298,6 +299,7 @@ def celery_cycles(
                        "-l", "info", "-n", f"bench{w}@%h"]  # fmt: skip
                 if w == 0:
                     cmd += ["--beat", "-s", f"{tmp}/beat-schedule"]
+                cmd += args.worker_args.split()
                 log = open(f"{tmp}/worker{w}.log", "wb")  # noqa: SIM115
                 logs.append(Path(f"{tmp}/worker{w}.log"))
                 procs.append(psutil.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
@@ -312,7 +314,7 @@ def celery_cycles(
                 s.peak_active = 0
             cycles = []
             for _ in range(2):
-                ticks_before = sum(len(TICK.findall(p.read_text(errors="replace"))) for p in logs)
+                ticks_before = len(TICK.findall(logs[0].read_text(errors="replace")))
                 sampler = Sampler(list(procs), name)
                 start = time.perf_counter()
                 _sql(db_url, "UPDATE feeds SET next_check_at = now()")
@@ -332,13 +334,12 @@ def celery_cycles(
                 wall = time.perf_counter() - start
                 cycle = sampler.stop()
                 cycle.wall = wall
-                ticks = [
-                    float(t) for p in logs for t in TICK.findall(p.read_text(errors="replace"))
-                ]
-                cycle.ticks = ticks[ticks_before:]
+                sent = len(TICK.findall(logs[0].read_text(errors="replace")))
+                cycle.ticks = sent - ticks_before
                 observe(servers, cycle)
                 cycles.append(cycle)
                 time.sleep(2)
+            print(lease_probe(db_url, len(urls)), flush=True)
         finally:
             for p in procs:
                 p.terminate()
@@ -351,6 +352,34 @@ def celery_cycles(
     return cycles[0], cycles[1]
 
 
+def lease_probe(db_url: str, feeds: int) -> str:
+    """How long taking 50 due feeds takes with this many feeds: none due, then all due
+    (each in a transaction rolled back)."""
+    from sqlalchemy import text
+
+    from monitor.pipeline import utcnow
+    from monitor.store import Database
+    from monitor.store.feeds import lease_due_feed_rows
+
+    db = Database(db_url)
+    out = []
+    try:
+        for label, due in (("none due", False), ("all due", True)):
+            times = []
+            for _ in range(20):
+                with db.sessions() as s:
+                    if due:
+                        s.execute(text("UPDATE feeds SET next_check_at = now() - interval '1 s'"))
+                    start = time.perf_counter()
+                    lease_due_feed_rows(s, utcnow(), "probe", 60, 50)
+                    times.append(time.perf_counter() - start)
+                    s.rollback()
+            out.append(f"{label} {1000 * sorted(times)[len(times) // 2]:.1f} ms")
+    finally:
+        db.dispose()
+    return f"taking 50 due feeds among {feeds}: " + ", ".join(out)
+
+
 # --- report -----------------------------------------------------------------------------------
 
 
@@ -359,12 +388,7 @@ def line(label: str, c: Cycle, base: Cycle | None = None) -> str:
     inner = f" (in-process cycle {c.in_process:.2f} s)" if c.in_process is not None else ""
     conn = f", peak PG connections {c.connections}" if c.connections else ""
     db = f" + PG backends {c.db_cpu:.2f} s" if c.db_cpu else ""
-    ticks = ""
-    if c.ticks:
-        ticks = (
-            f", enqueue ticks {len(c.ticks)} (median {1000 * statistics.median(c.ticks):.0f} ms, "
-            f"max {1000 * max(c.ticks):.0f} ms)"
-        )
+    ticks = f", beat ticks {c.ticks} in {c.wall:.0f} s" if c.ticks else ""
     return (
         f"{label:<34} {c.wall:7.2f} s{ratio}{inner}; {c.requests} requests "
         f"({c.conditional} conditional), CPU {c.cpu:.2f} s{db}, peak PSS "
@@ -381,6 +405,8 @@ def main() -> None:
     ap.add_argument("--delay", type=float, default=0.25)
     ap.add_argument("--embedded-db", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--celery-workers", default="1,2", help="worker counts to measure")
+    ap.add_argument("--worker-args", default="", help="more `celery worker` options (sizing)")
+    ap.add_argument("--poll-batch", type=int, help="MONITOR_POLL_BATCH for the workers")
     ap.add_argument("--timeout", type=float, default=900, help="seconds a cycle may take")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--skip-naive", action="store_true", help="no hand-written loop")

@@ -144,6 +144,7 @@ end
 return 0
 """
 SHARED_KEY_PREFIX = "monitor:host-slots:"
+REDIS_CONNECTIONS = 4  # per Fetcher (per poll task)
 LEASE_MARGIN = 10.0  # seconds a slot outlives the request deadline (a killed worker's slot)
 
 
@@ -165,12 +166,14 @@ class SharedHostLimit:
         self.per_host = per_host
         self.lease_ms = int(lease_seconds * 1000)
         self.prefix = prefix
-        self._redis: Any = redis.asyncio.Redis.from_url(url)
+        # A few connections, waited for: not one per request waiting for its host.
+        pool = redis.asyncio.BlockingConnectionPool.from_url(url, max_connections=REDIS_CONNECTIONS)
+        self._redis: Any = redis.asyncio.Redis(connection_pool=pool)
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._warned = False
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)
 
     async def try_acquire(self, host: str, token: str) -> bool:
         args: list[int | str] = [self.per_host, self.lease_ms, token]
@@ -288,6 +291,16 @@ class Fetcher:
                     f"no complete answer within {self.limits.deadline:g} s", kind="timeout"
                 ) from e
 
+    async def fetch_request(self, req: FetchRequest) -> FetchResult | FetchError:
+        """`fetch` with every failure as a value (FetchError), for callers running many."""
+        try:
+            return await self.fetch(req.url, req.etag, req.last_modified)
+        except FetchError as e:
+            return e
+        except Exception as e:  # a bug or an exotic library error: keep the others going
+            log.exception("unexpected error fetching %s", req.url)
+            return FetchError(f"unexpected {type(e).__name__}: {e}", kind="internal")
+
     async def _fetch(
         self, url: str, etag: str | None, last_modified: str | None, started: float
     ) -> FetchResult:
@@ -380,13 +393,7 @@ async def fetch_many(
     async with Fetcher(limits, shared_limit_url=shared_limit_url) as fetcher:
 
         async def one(req: FetchRequest) -> tuple[FetchRequest, FetchResult | FetchError]:
-            try:
-                return req, await fetcher.fetch(req.url, req.etag, req.last_modified)
-            except FetchError as e:
-                return req, e
-            except Exception as e:  # a bug or an exotic library error: keep the others going
-                log.exception("unexpected error fetching %s", req.url)
-                return req, FetchError(f"unexpected {type(e).__name__}: {e}", kind="internal")
+            return req, await fetcher.fetch_request(req)
 
         tasks = [asyncio.create_task(one(r)) for r in requests]
         try:
@@ -400,7 +407,7 @@ async def fetch_many(
 def fetch_one(
     url: str, limits: FetchLimits, etag: str | None = None, last_modified: str | None = None
 ) -> FetchResult:
-    """Synchronous single fetch (Celery tasks)."""
+    """Synchronous single fetch."""
 
     async def go() -> FetchResult:
         async with Fetcher(limits) as fetcher:

@@ -27,7 +27,7 @@ from monitor.errors import (
     StorageError,
     first_line,
 )
-from monitor.fetch import FetchRequest, fetch_many
+from monitor.fetch import Fetcher, FetchRequest, fetch_many
 from monitor.notify import next_attempt, render_alert, send
 from monitor.parse import ParsedFeed, parse_feed
 from monitor.routing import route
@@ -198,22 +198,13 @@ def poll_feed(rt: Runtime, feed_id: int) -> PollOutcome:
 
 
 def poll_feeds(
-    rt: Runtime,
-    feed_ids: Sequence[int],
-    held_until: datetime | None = None,
-    shared_limit_url: str | None = None,
+    rt: Runtime, feed_ids: Sequence[int], shared_limit_url: str | None = None
 ) -> list[PollOutcome]:
-    """A batch of feeds end to end (what a Celery poll task runs): take the lease of those
-    nobody holds (and, with `held_until`, that are still waiting for this very poll: see
-    `feed_store.lease_feeds`), fetch them concurrently with the embedded loop's fetcher, and
-    parse, classify and store each in this process as its answer arrives, while the others
-    are still being fetched. `shared_limit_url` (Redis) holds the per-host limit across every
-    process and machine. Feeds not taken are left out of the outcomes."""
+    """These feeds end to end: take the lease of those nobody holds, fetch them concurrently,
+    parse, classify and store each in this process. Feeds not taken are left out."""
     now = utcnow()
     with rt.db.session() as s:
-        taken = feed_store.lease_feeds(
-            s, feed_ids, now, rt.owner, rt.settings.lease_seconds, held_until
-        )
+        taken = feed_store.lease_feeds(s, feed_ids, now, rt.owner, rt.settings.lease_seconds)
     requests = [FetchRequest(fid, url, etag, lm) for fid, url, etag, lm in taken]
     if not requests:
         return []
@@ -261,26 +252,31 @@ async def poll_due_feeds(
     return await poll_leased(rt, requests, workers, on_outcome)
 
 
-async def poll_leased(
-    rt: Runtime,
-    requests: Sequence[FetchRequest],
-    workers: Executor | None = None,
-    on_outcome: Callable[[PollOutcome], None] | None = None,
-    shared_limit_url: str | None = None,
-) -> list[PollOutcome]:
-    """Fetch feeds this process holds the lease of; process each as soon as it is fetched
-    (in a process of `workers`, else in a thread, one feed at a time)."""
-    loop = asyncio.get_running_loop()
-    store_lock = asyncio.Lock()
-    outcomes: list[PollOutcome] = []
+class _Finisher:
+    """Parses, classifies and stores fetched feeds: in a process of `workers` (a pool made
+    with `init_worker`), else in a thread, one feed at a time. A feed that cannot be stored
+    is logged in one line and polled again when its lease expires."""
 
-    async def finish(req: FetchRequest, res: FetchResult | FetchError) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        workers: Executor | None = None,
+        on_outcome: Callable[[PollOutcome], None] | None = None,
+    ):
+        self.rt, self.workers, self.on_outcome = rt, workers, on_outcome
+        self.lock = asyncio.Lock()
+        self.outcomes: list[PollOutcome] = []
+
+    async def __call__(self, req: FetchRequest, res: FetchResult | FetchError) -> None:
         try:
-            if workers is not None:
-                outcome = await loop.run_in_executor(workers, process_fetched, _feed_id(req), res)
+            if self.workers is not None:
+                loop = asyncio.get_running_loop()
+                outcome = await loop.run_in_executor(
+                    self.workers, process_fetched, _feed_id(req), res
+                )
             else:
-                async with store_lock:
-                    outcome = await asyncio.to_thread(_process_here, rt, _feed_id(req), res)
+                async with self.lock:
+                    outcome = await asyncio.to_thread(_process_here, self.rt, _feed_id(req), res)
         except (SQLAlchemyError, StorageError) as e:  # the database is down: one line a feed
             log.error("storing %s failed (%s); polled again when its lease expires", req.url,
                       first_line(e))  # fmt: skip
@@ -288,16 +284,96 @@ async def poll_leased(
         except Exception as e:  # a dead pool process, a bug: the same retry, with a traceback
             log.exception("storing %s failed; polled again when its lease expires", req.url)
             outcome = PollOutcome(req.url, "error", error=f"internal: {type(e).__name__}: {e}")
-        outcomes.append(outcome)
-        if on_outcome:
-            on_outcome(outcome)
+        self.outcomes.append(outcome)
+        if self.on_outcome:
+            self.on_outcome(outcome)
 
+
+async def poll_leased(
+    rt: Runtime,
+    requests: Sequence[FetchRequest],
+    workers: Executor | None = None,
+    on_outcome: Callable[[PollOutcome], None] | None = None,
+    shared_limit_url: str | None = None,
+) -> list[PollOutcome]:
+    """Fetch feeds this process holds the lease of; process each as soon as it is fetched."""
+    finish = _Finisher(rt, workers, on_outcome)
     pending: list[asyncio.Task[None]] = []
     async for req, res in fetch_many(requests, rt.settings.limits, shared_limit_url):
         pending.append(asyncio.create_task(finish(req, res)))
     if pending:
         await asyncio.gather(*pending)
-    return outcomes
+    return finish.outcomes
+
+
+def lease_due(rt: Runtime, limit: int) -> list[FetchRequest]:
+    """Take the lease of up to `limit` due feeds, oldest check first, in one statement over
+    the due rows only (the next_check_at index); rows other workers are taking are skipped."""
+    with rt.db.session() as s:
+        taken = feed_store.lease_due_feed_rows(
+            s, utcnow(), rt.owner, rt.settings.lease_seconds, limit
+        )
+    return [FetchRequest(fid, url, etag, lm) for fid, url, etag, lm in taken]
+
+
+async def poll_due_stream(
+    rt: Runtime,
+    budget: float,
+    shared_limit_url: str | None = None,
+    on_outcome: Callable[[PollOutcome], None] | None = None,
+    on_more_due: Callable[[], None] | None = None,
+) -> list[PollOutcome]:
+    """What a Celery poll task runs: poll due feeds as a stream, like the embedded loop, in
+    this process. It takes due feeds MONITOR_POLL_BATCH at a time and takes more whenever
+    fewer than that are in flight (fetching, or fetched and waiting for the store), so that
+    the network waits of the next feeds overlap the parsing and storing of the previous ones.
+    It stops taking feeds when none are left or after `budget` seconds, and returns when the
+    ones it took are stored. `on_more_due` is called when more feeds are due than this stream
+    takes: after a full first take (another idle worker process can help) and when the budget
+    ends it (someone should go on)."""
+    chunk = rt.settings.poll_batch
+    finish = _Finisher(rt, None, on_outcome)
+    stop_taking = time.monotonic() + budget
+    inflight: set[asyncio.Task[None]] = set()
+    first = True
+    async with Fetcher(rt.settings.limits, shared_limit_url=shared_limit_url) as fetcher:
+
+        async def one(req: FetchRequest) -> None:
+            await finish(req, await fetcher.fetch_request(req))
+
+        more = True
+        while True:
+            if more and len(inflight) < chunk and time.monotonic() < stop_taking:
+                try:
+                    taken = await asyncio.to_thread(lease_due, rt, chunk)
+                except (SQLAlchemyError, StorageError) as e:
+                    if first:
+                        raise
+                    log.error("taking due feeds failed (%s); finishing the ones taken",
+                              first_line(e))  # fmt: skip
+                    taken = []
+                more = len(taken) == chunk
+                if first and more and on_more_due is not None:
+                    on_more_due()
+                first = False
+                inflight |= {asyncio.create_task(one(r)) for r in taken}
+            if not inflight:
+                break
+            _, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+    if more and on_more_due is not None:  # stopped by the budget, not for want of due feeds
+        on_more_due()
+    return finish.outcomes
+
+
+def poll_due(
+    rt: Runtime,
+    budget: float,
+    shared_limit_url: str | None = None,
+    on_outcome: Callable[[PollOutcome], None] | None = None,
+    on_more_due: Callable[[], None] | None = None,
+) -> list[PollOutcome]:
+    """`poll_due_stream`, synchronously (a Celery task)."""
+    return asyncio.run(poll_due_stream(rt, budget, shared_limit_url, on_outcome, on_more_due))
 
 
 def _process_here(rt: Runtime, feed_id: int, result: FetchResult | FetchError) -> PollOutcome:
@@ -362,35 +438,6 @@ def deliver_due(
                     error,
                 )
     return sent, failed
-
-
-@dataclass(frozen=True)
-class DueFeeds:
-    """Feeds taken for polling by `enqueue_due`, and the next check they were pushed to (the
-    fence their poll checks: `poll_feeds(held_until=…)`)."""
-
-    ids: list[int]
-    held_until: datetime
-
-
-def enqueue_due(rt: Runtime, limit: int = 500) -> DueFeeds:
-    """Feeds due now, pushed MONITOR_LEASE_SECONDS ahead so that the next tick (or a second beat)
-    does not enqueue them again; the poll itself sets the real next check. One statement, over
-    the due rows only (index on next_check_at)."""
-    now = utcnow()
-    held_until = now + timedelta(seconds=rt.settings.lease_seconds)
-    with rt.db.session() as s:
-        ids = feed_store.take_due_feed_ids(s, now, held_until, limit)
-    return DueFeeds(ids, held_until)
-
-
-def split_batches(ids: Sequence[int], size: int) -> list[list[int]]:
-    """`ids` in as few batches of at most `size` as possible, of nearly equal lengths (so that
-    the worker processes taking them finish together)."""
-    if not ids:
-        return []
-    count = -(-len(ids) // max(1, size))
-    return [list(ids[i::count]) for i in range(count)]
 
 
 def run_cycle(

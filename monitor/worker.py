@@ -4,15 +4,16 @@
     celery -A monitor.worker beat                 # exactly one scheduler…
     celery -A monitor.worker worker -Q poll,deliver,celery   # …and N workers
 
-Beat runs three small periodic tasks on their own queue: `enqueue_due_feeds` every second
-(takes the due feeds in the database and enqueues them in batches, `poll_feeds(ids)`),
-`sweep_deliveries` (retries due outbox rows) and `sync_feeds` (reloads feeds.yaml). A poll
-task fetches its batch concurrently with the embedded loop's fetcher and parses, classifies and
-stores in its own process; the per-host limit is shared by every worker through Redis. Feed
-intervals, backoff and Retry-After live in the database, so nothing in the beat schedule needs
-rebuilding. A second beat is harmless: due feeds are taken with SKIP LOCKED and pushed ahead,
-polls take a per-feed lease behind a fence, and the unique constraints make a second alert
-impossible.
+Beat sends `poll_due_feeds` every second on the `poll` queue (expiring after 0.9 s): a free
+worker process that gets it polls due feeds as a stream, as the embedded loop does: it takes
+them MONITOR_POLL_BATCH at a time from the database (SKIP LOCKED, a lease per feed), fetches
+them concurrently with the embedded loop's fetcher while it parses, classifies and stores
+those already fetched, and takes more as they finish, for up to POLL_BUDGET seconds. When more
+feeds are due than it takes, it sends one more `poll_due_feeds` for another free process.
+The per-host limit holds across every process and machine (leases in Redis, `fetch.py`).
+Beat also sends `sweep_deliveries` (retries due outbox rows) and `sync_feeds` (reloads
+feeds.yaml). Feed intervals, backoff and Retry-After live in the database, so nothing in the
+beat schedule needs rebuilding. A second beat is harmless: it only sends more ticks.
 
 The Celery configuration comes from the settings object (`celery_config(settings)`), read
 when Celery first needs it, not from the environment at import.
@@ -24,7 +25,6 @@ import logging
 import sys
 import threading
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from typing import Any
 
 from celery import Celery
@@ -33,14 +33,7 @@ from kombu import Queue  # type: ignore[attr-defined]
 from sqlalchemy.exc import OperationalError
 
 from monitor.errors import ConfigError, StorageError, first_line
-from monitor.pipeline import (
-    FeedsWatcher,
-    Runtime,
-    deliver_due,
-    enqueue_due,
-    poll_feeds,
-    split_batches,
-)
+from monitor.pipeline import FeedsWatcher, Runtime, deliver_due, poll_due, poll_feeds
 from monitor.settings import Settings, load_settings
 from monitor.types import PollOutcome
 
@@ -49,10 +42,12 @@ log = logging.getLogger("monitor.worker")
 POLL_QUEUE = "poll"
 DELIVER_QUEUE = "deliver"
 SCHEDULE_QUEUE = "celery"  # beat's own tasks: never behind a flood of polls
-ENQUEUE_EVERY = 1.0
+POLL_EVERY = 1.0
 SWEEP_EVERY = 5.0
 SYNC_EVERY = 30.0
-ENQUEUE_LIMIT = 500  # feeds taken per tick at most (500/s: 150,000 feeds at a 5-minute interval)
+# A poll task stops taking due feeds after this long (then asks for a follow-up), so that
+# deliveries and beat's other tasks get a process between two streams.
+POLL_BUDGET = 10.0
 # Database connections per worker process: a poll task uses one at a time (leases, then each
 # feed's transaction in turn), so 2 is plenty; 4 at most with the overflow.
 DB_POOL_SIZE = 2
@@ -81,16 +76,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_queues": [Queue(POLL_QUEUE), Queue(DELIVER_QUEUE), Queue(SCHEDULE_QUEUE)],
         "task_default_queue": SCHEDULE_QUEUE,
         "task_routes": {
+            "monitor.poll_due_feeds": {"queue": POLL_QUEUE},
             "monitor.poll_feed": {"queue": POLL_QUEUE},
-            "monitor.poll_feeds": {"queue": POLL_QUEUE},
             "monitor.deliver_alert": {"queue": DELIVER_QUEUE},
             "monitor.sweep_deliveries": {"queue": DELIVER_QUEUE},
         },
         "beat_schedule": {
-            "enqueue-due-feeds": {
-                "task": "monitor.enqueue_due_feeds",
-                "schedule": ENQUEUE_EVERY,
-                "options": {"expires": ENQUEUE_EVERY * 0.9},
+            "poll-due-feeds": {
+                "task": "monitor.poll_due_feeds",
+                "schedule": POLL_EVERY,
+                "options": {"expires": POLL_EVERY * 0.9},
             },
             "sweep-deliveries": {
                 "task": "monitor.sweep_deliveries",
@@ -186,22 +181,6 @@ def _database_down(task: str, e: Exception) -> None:
     log.warning("%s: database unavailable, the next tick tries again: %s", task, first_line(e))
 
 
-@app.task(name="monitor.enqueue_due_feeds")
-def enqueue_due_feeds() -> int:
-    """Take the due feeds and enqueue them in batches of MONITOR_POLL_BATCH."""
-    try:
-        watcher().check()
-        rt = runtime()
-        due = enqueue_due(rt, ENQUEUE_LIMIT)
-    except TRANSIENT as e:
-        _database_down("enqueue_due_feeds", e)
-        return 0
-    held_until = due.held_until.isoformat()
-    for batch in split_batches(due.ids, rt.settings.poll_batch):
-        poll_feeds_task.apply_async(args=[batch, held_until])
-    return len(due.ids)
-
-
 def _log_outcome(outcome: PollOutcome) -> None:
     if outcome.status == "error":
         log.warning("feed %s error %s", outcome.feed_url, outcome.error)
@@ -210,14 +189,35 @@ def _log_outcome(outcome: PollOutcome) -> None:
                  outcome.new_items, outcome.matches, outcome.alerts)  # fmt: skip
 
 
-def _after_polls(outcomes: list[PollOutcome]) -> None:
-    for outcome in outcomes:
-        for alert_id in outcome.alert_ids:
-            deliver_alert_task.apply_async(args=[alert_id])
-        _log_outcome(outcome)
+def _after_poll(outcome: PollOutcome) -> None:
+    """Each feed as soon as it is stored: its alerts to the delivery queue, one log line."""
+    for alert_id in outcome.alert_ids:
+        deliver_alert_task.apply_async(args=[alert_id])
+    _log_outcome(outcome)
 
 
-POLL_TASK = dict(
+def _ask_for_help() -> None:
+    """More feeds are due than this task takes: one more poll task, for a free process."""
+    poll_due_feeds.apply_async(expires=POLL_EVERY * 0.9)
+
+
+@app.task(name="monitor.poll_due_feeds", soft_time_limit=90, time_limit=120)
+def poll_due_feeds() -> dict[str, int]:
+    """Beat's tick (and its own follow-ups): poll due feeds as a stream for up to
+    POLL_BUDGET seconds; a tick that finds every process busy expires unexecuted."""
+    try:
+        watcher().check()
+        rt = runtime()
+        outcomes = poll_due(rt, POLL_BUDGET, shared_limit_url(rt.settings), _after_poll,
+                            _ask_for_help)  # fmt: skip
+    except TRANSIENT as e:
+        _database_down("poll_due_feeds", e)
+        return {"polled": 0, "alerts": 0}
+    return {"polled": len(outcomes), "alerts": sum(o.alerts for o in outcomes)}
+
+
+@app.task(
+    name="monitor.poll_feed",
     autoretry_for=TRANSIENT,
     retry_backoff=2,
     retry_backoff_max=120,
@@ -226,27 +226,13 @@ POLL_TASK = dict(
     soft_time_limit=90,
     time_limit=120,
 )
-
-
-@app.task(name="monitor.poll_feeds", **POLL_TASK)
-def poll_feeds_task(feed_ids: list[int], held_until: str | None = None) -> dict[str, int]:
-    """Poll a batch of feeds (concurrent fetches, the per-host limit shared in Redis)."""
-    rt = runtime()
-    fence = datetime.fromisoformat(held_until) if held_until else None
-    outcomes = poll_feeds(rt, feed_ids, fence, shared_limit_url(rt.settings))
-    _after_polls(outcomes)
-    return {
-        "polled": len(outcomes),
-        "skipped": len(feed_ids) - len(outcomes),
-        "alerts": sum(o.alerts for o in outcomes),
-    }
-
-
-@app.task(name="monitor.poll_feed", **POLL_TASK)
 def poll_feed_task(feed_id: int) -> dict[str, int]:
-    """One feed (what an older beat enqueued): a batch of one."""
-    result: dict[str, int] = poll_feeds_task(feed_ids=[feed_id])
-    return result
+    """One feed now, whether due or not (skipped while another worker holds it)."""
+    rt = runtime()
+    outcomes = poll_feeds(rt, [feed_id], shared_limit_url(rt.settings))
+    for outcome in outcomes:
+        _after_poll(outcome)
+    return {"polled": len(outcomes), "alerts": sum(o.alerts for o in outcomes)}
 
 
 @app.task(

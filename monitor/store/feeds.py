@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
 
 from sqlalchemy import ColumnElement, or_, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from monitor.store.common import is_postgres
@@ -104,12 +102,13 @@ def lease_due_feeds(
     return feeds
 
 
-def take_due_feed_ids(
-    session: Session, now: datetime, held_until: datetime, limit: int
-) -> list[int]:
-    """Up to `limit` due feed ids, oldest check first, their next check moved to `held_until`
-    (so they are not taken twice) in one statement; rows another transaction has locked are
-    skipped on PostgreSQL. `held_until` is also the fence a poll checks (`lease_feeds`)."""
+def lease_due_feed_rows(
+    session: Session, now: datetime, owner: str, lease: float, limit: int
+) -> list[tuple[int, str, str | None, str | None]]:
+    """Take the lease of up to `limit` due feeds, oldest check first, in one statement; rows
+    another transaction is taking are skipped on PostgreSQL (two workers take disjoint feeds).
+    `next_check_at <= now` bounds the scan of its index: O(due feeds), not O(feeds).
+    Returns (id, url, etag, last_modified) of the feeds taken."""
     due = (
         select(Feed.id)
         .where(Feed.next_check_at <= now, Feed.enabled.is_(True), _free(now))
@@ -121,45 +120,26 @@ def take_due_feed_ids(
     taken = session.execute(
         update(Feed)
         .where(Feed.id.in_(due.scalar_subquery()))
-        .values(next_check_at=held_until)
-        .returning(Feed.id)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted(taken.scalars())
-
-
-def lease_feeds(
-    session: Session,
-    feed_ids: Sequence[int],
-    now: datetime,
-    owner: str,
-    lease: float,
-    held_until: datetime | None = None,
-) -> list[tuple[int, str, str | None, str | None]]:
-    """Take the lease of these feeds, in one statement, for those nobody holds and, with
-    `held_until`, whose next check is still the one set when they were enqueued: a task
-    delivered twice, or re-enqueued after its hold expired, finds the fence moved and polls
-    nothing. Returns (id, url, etag, last_modified) of the feeds taken."""
-    q = update(Feed).where(Feed.id.in_(list(feed_ids)), Feed.enabled.is_(True), _free(now))
-    if held_until is not None:
-        q = q.where(Feed.next_check_at == held_until)
-    taken = session.execute(
-        q.values(leased_until=now + timedelta(seconds=lease), lease_owner=owner)
+        .values(leased_until=now + timedelta(seconds=lease), lease_owner=owner)
         .returning(Feed.id, Feed.url, Feed.etag, Feed.last_modified)
         .execution_options(synchronize_session=False)
     )
     return [(r[0], r[1], r[2], r[3]) for r in taken]
 
 
-def lease_feed(session: Session, feed_id: int, now: datetime, owner: str, lease: float) -> bool:
-    """Take one feed's lease if nobody holds it (a per-feed lock across workers)."""
-    result = session.execute(
+def lease_feeds(
+    session: Session, feed_ids: Sequence[int], now: datetime, owner: str, lease: float
+) -> list[tuple[int, str, str | None, str | None]]:
+    """Take the lease of these feeds, in one statement, for those nobody holds. Returns
+    (id, url, etag, last_modified) of the feeds taken."""
+    taken = session.execute(
         update(Feed)
-        .where(Feed.id == feed_id, or_(Feed.leased_until.is_(None), Feed.leased_until < now))
+        .where(Feed.id.in_(list(feed_ids)), Feed.enabled.is_(True), _free(now))
         .values(leased_until=now + timedelta(seconds=lease), lease_owner=owner)
+        .returning(Feed.id, Feed.url, Feed.etag, Feed.last_modified)
         .execution_options(synchronize_session=False)
     )
-    return bool(cast(CursorResult[Any], result).rowcount)
+    return [(r[0], r[1], r[2], r[3]) for r in taken]
 
 
 def record_fetch_ok(
