@@ -390,8 +390,8 @@ def line(label: str, c: Cycle, base: Cycle | None = None) -> str:
     db = f" + PG backends {c.db_cpu:.2f} s" if c.db_cpu else ""
     ticks = f", beat ticks {c.ticks} in {c.wall:.0f} s" if c.ticks else ""
     return (
-        f"{label:<34} {c.wall:7.2f} s{ratio}{inner}; {c.requests} requests "
-        f"({c.conditional} conditional), CPU {c.cpu:.2f} s{db}, peak PSS "
+        f"{label:<34} {c.wall:7.2f} s{ratio}{inner}; {c.requests} requests, "
+        f"conditional {c.conditional}/{c.requests}, CPU {c.cpu:.2f} s{db}, peak PSS "
         f"{c.pss / 2**20:.0f} MiB (RSS {c.rss / 2**20:.0f}){conn}, per-host max "
         f"{c.per_host}/{PER_HOST}{ticks}"
     )
@@ -399,7 +399,7 @@ def line(label: str, c: Cycle, base: Cycle | None = None) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", choices=["embedded", "celery", "both"], default="embedded")
+    ap.add_argument("--mode", choices=["embedded", "celery", "both"], help="default: embedded")
     ap.add_argument("--feeds", type=int, default=300)
     ap.add_argument("--hosts", type=int, default=30)
     ap.add_argument("--delay", type=float, default=0.25)
@@ -411,8 +411,11 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--skip-naive", action="store_true", help="no hand-written loop")
     args = ap.parse_args()
-    if args.smoke:
+    if args.smoke:  # both modes, two Celery workers: that everything still runs
         args.feeds, args.hosts, args.delay = 12, 3, 0.05
+        args.mode = args.mode or "both"
+        args.celery_workers = "2"
+    args.mode = args.mode or "embedded"
     naive_loop = args.mode != "celery" and not args.skip_naive and args.feeds <= 1000
     servers = [FeedServer(host=f"127.0.0.{h + 1}") for h in range(args.hosts)]
     urls = []
