@@ -115,8 +115,9 @@ def _cpu(p: psutil.Process) -> float:
 
 
 class Sampler:
-    """Samples, while a cycle runs: PSS/RSS of the tree (every 0.5 s: reading PSS costs CPU),
-    PostgreSQL connections to the database and its backends' CPU (every 0.1 s)."""
+    """Samples, while a cycle runs: CPU of the tree and PostgreSQL connections to the database
+    (every 0.1 s); PSS/RSS of the tree and CPU of the database's backends (every second:
+    reading PSS and walking /proc cost CPU)."""
 
     def __init__(self, roots: list[psutil.Process], database: str | None):
         self.roots, self.database = roots, database
@@ -155,7 +156,7 @@ class Sampler:
             engine = create_engine(PG_ADMIN_URL)
             conn = engine.connect()
             count = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d")
-        last_memory = 0.0
+        last_memory = last_backends = 0.0
         while not self._stop.wait(0.1):
             procs = _tree(self.roots)
             for p in procs:
@@ -165,8 +166,10 @@ class Sampler:
                 n = conn.execute(count, {"d": self.database}).scalar_one()
                 conn.rollback()
                 self.cycle.connections = max(self.cycle.connections, int(n))
-                self._db.update(self._backends())
-            if time.monotonic() - last_memory >= 0.5:
+                if time.monotonic() - last_backends >= 1.0:  # walking /proc costs CPU
+                    last_backends = time.monotonic()
+                    self._db.update(self._backends())
+            if time.monotonic() - last_memory >= 1.0:
                 last_memory = time.monotonic()
                 try:
                     infos = [p.memory_full_info() for p in procs if p.is_running()]
@@ -254,16 +257,27 @@ def run_embedded(
 TICK = re.compile(r"Sending due task poll-due-feeds")
 
 
-def _sql(url: str, statement: str) -> float:
-    from sqlalchemy import create_engine, text
+class SQL:
+    """One connection to the benchmark's database (a new one per query would cost the
+    PostgreSQL server a process each time)."""
 
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(statement))
-            return float(result.scalar_one()) if result.returns_rows else 0.0
-    finally:
-        engine.dispose()
+    def __init__(self, url: str):
+        from sqlalchemy import create_engine
+
+        self.engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        self.conn = self.engine.connect()
+
+    def __call__(self, statement: str) -> float:
+        from sqlalchemy import text
+
+        result = self.conn.execute(text(statement))
+        value = float(result.scalar_one()) if result.returns_rows else 0.0
+        self.conn.commit()
+        return value
+
+    def close(self) -> None:
+        self.conn.close()
+        self.engine.dispose()
 
 
 def celery_cycles(
@@ -290,7 +304,8 @@ def celery_cycles(
             "sync_feeds(Runtime.build(load_settings()))\n"
         )
         subprocess.run([sys.executable, "-c", sync], env=env, check=True, timeout=120)
-        _sql(db_url, "UPDATE feeds SET next_check_at = now() + interval '1 day'")
+        sql = SQL(db_url)
+        sql("UPDATE feeds SET next_check_at = now() + interval '1 day'")
         logs = []
         try:
             for w in range(workers):
@@ -317,11 +332,10 @@ def celery_cycles(
                 ticks_before = len(TICK.findall(logs[0].read_text(errors="replace")))
                 sampler = Sampler(list(procs), name)
                 start = time.perf_counter()
-                _sql(db_url, "UPDATE feeds SET next_check_at = now()")
-                t0 = _sql(db_url, "SELECT (extract(epoch from now()) * 1000)::bigint") / 1000
+                sql("UPDATE feeds SET next_check_at = now()")
+                t0 = sql("SELECT (extract(epoch from now()) * 1000)::bigint") / 1000
                 while True:
-                    left = _sql(
-                        db_url,
+                    left = sql(
                         "SELECT count(*) FROM feeds WHERE leased_until IS NOT NULL OR "
                         f"last_polled_at IS NULL OR last_polled_at < to_timestamp({t0}) "
                         "OR next_check_at < now()",
@@ -330,7 +344,7 @@ def celery_cycles(
                         break
                     if time.monotonic() - start > args.timeout:
                         raise SystemExit(f"cycle not done after {args.timeout} s: {left} left")
-                    time.sleep(0.05)
+                    time.sleep(0.1)
                 wall = time.perf_counter() - start
                 cycle = sampler.stop()
                 cycle.wall = wall
@@ -341,6 +355,7 @@ def celery_cycles(
                 time.sleep(2)
             print(lease_probe(db_url, len(urls)), flush=True)
         finally:
+            sql.close()
             for p in procs:
                 p.terminate()
             for p in procs:
