@@ -155,7 +155,10 @@ class Sampler:
 
             engine = create_engine(PG_ADMIN_URL)
             conn = engine.connect()
-            count = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d")
+            count = text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = :d AND application_name <> 'bench'"
+            )
         last_memory = last_backends = 0.0
         while not self._stop.wait(0.1):
             procs = _tree(self.roots)
@@ -264,7 +267,10 @@ class SQL:
     def __init__(self, url: str):
         from sqlalchemy import create_engine
 
-        self.engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        self.engine = create_engine(
+            url.replace("postgresql://", "postgresql+psycopg://", 1),
+            connect_args={"application_name": "bench"},  # not counted as the program's
+        )
         self.conn = self.engine.connect()
 
     def __call__(self, statement: str) -> float:
