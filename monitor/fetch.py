@@ -7,12 +7,16 @@ import asyncio
 import email.utils
 import functools
 import logging
+import random
 import ssl
 import time
+import uuid
 import zlib
 from collections.abc import AsyncIterator, Hashable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -125,15 +129,106 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-class Fetcher:
-    """Async HTTP with a global and a per-host concurrency limit (a connection pool per host)."""
+# A slot of the shared per-host limit: one member of a sorted set per host, scored by its
+# expiry (Redis server time, ms). Expired members are dropped before counting, so a worker that
+# is killed while holding slots gives them back after the lease, without anyone's help.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+  return 1
+end
+return 0
+"""
+SHARED_KEY_PREFIX = "monitor:host-slots:"
+REDIS_CONNECTIONS = 4  # per Fetcher (per poll task)
+LEASE_MARGIN = 10.0  # seconds a slot outlives the request deadline (a killed worker's slot)
 
-    def __init__(self, limits: FetchLimits, transport: httpx.AsyncBaseTransport | None = None):
+
+class SharedHostLimit:
+    """The per-host limit across processes and machines (Celery workers): at most `per_host`
+    requests to one host at once in total, counted in Redis. Each slot is a lease that expires
+    `deadline + LEASE_MARGIN` seconds after it was taken, so a killed worker cannot leak slots.
+    If Redis cannot be reached, the in-process limit still holds and one warning says so."""
+
+    def __init__(
+        self,
+        url: str,
+        per_host: int,
+        lease_seconds: float,
+        prefix: str = SHARED_KEY_PREFIX,
+    ):
+        import redis.asyncio
+
+        self.per_host = per_host
+        self.lease_ms = int(lease_seconds * 1000)
+        self.prefix = prefix
+        # A few connections, waited for: not one per request waiting for its host.
+        pool = redis.asyncio.BlockingConnectionPool.from_url(url, max_connections=REDIS_CONNECTIONS)
+        self._redis: Any = redis.asyncio.Redis(connection_pool=pool)
+        self._acquire = self._redis.register_script(_ACQUIRE)
+        self._warned = False
+
+    async def close(self) -> None:
+        await self._redis.aclose(close_connection_pool=True)
+
+    async def try_acquire(self, host: str, token: str) -> bool:
+        args: list[int | str] = [self.per_host, self.lease_ms, token]
+        return bool(await self._acquire(keys=[self.prefix + host], args=args))
+
+    async def release(self, host: str, token: str) -> None:
+        await self._redis.zrem(self.prefix + host, token)
+
+    @asynccontextmanager
+    async def slot(self, host: str) -> AsyncIterator[None]:
+        """Wait for a slot of `host` (polling Redis, 5 to 50 ms apart), hold it, give it back."""
+        import redis
+
+        token = uuid.uuid4().hex
+        wait = 0.005
+        try:
+            while not await self.try_acquire(host, token):
+                await asyncio.sleep(wait * random.uniform(0.5, 1.5))
+                wait = min(wait * 1.5, 0.05)
+        except redis.RedisError as e:
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "shared per-host limit unavailable (%s): only this process's limit holds",
+                    e,
+                )
+            yield
+            return
+        try:
+            yield
+        finally:
+            with suppress(redis.RedisError):  # else the lease expires by itself
+                await self.release(host, token)
+
+
+class Fetcher:
+    """Async HTTP with a global and a per-host concurrency limit (a connection pool per host).
+    With `shared_limit_url` (a Redis URL), the per-host limit also holds across processes."""
+
+    def __init__(
+        self,
+        limits: FetchLimits,
+        transport: httpx.AsyncBaseTransport | None = None,
+        shared_limit_url: str | None = None,
+    ):
         self.limits = limits
         self._global = asyncio.Semaphore(limits.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._transport = transport
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._shared = (
+            SharedHostLimit(shared_limit_url, limits.per_host, limits.deadline + LEASE_MARGIN)
+            if shared_limit_url
+            else None
+        )
 
     def _client_for(self, url: str) -> httpx.AsyncClient:
         """One connection pool per host: httpcore scans every pooled connection on each
@@ -166,22 +261,28 @@ class Fetcher:
     async def __aexit__(self, *exc: object) -> None:
         for client in self._clients.values():
             await client.aclose()
+        if self._shared is not None:
+            await self._shared.close()
 
-    def _host_slot(self, url: str) -> asyncio.Semaphore:
-        host = (urlsplit(url).hostname or "").lower()
+    def _host_slot(self, host: str) -> asyncio.Semaphore:
         sem = self._hosts.get(host)
         if sem is None:
             sem = self._hosts[host] = asyncio.Semaphore(self.limits.per_host)
         return sem
+
+    def _shared_slot(self, host: str) -> AbstractAsyncContextManager[None]:
+        return self._shared.slot(host) if self._shared is not None else nullcontext()
 
     async def fetch(
         self, url: str, etag: str | None = None, last_modified: str | None = None
     ) -> FetchResult:
         """Fetch one feed; raise FetchError with a `kind` on every failure."""
         started = time.monotonic()
+        host = (urlsplit(url).hostname or "").lower()
         # The host slot first: a request waiting for its host must not hold a global slot
-        # that a request to another host could use.
-        async with self._host_slot(url), self._global:
+        # that a request to another host could use. The shared slot (other processes) last,
+        # just before the request, so that its lease only has to outlive the deadline.
+        async with self._host_slot(host), self._global, self._shared_slot(host):
             try:
                 async with asyncio.timeout(self.limits.deadline):
                     return await self._fetch(url, etag, last_modified, started)
@@ -189,6 +290,16 @@ class Fetcher:
                 raise FetchError(
                     f"no complete answer within {self.limits.deadline:g} s", kind="timeout"
                 ) from e
+
+    async def fetch_request(self, req: FetchRequest) -> FetchResult | FetchError:
+        """`fetch` with every failure as a value (FetchError), for callers running many."""
+        try:
+            return await self.fetch(req.url, req.etag, req.last_modified)
+        except FetchError as e:
+            return e
+        except Exception as e:  # a bug or an exotic library error: keep the others going
+            log.exception("unexpected error fetching %s", req.url)
+            return FetchError(f"unexpected {type(e).__name__}: {e}", kind="internal")
 
     async def _fetch(
         self, url: str, etag: str | None, last_modified: str | None, started: float
@@ -275,19 +386,14 @@ class Fetcher:
 
 
 async def fetch_many(
-    requests: Sequence[FetchRequest], limits: FetchLimits
+    requests: Sequence[FetchRequest], limits: FetchLimits, shared_limit_url: str | None = None
 ) -> AsyncIterator[tuple[FetchRequest, FetchResult | FetchError]]:
-    """Fetch concurrently; yield each (request, result or error) as soon as it is done."""
-    async with Fetcher(limits) as fetcher:
+    """Fetch concurrently; yield each (request, result or error) as soon as it is done.
+    `shared_limit_url`: a Redis URL holding the per-host limit across processes (Celery)."""
+    async with Fetcher(limits, shared_limit_url=shared_limit_url) as fetcher:
 
         async def one(req: FetchRequest) -> tuple[FetchRequest, FetchResult | FetchError]:
-            try:
-                return req, await fetcher.fetch(req.url, req.etag, req.last_modified)
-            except FetchError as e:
-                return req, e
-            except Exception as e:  # a bug or an exotic library error: keep the others going
-                log.exception("unexpected error fetching %s", req.url)
-                return req, FetchError(f"unexpected {type(e).__name__}: {e}", kind="internal")
+            return req, await fetcher.fetch_request(req)
 
         tasks = [asyncio.create_task(one(r)) for r in requests]
         try:
@@ -301,7 +407,7 @@ async def fetch_many(
 def fetch_one(
     url: str, limits: FetchLimits, etag: str | None = None, last_modified: str | None = None
 ) -> FetchResult:
-    """Synchronous single fetch (Celery tasks)."""
+    """Synchronous single fetch."""
 
     async def go() -> FetchResult:
         async with Fetcher(limits) as fetcher:

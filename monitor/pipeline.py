@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -27,7 +28,7 @@ from monitor.errors import (
     first_line,
 )
 from monitor.events import profile_aliases
-from monitor.fetch import FetchRequest, fetch_many, fetch_one
+from monitor.fetch import Fetcher, FetchRequest, fetch_many
 from monitor.parse import ParsedFeed, parse_feed
 from monitor.schedule import next_check_after_error, next_check_after_ok
 from monitor.settings import FEEDS_FILE, Settings, load_feeds
@@ -63,11 +64,12 @@ class Runtime:
             self.stories.aliases = profile_aliases(self.profile)
 
     @classmethod
-    def build(cls, settings: Settings, migrate: bool = True) -> Runtime:
-        # Everything is validated before a database is created or migrated.
+    def build(cls, settings: Settings, migrate: bool = True, **db_options: Any) -> Runtime:
+        """`db_options` go to the engine (the Celery worker bounds its pool with them).
+        Everything is validated before a database is created or migrated."""
         profile = load_profile(settings.profile_path)
         check_tags(settings.targets, profile.topics)
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, **db_options)
         if migrate:
             ensure_schema(db.engine)
         owner = f"{socket.gethostname()}:{os.getpid()}"
@@ -196,21 +198,26 @@ def store_poll(
 
 
 def poll_feed(rt: Runtime, feed_id: int) -> PollOutcome:
-    """One feed end to end, synchronously (what a Celery task runs). Skips the feed when
-    another worker holds its lease."""
+    """One feed end to end, synchronously. Skips the feed when another worker holds its
+    lease."""
+    outcomes = poll_feeds(rt, [feed_id])
+    if not outcomes:
+        return PollOutcome(feed_url=str(feed_id), status="skipped", error="leased elsewhere")
+    return outcomes[0]
+
+
+def poll_feeds(
+    rt: Runtime, feed_ids: Sequence[int], shared_limit_url: str | None = None
+) -> list[PollOutcome]:
+    """These feeds end to end: take the lease of those nobody holds, fetch them concurrently,
+    parse, classify and store each in this process. Feeds not taken are left out."""
     now = utcnow()
     with rt.db.session() as s:
-        if not feed_store.lease_feed(s, feed_id, now, rt.owner, rt.settings.lease_seconds):
-            return PollOutcome(feed_url=str(feed_id), status="skipped", error="leased elsewhere")
-        feed = s.get(Feed, feed_id)
-        assert feed is not None
-        url, etag, last_modified = feed.url, feed.etag, feed.last_modified
-    try:
-        result: FetchResult | FetchError = fetch_one(url, rt.settings.limits, etag, last_modified)
-    except FetchError as e:
-        result = e
-    metrics.count_fetch(result)
-    return _process_here(rt, feed_id, result)
+        taken = feed_store.lease_feeds(s, feed_ids, now, rt.owner, rt.settings.lease_seconds)
+    requests = [FetchRequest(fid, url, etag, lm) for fid, url, etag, lm in taken]
+    if not requests:
+        return []
+    return asyncio.run(poll_leased(rt, requests, shared_limit_url=shared_limit_url))
 
 
 _WORKER: Runtime | None = None
@@ -251,17 +258,34 @@ async def poll_due_feeds(
             s, now, rt.owner, rt.settings.lease_seconds, everything=everything
         )
         requests = [FetchRequest(f.id, f.url, f.etag, f.last_modified) for f in feeds]
-    loop = asyncio.get_running_loop()
-    store_lock = asyncio.Lock()
-    outcomes: list[PollOutcome] = []
+    return await poll_leased(rt, requests, workers, on_outcome)
 
-    async def finish(req: FetchRequest, res: FetchResult | FetchError) -> None:
+
+class _Finisher:
+    """Parses, classifies and stores fetched feeds: in a process of `workers` (a pool made
+    with `init_worker`), else in a thread, one feed at a time. A feed that cannot be stored
+    is logged in one line and polled again when its lease expires."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        workers: Executor | None = None,
+        on_outcome: Callable[[PollOutcome], None] | None = None,
+    ):
+        self.rt, self.workers, self.on_outcome = rt, workers, on_outcome
+        self.lock = asyncio.Lock()
+        self.outcomes: list[PollOutcome] = []
+
+    async def __call__(self, req: FetchRequest, res: FetchResult | FetchError) -> None:
         try:
-            if workers is not None:
-                outcome = await loop.run_in_executor(workers, process_fetched, _feed_id(req), res)
+            if self.workers is not None:
+                loop = asyncio.get_running_loop()
+                outcome = await loop.run_in_executor(
+                    self.workers, process_fetched, _feed_id(req), res
+                )
             else:
-                async with store_lock:
-                    outcome = await asyncio.to_thread(_process_here, rt, _feed_id(req), res)
+                async with self.lock:
+                    outcome = await asyncio.to_thread(_process_here, self.rt, _feed_id(req), res)
         except (SQLAlchemyError, StorageError) as e:  # the database is down: one line a feed
             log.error("storing %s failed (%s); polled again when its lease expires", req.url,
                       first_line(e))  # fmt: skip
@@ -269,17 +293,97 @@ async def poll_due_feeds(
         except Exception as e:  # a dead pool process, a bug: the same retry, with a traceback
             log.exception("storing %s failed; polled again when its lease expires", req.url)
             outcome = PollOutcome(req.url, "error", error=f"internal: {type(e).__name__}: {e}")
-        outcomes.append(outcome)
-        if on_outcome:
-            on_outcome(outcome)
+        self.outcomes.append(outcome)
+        if self.on_outcome:
+            self.on_outcome(outcome)
 
+
+async def poll_leased(
+    rt: Runtime,
+    requests: Sequence[FetchRequest],
+    workers: Executor | None = None,
+    on_outcome: Callable[[PollOutcome], None] | None = None,
+    shared_limit_url: str | None = None,
+) -> list[PollOutcome]:
+    """Fetch feeds this process holds the lease of; process each as soon as it is fetched."""
+    finish = _Finisher(rt, workers, on_outcome)
     pending: list[asyncio.Task[None]] = []
-    async for req, res in fetch_many(requests, rt.settings.limits):
+    async for req, res in fetch_many(requests, rt.settings.limits, shared_limit_url):
         metrics.count_fetch(res)
         pending.append(asyncio.create_task(finish(req, res)))
     if pending:
         await asyncio.gather(*pending)
-    return outcomes
+    return finish.outcomes
+
+
+def lease_due(rt: Runtime, limit: int) -> list[FetchRequest]:
+    """Take the lease of up to `limit` due feeds, oldest check first, in one statement over
+    the due rows only (the next_check_at index); rows other workers are taking are skipped."""
+    with rt.db.session() as s:
+        taken = feed_store.lease_due_feed_rows(
+            s, utcnow(), rt.owner, rt.settings.lease_seconds, limit
+        )
+    return [FetchRequest(fid, url, etag, lm) for fid, url, etag, lm in taken]
+
+
+async def poll_due_stream(
+    rt: Runtime,
+    budget: float,
+    shared_limit_url: str | None = None,
+    on_outcome: Callable[[PollOutcome], None] | None = None,
+    on_more_due: Callable[[], None] | None = None,
+) -> list[PollOutcome]:
+    """What a Celery poll task runs: poll due feeds as a stream, like the embedded loop, in
+    this process. It takes due feeds MONITOR_POLL_BATCH at a time and takes more whenever
+    fewer than that are in flight (fetching, or fetched and waiting for the store), so that
+    the network waits of the next feeds overlap the parsing and storing of the previous ones.
+    It stops taking feeds when none are left or after `budget` seconds, and returns when the
+    ones it took are stored. `on_more_due` is called when more feeds are due than this stream
+    takes: after a full first take (another idle worker process can help) and when the budget
+    ends it (someone should go on)."""
+    chunk = rt.settings.poll_batch
+    finish = _Finisher(rt, None, on_outcome)
+    stop_taking = time.monotonic() + budget
+    inflight: set[asyncio.Task[None]] = set()
+    first = True
+    async with Fetcher(rt.settings.limits, shared_limit_url=shared_limit_url) as fetcher:
+
+        async def one(req: FetchRequest) -> None:
+            await finish(req, await fetcher.fetch_request(req))
+
+        more = True
+        while True:
+            if more and len(inflight) < chunk and time.monotonic() < stop_taking:
+                try:
+                    taken = await asyncio.to_thread(lease_due, rt, chunk)
+                except (SQLAlchemyError, StorageError) as e:
+                    if first:
+                        raise
+                    log.error("taking due feeds failed (%s); finishing the ones taken",
+                              first_line(e))  # fmt: skip
+                    taken = []
+                more = len(taken) == chunk
+                if first and more and on_more_due is not None:
+                    on_more_due()
+                first = False
+                inflight |= {asyncio.create_task(one(r)) for r in taken}
+            if not inflight:
+                break
+            _, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+    if more and on_more_due is not None:  # stopped by the budget, not for want of due feeds
+        on_more_due()
+    return finish.outcomes
+
+
+def poll_due(
+    rt: Runtime,
+    budget: float,
+    shared_limit_url: str | None = None,
+    on_outcome: Callable[[PollOutcome], None] | None = None,
+    on_more_due: Callable[[], None] | None = None,
+) -> list[PollOutcome]:
+    """`poll_due_stream`, synchronously (a Celery task)."""
+    return asyncio.run(poll_due_stream(rt, budget, shared_limit_url, on_outcome, on_more_due))
 
 
 def _process_here(rt: Runtime, feed_id: int, result: FetchResult | FetchError) -> PollOutcome:
@@ -311,14 +415,6 @@ def delivery_settings(rt: Runtime) -> deliver.DeliverySettings:
         give_up_hours=s.delivery_give_up_hours,
         public_url=s.public_url,
     )
-
-
-def enqueue_due(rt: Runtime, limit: int = 500) -> list[int]:
-    """Feeds due now, pushed MONITOR_LEASE_SECONDS ahead so that the next tick (or a second beat)
-    does not enqueue them again; the poll itself sets the real next check."""
-    now = utcnow()
-    with rt.db.session() as s:
-        return feed_store.take_due_feed_ids(s, now, rt.settings.lease_seconds, limit)
 
 
 def run_cycle(

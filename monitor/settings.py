@@ -57,6 +57,7 @@ ENV_VARS: dict[str, str] = {
     "MONITOR_PUBLIC_URL": "base URL of `monitor serve` as analysts reach it; alerts link there",
     "MONITOR_METRICS_PORT": "[HOST:]PORT where `monitor run` and each Celery worker serve /metrics",
     "MONITOR_HEALTH_MAX_AGE": "seconds since the last polling cycle before /healthz fails (300)",
+    "MONITOR_POLL_BATCH": "feeds in one Celery poll task, fetched concurrently (default 50)",
 }
 
 
@@ -83,6 +84,7 @@ class Settings:
     public_url: str | None = None
     metrics_address: tuple[str, int] | None = None
     health_max_age: float = 300.0
+    poll_batch: int = 50
 
 
 # --- feeds.yaml ---------------------------------------------------------------------------
@@ -319,6 +321,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, with_feeds: bool = Tr
         public_url=_public_url(env.get("MONITOR_PUBLIC_URL")),
         metrics_address=_metrics_address(env.get("MONITOR_METRICS_PORT")),
         health_max_age=_env_number(env, "MONITOR_HEALTH_MAX_AGE", 300.0),
+        poll_batch=_env_number(env, "MONITOR_POLL_BATCH", 50, integer=True),
     )
 
 

@@ -66,6 +66,11 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
+        # Requests between their arrival and the start of their answer, and the most at once:
+        # per-host limits are checked against it (counted before answering, so that a client
+        # that reuses its slot as soon as it has the answer is never counted twice).
+        self.active = 0
+        self.peak_active = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -77,6 +82,21 @@ class FeedServer:
             def do_GET(self) -> None:
                 with server.lock:
                     server.requests.append((self.path, dict(self.headers)))
+                    server.active += 1
+                    server.peak_active = max(server.peak_active, server.active)
+                self.counted = True
+                try:
+                    self.answer()
+                finally:
+                    self.answering()
+
+            def answering(self) -> None:
+                if self.counted:
+                    self.counted = False
+                    with server.lock:
+                        server.active -= 1
+
+            def answer(self) -> None:
                 route = server.routes.get(self.path)
                 if route is None:
                     self.send_response(404)
@@ -85,6 +105,7 @@ class FeedServer:
                     return
                 if route.delay:
                     time.sleep(route.delay)
+                self.answering()
                 if route.handler:
                     route.handler(self)
                     return

@@ -6,7 +6,9 @@ import asyncio
 import gzip
 import threading
 import time
+import uuid
 import zlib
+from collections.abc import Iterator
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
 
@@ -16,7 +18,7 @@ from monitor import USER_AGENT
 from monitor.errors import FetchError
 from monitor.fetch import FetchRequest, fetch_many, fetch_one, parse_retry_after
 from monitor.types import FetchLimits
-from tests.conftest import DATA, FeedServer, dribbler, send
+from tests.conftest import DATA, FeedServer, dribbler, port_open, send
 
 FEED = (DATA / "caucase_a.xml").read_bytes()
 FAST = FetchLimits(connect_timeout=2, deadline=3, max_body_bytes=1024 * 1024)
@@ -177,3 +179,63 @@ def test_concurrency_is_bounded_per_host() -> None:
     assert len(results) == 24 and all(not isinstance(r, Exception) for r in results)
     assert max(peak.values()) <= 3  # the per-host limit holds on each loopback address
     assert total_peak[0] > 3  # while different hosts are fetched at the same time
+
+
+# --- the per-host limit shared by several processes (Celery workers), in Redis ---------------
+
+REDIS_URL = "redis://127.0.0.1:6379/12"
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    if not port_open("127.0.0.1", 6379):
+        pytest.fail("Redis is not answering on 127.0.0.1:6379 (.ci/run starts it)")
+    import redis
+
+    prefix = f"test:host-slots:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(prefix + "*"):
+        client.delete(key)
+    client.close()
+
+
+def test_the_shared_limit_holds_across_fetchers(feed_server: FeedServer) -> None:
+    """Three fetchers (three worker processes, each allowed 3 per host on its own) fetching
+    one host at once: with the shared limit, the host never answers more than 3 at a time."""
+    urls = [feed_server.add(f"/f{i}.xml", FEED, delay=0.2) for i in range(18)]
+    limits = FetchLimits(connect_timeout=2, deadline=10, per_host=3)
+
+    async def one_process(part: list[str]) -> list[object]:
+        reqs = [FetchRequest(u, u) for u in part]
+        return [r async for _, r in fetch_many(reqs, limits, shared_limit_url=REDIS_URL)]
+
+    async def go() -> list[list[object]]:
+        return await asyncio.gather(*(one_process(urls[i::3]) for i in range(3)))
+
+    results = [r for part in asyncio.run(go()) for r in part]
+    assert len(results) == 18 and not any(isinstance(r, FetchError) for r in results)
+    assert feed_server.peak_active == 3  # at the limit, never above, though 9 were allowed
+
+
+def test_a_slot_held_by_a_killed_worker_expires(redis_prefix: str) -> None:
+    """A worker killed while it holds slots never gives them back: they expire by themselves."""
+    from monitor.fetch import SharedHostLimit
+
+    async def go() -> tuple[bool, bool, float]:
+        limit = SharedHostLimit(REDIS_URL, per_host=2, lease_seconds=0.5, prefix=redis_prefix)
+        try:
+            assert await limit.try_acquire("example.org", "dead-1")
+            assert await limit.try_acquire("example.org", "dead-2")  # never released
+            refused = not await limit.try_acquire("example.org", "alive")
+            start = time.monotonic()
+            async with limit.slot("example.org"):  # waits for the dead worker's leases
+                waited = time.monotonic() - start
+            other_host = await limit.try_acquire("example.net", "alive")
+            return refused, other_host, waited
+        finally:
+            await limit.close()
+
+    refused, other_host, waited = asyncio.run(go())
+    assert refused and other_host
+    assert 0.3 < waited < 3.0

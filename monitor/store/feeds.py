@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -60,25 +60,25 @@ def sync_feeds(session: Session, configs: Sequence[FeedConfig], now: datetime) -
         if url not in wanted and feed.enabled:
             feed.enabled = False
             disabled += 1
+        elif feed.next_check_at is None:  # due-feed selection reads next_check_at only
+            feed.next_check_at = now
     session.flush()
     return {"added": added, "updated": updated, "disabled": disabled}
+
+
+def _free(now: datetime) -> ColumnElement[bool]:
+    return or_(Feed.leased_until.is_(None), Feed.leased_until < now)
 
 
 def _select_due_feeds(
     session: Session, now: datetime, limit: int | None, everything: bool = False
 ) -> list[Feed]:
     """Enabled feeds nobody holds, due now (or all of them), oldest check first; rows another
-    transaction has locked are skipped on PostgreSQL."""
-    q = (
-        select(Feed)
-        .where(
-            Feed.enabled.is_(True),
-            or_(Feed.leased_until.is_(None), Feed.leased_until < now),
-        )
-        .order_by(Feed.next_check_at)
-    )
+    transaction has locked are skipped on PostgreSQL. `next_check_at <= now` alone bounds the
+    scan of its index, so the work is O(due feeds), not O(feeds)."""
+    q = select(Feed).where(Feed.enabled.is_(True), _free(now)).order_by(Feed.next_check_at)
     if not everything:
-        q = q.where(or_(Feed.next_check_at.is_(None), Feed.next_check_at <= now))
+        q = q.where(Feed.next_check_at <= now)
     if limit:
         q = q.limit(limit)
     if is_postgres(session):
@@ -104,24 +104,44 @@ def lease_due_feeds(
     return feeds
 
 
-def take_due_feed_ids(session: Session, now: datetime, hold: float, limit: int) -> list[int]:
-    """Due feed ids, their next check pushed `hold` seconds ahead (not enqueued twice)."""
-    feeds = _select_due_feeds(session, now, limit)
-    for f in feeds:
-        f.next_check_at = now + timedelta(seconds=hold)
-    session.flush()
-    return [f.id for f in feeds]
-
-
-def lease_feed(session: Session, feed_id: int, now: datetime, owner: str, lease: float) -> bool:
-    """Take one feed's lease if nobody holds it (a per-feed lock across workers)."""
-    result = session.execute(
+def lease_due_feed_rows(
+    session: Session, now: datetime, owner: str, lease: float, limit: int
+) -> list[tuple[int, str, str | None, str | None]]:
+    """Take the lease of up to `limit` due feeds, oldest check first, in one statement; rows
+    another transaction is taking are skipped on PostgreSQL (two workers take disjoint feeds).
+    `next_check_at <= now` bounds the scan of its index: O(due feeds), not O(feeds).
+    Returns (id, url, etag, last_modified) of the feeds taken."""
+    due = (
+        select(Feed.id)
+        .where(Feed.next_check_at <= now, Feed.enabled.is_(True), _free(now))
+        .order_by(Feed.next_check_at)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        due = due.with_for_update(skip_locked=True)
+    taken = session.execute(
         update(Feed)
-        .where(Feed.id == feed_id, or_(Feed.leased_until.is_(None), Feed.leased_until < now))
+        .where(Feed.id.in_(due.scalar_subquery()))
         .values(leased_until=now + timedelta(seconds=lease), lease_owner=owner)
+        .returning(Feed.id, Feed.url, Feed.etag, Feed.last_modified)
         .execution_options(synchronize_session=False)
     )
-    return bool(cast(CursorResult[Any], result).rowcount)
+    return [(r[0], r[1], r[2], r[3]) for r in taken]
+
+
+def lease_feeds(
+    session: Session, feed_ids: Sequence[int], now: datetime, owner: str, lease: float
+) -> list[tuple[int, str, str | None, str | None]]:
+    """Take the lease of these feeds, in one statement, for those nobody holds. Returns
+    (id, url, etag, last_modified) of the feeds taken."""
+    taken = session.execute(
+        update(Feed)
+        .where(Feed.id.in_(list(feed_ids)), Feed.enabled.is_(True), _free(now))
+        .values(leased_until=now + timedelta(seconds=lease), lease_owner=owner)
+        .returning(Feed.id, Feed.url, Feed.etag, Feed.last_modified)
+        .execution_options(synchronize_session=False)
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in taken]
 
 
 def record_fetch_ok(

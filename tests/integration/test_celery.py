@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -211,8 +212,50 @@ def test_postgres_restarted_under_running_workers(
         assert len(counts) == 2 and max(counts.values()) == 1, counts
         assert workers.alive(), workers.logs()
         logs = workers.log("w1")
-        assert "retry: Retry in" in logs and "OperationalError" in logs  # failed, then retried
+        # The polls in flight could not be stored: one line each, polled again after the lease.
+        assert "polled again when its lease expires" in logs and "OperationalError" in logs
         assert "database unavailable" in logs  # the periodic tasks say so in one line
     finally:
         workers.stop()
         pg.close()
+
+
+POLLED = re.compile(r"feed (http://\S+) (?:ok|not-modified|error)")
+
+
+def test_two_workers_poll_disjoint_feeds_within_one_per_host_limit(
+    tmp_path: Path, feed_server: FeedServer, webhook: Webhook, pg_url: str, broker_url: str
+) -> None:
+    """Two `celery worker` processes (two machines), two pool processes each: every feed is
+    polled once in the cycle, by one of them; both take part; the per-host limit (4) holds
+    across all four processes (each alone would allow 4); the two stories alert once each,
+    although 80 feeds carry them and the workers race to store them."""
+    other = FeedServer(host="127.0.0.2")
+    bodies = [(DATA / "caucase_a.xml").read_bytes(), (DATA / "caucase_b.xml").read_bytes()]
+    urls = [
+        (feed_server if i % 2 else other).add(f"/f{i}.xml", bodies[i % 4 < 2], delay=0.5)
+        for i in range(80)
+    ]
+    workers = prepared(tmp_path, urls, webhook, pg_url, broker_url)
+    # One poll per feed in this test (interval 10 min); small batches, so both workers help.
+    workers.env.update(MONITOR_POLL_INTERVAL="600", MONITOR_POLL_BATCH="5")
+    try:
+        workers.start(beat=False, name="w2")
+        wait_for(lambda: " ready." in workers.log("w2"), 60, "the second worker", workers)
+        workers.start(beat=True, name="w1")  # its beat's first tick syncs feeds.yaml
+        hits = lambda: len(feed_server.requests) + len(other.requests)  # noqa: E731
+        wait_for(lambda: hits() >= 80, 120, "every feed polled", workers)
+        wait_for(lambda: len(webhook.received) >= 2, 60, "the alerts", workers)
+        time.sleep(5)  # more ticks, sweeps and follow-ups: nothing may come twice
+        paths = Counter(p for s in (feed_server, other) for p, _ in s.requests)
+        assert len(paths) == 80 and max(paths.values()) == 1, paths.most_common(3)
+        by_worker = [set(POLLED.findall(workers.log(name))) for name in ("w1", "w2")]
+        assert by_worker[0] and by_worker[1], "both workers poll"
+        assert not by_worker[0] & by_worker[1] and len(by_worker[0] | by_worker[1]) == 80
+        assert max(feed_server.peak_active, other.peak_active) <= 4
+        assert min(feed_server.peak_active, other.peak_active) >= 2  # and concurrently
+        counts = Counter(webhook.titles())
+        assert len(counts) == 2 and max(counts.values()) == 1, counts
+    finally:
+        workers.stop()
+        other.close()
