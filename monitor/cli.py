@@ -294,6 +294,19 @@ def _database() -> Any:
     return open_existing_database(_settings(with_feeds=False))
 
 
+def _check_topic(topic: str | None) -> None:
+    """`--topic` must name a topic of the profile (checked before anything is opened)."""
+    if topic is None:
+        return
+    from monitor.classify import load_profile
+
+    known = set(load_profile(_settings(with_feeds=False).profile_path).topics)
+    if topic not in known:
+        raise InputError(
+            f"--topic {topic!r}: not a topic of the profile ({', '.join(sorted(known))})"
+        )
+
+
 @main.command()
 @click.option("--since", help="Only matches at or after this time: ISO 8601, or 30m, 24h, 7d.")
 @click.option("--topic", help="Only matches of this topic id.")
@@ -305,14 +318,7 @@ def matches(since: str | None, topic: str | None, fmt: str, limit: int | None) -
     from monitor.views import list_matches, print_table
 
     since_dt = _parse_since(since)
-    if topic is not None:
-        from monitor.classify import load_profile
-
-        known = set(load_profile(_settings(with_feeds=False).profile_path).topics)
-        if topic not in known:
-            raise InputError(
-                f"--topic {topic!r}: not a topic of the profile ({', '.join(sorted(known))})"
-            )
+    _check_topic(topic)
     db = _database()
     rows = list_matches(db, since_dt, topic, limit)
     if fmt == "jsonl":
@@ -336,14 +342,7 @@ def stories(since: str | None, topic: str | None, fmt: str, limit: int | None) -
     from monitor.views import list_stories, print_table
 
     since_dt = _parse_since(since)
-    if topic is not None:
-        from monitor.classify import load_profile
-
-        known = set(load_profile(_settings(with_feeds=False).profile_path).topics)
-        if topic not in known:
-            raise InputError(
-                f"--topic {topic!r}: not a topic of the profile ({', '.join(sorted(known))})"
-            )
+    _check_topic(topic)
     rows = list_stories(_database(), since_dt, topic, limit)
     if fmt == "jsonl":
         for r in rows:

@@ -21,8 +21,8 @@ from monitor.errors import InputError, first_line
 from monitor.links import story_url
 from monitor.store import Database, browse, heartbeat
 from monitor.web import present, syndication
-from monitor.web.app import Window, window
-from monitor.web.pages import delivery_error, display_target, story_state
+from monitor.web.present import delivery_error, display_target, story_state
+from monitor.web.window import Window, window
 
 log = logging.getLogger("monitor.serve")
 DEFAULT_PER_PAGE = 50

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from functools import lru_cache
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from monitor.apprise_setup import privacy_url
 from monitor.errors import InputError
 from monitor.store import browse
-from monitor.types import strip_secrets
 from monitor.web import present
-from monitor.web.app import (
+from monitor.web.present import delivery_error, display_target, story_state
+from monitor.web.window import (
     TOKEN_COOKIE,
     WHO_COOKIE,
     refusal,
@@ -24,32 +22,6 @@ from monitor.web.app import (
 )
 
 PER_PAGE = 50
-
-
-@lru_cache(maxsize=512)
-def display_target(key: str) -> str:
-    """A target as people may see it. Outbox keys are already the name or apprise's privacy
-    form (migration 0002 rewrote older rows); a key that still looks like a raw URL is shown
-    in privacy form all the same, never whole."""
-    if "://" not in key:
-        return key
-    try:
-        return privacy_url(key) or strip_secrets(key)
-    except Exception:  # an unreadable URL is shown stripped
-        return strip_secrets(key)
-
-
-def delivery_error(d: browse.DeliveryView) -> str:
-    """A delivery's last error, with the target's URL (and its secrets) in privacy form."""
-    if not d.last_error:
-        return ""
-    return d.last_error.replace(d.target, display_target(d.target))
-
-
-def story_state(s: browse.StoryView) -> str:
-    return present.alert_state(
-        s.alerted_at is not None, [(d.status, d.attempts) for d in s.deliveries]
-    )
 
 
 def _htmx(request: Request) -> bool:

@@ -8,10 +8,14 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from urllib.parse import urlsplit
 
+from monitor.apprise_setup import privacy_url
 from monitor.errors import InputError
+from monitor.store import browse
 from monitor.store.browse import delivery_state
+from monitor.types import strip_secrets
 
 SILENCE_FACTOR = 3  # a feed is silent after 3 × its usual gap between new items
 FEED_WINDOW = timedelta(days=30)  # arrivals looked at for a feed's usual gap
@@ -124,3 +128,27 @@ def local_path(value: str | None, default: str = "/") -> str:
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return default
     return value
+
+
+@lru_cache(maxsize=512)
+def display_target(key: str) -> str:
+    """A target as people may see it. Outbox keys are already the name or apprise's privacy
+    form (migration 0002 rewrote older rows); a key that still looks like a raw URL is shown
+    in privacy form all the same, never whole."""
+    if "://" not in key:
+        return key
+    try:
+        return privacy_url(key) or strip_secrets(key)
+    except Exception:  # an unreadable URL is shown stripped
+        return strip_secrets(key)
+
+
+def delivery_error(d: browse.DeliveryView) -> str:
+    """A delivery's last error, with the target's URL (and its secrets) in privacy form."""
+    if not d.last_error:
+        return ""
+    return d.last_error.replace(d.target, display_target(d.target))
+
+
+def story_state(s: browse.StoryView) -> str:
+    return alert_state(s.alerted_at is not None, [(d.status, d.attempts) for d in s.deliveries])
