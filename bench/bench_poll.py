@@ -41,14 +41,13 @@ import feedparser  # noqa: E402
 import psutil  # noqa: E402
 
 from tests.conftest import (  # noqa: E402
-    PG_ADMIN_URL,
     FeedServer,
     fresh_pg_database,
     monitor_env,
     write_config,
 )
+from tests.integration.servers import SERVERS, redis_database  # noqa: E402
 
-REDIS_URL = "redis://127.0.0.1:6379/12"  # this benchmark's own Redis database
 PER_HOST = 4
 
 ITEM = """<item><title>{title}</title><link>https://bench{f}.example.org/article/{i}</link>
@@ -153,7 +152,7 @@ class Sampler:
         if self.database:
             from sqlalchemy import create_engine, text
 
-            engine = create_engine(PG_ADMIN_URL)
+            engine = create_engine(SERVERS.postgres_url())
             conn = engine.connect()
             count = text(
                 "SELECT count(*) FROM pg_stat_activity "
@@ -294,13 +293,16 @@ def celery_cycles(
 ) -> tuple[Cycle, Cycle]:
     import redis
 
-    broker = redis.Redis.from_url(REDIS_URL)
-    broker.flushdb()
     procs: list[psutil.Popen] = []
-    with tempfile.TemporaryDirectory() as tmp, fresh_pg_database("bench_celery") as db_url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        fresh_pg_database("bench_celery") as db_url,
+        redis_database() as broker_url,  # this benchmark's own Redis database, emptied
+    ):
+        broker = redis.Redis.from_url(broker_url)
         name = db_url.rsplit("/", 1)[1]
         config = write_config(Path(tmp) / "config", urls, [])
-        env = monitor_env(config, db_url, MONITOR_BROKER_URL=REDIS_URL,
+        env = monitor_env(config, db_url, MONITOR_BROKER_URL=broker_url,
                           MONITOR_POLL_INTERVAL="3600")  # fmt: skip
         if args.poll_batch:
             env["MONITOR_POLL_BATCH"] = str(args.poll_batch)
