@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -108,25 +107,19 @@ def open_existing_database(settings: Any) -> Any:
         raise
 
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
 def _parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
     """`--since`: an ISO 8601 date or time (UTC when no offset is given), or a duration back
     from now (`30m`, `24h`, `7d`, `2w`)."""
+    from monitor.durations import parse_since
+
     if value is None:
         return None
-    m = _DURATION.match(value)
-    if m:
-        return (now or datetime.now(UTC)) - timedelta(**{_UNIT[m.group(2)]: int(m.group(1))})
     try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return parse_since(value, now or datetime.now(UTC))
     except ValueError as e:
         raise InputError(
             f"--since {value!r}: not an ISO 8601 date or time, nor a duration (30m, 24h, 7d)"
         ) from e
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -307,6 +300,17 @@ def _check_topic(topic: str | None) -> None:
         )
 
 
+def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[tuple[str, int]]) -> None:
+    """The rows as JSON Lines (`--format jsonl`) or as a table of these columns."""
+    from monitor.views import print_table
+
+    if fmt == "jsonl":
+        for r in rows:
+            click.echo(json.dumps(r, ensure_ascii=False, default=str))
+    else:
+        print_table(rows, columns)
+
+
 @main.command()
 @click.option("--since", help="Only matches at or after this time: ISO 8601, or 30m, 24h, 7d.")
 @click.option("--topic", help="Only matches of this topic id.")
@@ -315,20 +319,17 @@ def _check_topic(topic: str | None) -> None:
 @handles_errors
 def matches(since: str | None, topic: str | None, fmt: str, limit: int | None) -> None:
     """Stored matches, newest first."""
-    from monitor.views import list_matches, print_table
+    from monitor.views import list_matches
 
     since_dt = _parse_since(since)
     _check_topic(topic)
     db = _database()
     rows = list_matches(db, since_dt, topic, limit)
-    if fmt == "jsonl":
-        for r in rows:
-            click.echo(json.dumps(r, ensure_ascii=False, default=str))
-    else:
-        print_table(
-            rows,
-            [("matched_at", 16), ("topics", 28), ("score", 6), ("title", 70), ("feeds", 30)],
-        )
+    _print_rows(
+        rows,
+        fmt,
+        [("matched_at", 16), ("topics", 28), ("score", 6), ("title", 70), ("feeds", 30)],
+    )
 
 
 @main.command()
@@ -339,29 +340,27 @@ def matches(since: str | None, topic: str | None, fmt: str, limit: int | None) -
 @handles_errors
 def stories(since: str | None, topic: str | None, fmt: str, limit: int | None) -> None:
     """Stories (one per event, one alert each): first and latest item, sources, alerts sent."""
-    from monitor.views import list_stories, print_table
+    from monitor.views import list_stories
 
     since_dt = _parse_since(since)
     _check_topic(topic)
     rows = list_stories(_database(), since_dt, topic, limit)
-    if fmt == "jsonl":
-        for r in rows:
-            click.echo(json.dumps(r, ensure_ascii=False, default=str))
-    else:
+    if fmt == "table":
         for r in rows:
             r["alerts_by_target"] = [f"{t}:{n}" for t, n in r["alerts"].items()]
-        print_table(
-            rows,
-            [
-                ("last_seen", 16),
-                ("items", 5),
-                ("source_count", 7),
-                ("topics", 24),
-                ("title", 60),
-                ("feeds", 30),
-                ("alerts_by_target", 30),
-            ],
-        )
+    _print_rows(
+        rows,
+        fmt,
+        [
+            ("last_seen", 16),
+            ("items", 5),
+            ("source_count", 7),
+            ("topics", 24),
+            ("title", 60),
+            ("feeds", 30),
+            ("alerts_by_target", 30),
+        ],
+    )
 
 
 @main.group(invoke_without_command=True)
@@ -374,27 +373,24 @@ def feeds(ctx: click.Context, fmt: str) -> None:
         return
     from monitor.pipeline import utcnow
     from monitor.store import feeds as feed_store
-    from monitor.views import list_feeds, print_table
+    from monitor.views import list_feeds
 
     settings = _settings()
     database = open_existing_database(settings)
     with database.session() as s:  # feeds added to feeds.yaml since the last run are listed too
         feed_store.sync_feeds(s, settings.feeds, utcnow())
     rows = list_feeds(database)
-    if fmt == "jsonl":
-        for r in rows:
-            click.echo(json.dumps(r, ensure_ascii=False, default=str))
-    else:
-        print_table(
-            rows,
-            [
-                ("url", 50),
-                ("last_polled", 16),
-                ("last_status", 12),
-                ("error", 40),
-                ("next_poll", 16),
-            ],
-        )
+    _print_rows(
+        rows,
+        fmt,
+        [
+            ("url", 50),
+            ("last_polled", 16),
+            ("last_status", 12),
+            ("error", 40),
+            ("next_poll", 16),
+        ],
+    )
 
 
 @feeds.command(name="import-opml")
@@ -430,18 +426,12 @@ def deliveries(ctx: click.Context, state: str | None, fmt: str, limit: int | Non
     """The outbox: each alert's row per target, newest first, with its state and why."""
     if ctx.invoked_subcommand is not None:
         return
-    from monitor.views import list_deliveries, print_table
+    from monitor.views import list_deliveries
 
     rows = list_deliveries(_database(), state, limit)
-    if fmt == "jsonl":
-        for r in rows:
-            click.echo(json.dumps(r, ensure_ascii=False, default=str))
-    else:
-        print_table(
-            rows,
-            [("id", 6), ("state", 9), ("kind", 6), ("target", 30), ("created", 16),
-             ("attempts", 8), ("title", 50), ("reason", 40), ("last_error", 40)],
-        )  # fmt: skip
+    _print_rows(rows, fmt, [("id", 6), ("state", 9), ("kind", 6), ("target", 30),
+                            ("created", 16), ("attempts", 8), ("title", 50), ("reason", 40),
+                            ("last_error", 40)])  # fmt: skip
 
 
 @deliveries.command(name="retry")
@@ -503,9 +493,10 @@ def upgrade() -> None:
 def prune(older_than: str | None, dry_run: bool) -> None:
     """Apply retention now: empty old unmatched items, forget those gone from their feeds,
     and give the space back."""
+    from monitor.durations import parse_duration
     from monitor.maintenance import describe
     from monitor.maintenance import prune as do_prune
-    from monitor.retention import parse_duration, plan
+    from monitor.retention import plan
 
     age = None
     if older_than is not None:
@@ -576,7 +567,7 @@ def notify_test() -> None:
 def replay(since: str | None, profile_path: str | None, fmt: str, on_feedback: bool) -> None:
     """Re-score stored items with a profile: what it would alert, and what changes."""
     from monitor.classify import load_profile
-    from monitor.views import print_table, replay_items
+    from monitor.views import replay_items
 
     settings = _settings(with_feeds=False)
     current = load_profile(settings.profile_path)
@@ -587,11 +578,7 @@ def replay(since: str | None, profile_path: str | None, fmt: str, on_feedback: b
         _replay_feedback(db, current, candidate, fmt)
         return
     rows, totals = replay_items(db, current, candidate, since_dt)
-    if fmt == "jsonl":
-        for r in rows:
-            click.echo(json.dumps(r, ensure_ascii=False, default=str))
-    else:
-        print_table(rows, [("change", 8), ("topics", 30), ("was", 30), ("title", 80)])
+    _print_rows(rows, fmt, [("change", 8), ("topics", 30), ("was", 30), ("title", 80)])
     click.echo(
         f"{totals['items']} items: {totals['would_alert']} would alert with the new profile "
         f"({totals['current']} with the current one); {totals['added']} added, "
@@ -636,16 +623,11 @@ def evaluate(profile_path: str | None, fmt: str) -> None:
 
 
 def _replay_feedback(db: Any, current: Any, candidate: Any, fmt: str) -> None:
-    from monitor.views import print_table
     from monitor.web.feedback import replay_feedback
 
     rows = replay_feedback(db, current, candidate)
-    if fmt == "jsonl":
-        for r in rows:
-            click.echo(json.dumps(r, ensure_ascii=False))
-    else:
-        print_table(rows, [("change", 9), ("feedback", 30), ("was", 30), ("topics", 30),
-                           ("title", 60)])  # fmt: skip
+    _print_rows(rows, fmt, [("change", 9), ("feedback", 30), ("was", 30), ("topics", 30),
+                            ("title", 60)])  # fmt: skip
     counts = {k: sum(r["change"] == k for r in rows) for k in ("better", "worse", "different")}
     click.echo(
         f"{len(rows)} stories with feedback: {counts['better']} closer to the feedback with the "

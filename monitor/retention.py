@@ -10,25 +10,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 DEFAULT_UNMATCHED_DAYS = 30.0
 PRUNE_EVERY = timedelta(days=1)  # the embedded loop and Celery beat prune this often
-BATCH = 500
-MIN_MATCHED_AGE = timedelta(days=7)  # rows per transaction: the write lock is never held for long
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """`30m`, `24h`, `7d`, `2w`, `0d`; ValueError otherwise."""
-    m = _DURATION.match(text)
-    if not m:
-        raise ValueError(f"{text!r} is not a duration such as 30m, 24h, 7d")
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+BATCH = 500  # rows per transaction: the write lock is never held for long
+MIN_MATCHED_AGE = timedelta(days=7)
 
 
 @dataclass(frozen=True)

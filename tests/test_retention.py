@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from monitor.durations import parse_duration
 from monitor.maintenance import prune
-from monitor.retention import Retention, parse_duration, plan, prune_due
+from monitor.retention import Retention, plan, prune_due
 from monitor.store import Database, upgrade
 from monitor.store import feeds as feed_store
 from monitor.store import items as item_store

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from monitor import durations
 from monitor.apprise_setup import privacy_url
 from monitor.errors import InputError
 from monitor.store import browse
@@ -19,8 +19,6 @@ from monitor.types import strip_secrets
 
 SILENCE_FACTOR = 3  # a feed is silent after 3 × its usual gap between new items
 FEED_WINDOW = timedelta(days=30)  # arrivals looked at for a feed's usual gap
-_DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
 def safe_href(url: str | None) -> str | None:
@@ -40,16 +38,12 @@ def parse_since(value: str | None, now: datetime) -> datetime | None:
     """`since`: an ISO 8601 time, or a duration back from now (`30m`, `24h`, `7d`)."""
     if value is None or not value.strip():
         return None
-    m = _DURATION.match(value)
-    if m:
-        return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
     try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return durations.parse_since(value, now)
     except ValueError as e:
         raise InputError(
             f"since={value!r}: not an ISO 8601 time nor a duration such as 30m, 24h, 7d"
         ) from e
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 def alert_state(alerted: bool, statuses: Sequence[tuple[str, int]]) -> str:
