@@ -262,16 +262,12 @@ def classify_stream(lines: Iterator[str], out: TextIO, profile: Any) -> list[str
 @handles_errors
 def classify_cmd(path: str, profile_path: str | None) -> None:
     """Classify JSON Lines items (id, title, summary[, link, content]) without polling."""
-    from monitor.classify import default_profile_path, load_profile
+    import os
 
-    if profile_path is None:
-        import os
+    from monitor.classify import load_profile
+    from monitor.settings import standalone_profile_path
 
-        config_dir = Path(os.environ.get("MONITOR_CONFIG_DIR") or "config")
-        profile_path = os.environ.get("MONITOR_PROFILE") or str(config_dir / "topics.yaml")
-        if not os.environ.get("MONITOR_PROFILE") and not Path(profile_path).is_file():
-            profile_path = str(default_profile_path())  # the profile shipped with the package
-    profile = load_profile(profile_path)
+    profile = load_profile(profile_path or standalone_profile_path(os.environ))
     errors = classify_stream(_read_lines(path), sys.stdout, profile)
     sys.stdout.flush()
     for e in errors:

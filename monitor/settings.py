@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from monitor.classify.profile import default_profile_path
 from monitor.errors import ConfigError, first_line
 from monitor.retention import DEFAULT_UNMATCHED_DAYS, Retention
 from monitor.targets import load_targets, targets_from_env
@@ -227,17 +228,6 @@ def check_database_url(url: str) -> None:
         )
 
 
-def packaged_profile() -> Path | None:
-    """The profile shipped inside the package, when this version ships one."""
-    # Hook for monitor.classify.default_profile_path (issue 10 item 12, branch `precision`).
-    try:
-        from monitor.classify import default_profile_path  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    path = default_profile_path()
-    return Path(path) if path else None
-
-
 def resolve_profile_path(env: Mapping[str, str], config_dir: Path) -> Path:
     """MONITOR_PROFILE; else <config dir>/topics.yaml; else the packaged profile when neither
     exists (a missing MONITOR_PROFILE is still an error, reported when it is loaded)."""
@@ -245,9 +235,21 @@ def resolve_profile_path(env: Mapping[str, str], config_dir: Path) -> Path:
     if named:
         return Path(named)
     own = config_dir / TOPICS_FILE
-    if not own.exists():
-        return packaged_profile() or own
-    return own
+    return own if own.exists() else default_profile_path()
+
+
+def standalone_profile_path(env: Mapping[str, str]) -> Path:
+    """The profile of a command that needs no config directory (`monitor classify`): the
+    same rules as `run`, and the packaged profile when there is no config directory at all."""
+    if env.get("MONITOR_PROFILE"):
+        return Path(env["MONITOR_PROFILE"])
+    try:
+        config_dir = resolve_config_dir(env)
+    except ConfigError:
+        if env.get("MONITOR_CONFIG_DIR"):
+            raise  # a directory named but missing is a mistake, not "no config"
+        return default_profile_path()
+    return resolve_profile_path(env, config_dir)
 
 
 def check_log_level(env: Mapping[str, str]) -> str:

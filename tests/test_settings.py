@@ -188,15 +188,12 @@ def test_old_default_database_in_the_working_directory_is_noticed(
 
 
 def test_profile_falls_back_to_the_packaged_one(tmp_path: Path) -> None:
-    import monitor.classify
+    from monitor.classify import default_profile_path
 
     config = write_config(tmp_path / "config", [])
     (config / "topics.yaml").unlink()
     s = load_settings({"MONITOR_CONFIG_DIR": str(config)})
-    if not hasattr(monitor.classify, "default_profile_path"):
-        assert s.profile_path == config.resolve() / "topics.yaml"
-        pytest.skip("monitor.classify.default_profile_path comes with the `precision` branch")
-    assert s.profile_path == Path(monitor.classify.default_profile_path())
+    assert s.profile_path == default_profile_path()
     assert s.profile_path.is_file()
     mine = load_settings({"MONITOR_CONFIG_DIR": str(config), "MONITOR_PROFILE": "/x/p.yaml"})
     assert mine.profile_path == Path("/x/p.yaml")
