@@ -14,6 +14,11 @@ def _unmatched() -> ColumnElement[bool]:
     return ~exists().where(Match.item_id == Item.id)
 
 
+def _emptied(now: datetime) -> dict[str, object]:
+    """An item reduced to what deduplication needs: its key and link stay."""
+    return dict(title="", summary="", content="", author=None, pruned_at=now)
+
+
 def text_prunable(session: Session, before: datetime, limit: int | None) -> list[int]:
     """Unmatched items first seen before `before` whose text is still stored."""
     q = (
@@ -42,7 +47,7 @@ def prune_text(session: Session, ids: list[int], now: datetime) -> int:
     session.execute(
         update(Item)
         .where(Item.id.in_(ids))
-        .values(title="", summary="", content="", author=None, pruned_at=now)
+        .values(**_emptied(now))
         .execution_options(synchronize_session=False)
     )
     return len(ids)
@@ -153,7 +158,7 @@ def delete_stories(session: Session, ids: list[int], now: datetime) -> int:
     session.execute(
         update(Item)
         .where(Item.story_id.in_(ids))
-        .values(title="", summary="", content="", author=None, story_id=None, pruned_at=now)
+        .values(**_emptied(now), story_id=None)
         .execution_options(**opts)
     )
     session.execute(delete(Story).where(Story.id.in_(ids)).execution_options(**opts))

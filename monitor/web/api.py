@@ -222,25 +222,29 @@ async def _topic_stories(request: Request) -> tuple[str, list[browse.StoryView]]
 
 
 async def topic_atom(request: Request) -> Response:
-    found = await _topic_stories(request)
-    if isinstance(found, Response):
-        return found
-    topic, rows = found
-    w = window(request)
-    site = w.site(request)
-    body = syndication.atom_feed(topic, rows, site, f"{site}/topics/{topic}.atom", w.clock())
-    return Response(body, media_type="application/atom+xml; charset=utf-8")
+    return await _topic_feed(request, "atom")
 
 
 async def topic_json(request: Request) -> Response:
+    return await _topic_feed(request, "json")
+
+
+_FEEDS = {
+    "atom": (syndication.atom_feed, "application/atom+xml; charset=utf-8"),
+    "json": (syndication.json_feed, "application/feed+json; charset=utf-8"),
+}
+
+
+async def _topic_feed(request: Request, kind: str) -> Response:
     found = await _topic_stories(request)
     if isinstance(found, Response):
         return found
     topic, rows = found
     w = window(request)
     site = w.site(request)
-    body = syndication.json_feed(topic, rows, site, f"{site}/topics/{topic}.json", w.clock())
-    return Response(body, media_type="application/feed+json; charset=utf-8")
+    render, media_type = _FEEDS[kind]
+    body = render(topic, rows, site, f"{site}/topics/{topic}.{kind}", w.clock())
+    return Response(body, media_type=media_type)
 
 
 # --- health and metrics ---------------------------------------------------------------------
