@@ -123,7 +123,10 @@ def test_matched_stories_expire_only_when_asked_and_their_items_stay_known(db_ur
         assert s.scalar(select(func.count()).select_from(Match)) == 3
     with db.session() as s:  # the feed still carries them
         item_store.store_items(s, feed_id, items, later - timedelta(hours=2))
+    dry = prune(db, plan(Retention(30, matched_days=365), later), later, dry_run=True)
+    assert dry.stories_removed >= 1
     gone = prune(db, plan(Retention(30, matched_days=365), later), later)
+    assert gone.stories_removed == dry.stories_removed
     assert gone.stories_removed >= 1
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Match)) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Engine, delete, exists, func, select, update
+from sqlalchemy import ColumnElement, Engine, Select, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.store.models import Alert, Delivery, Item, Match, MatchTopic, Message, Story
@@ -124,20 +124,24 @@ def reclaim_space(engine: Engine, full: bool = False) -> str:
     return "no vacuum"
 
 
-def expired_stories(session: Session, before: datetime, limit: int | None) -> list[int]:
+def _expired(before: datetime) -> Select[int | None]:
     """Stories whose newest item was first seen before `before`."""
-    q = (
+    return (
         select(Item.story_id)
         .where(Item.story_id.is_not(None))
         .group_by(Item.story_id)
         .having(func.max(Item.first_seen) < before)
-        .order_by(Item.story_id)
     )
+
+
+def expired_stories(session: Session, before: datetime, limit: int | None) -> list[int]:
+    q = _expired(before).order_by(Item.story_id)
     return [int(i) for i in session.scalars(q.limit(limit) if limit else q) if i is not None]
 
 
 def count_expired_stories(session: Session, before: datetime) -> int:
-    return len(expired_stories(session, before, None))
+    """Counted in the database (a dry run does not load every id)."""
+    return int(session.scalar(select(func.count()).select_from(_expired(before).subquery())) or 0)
 
 
 def delete_stories(session: Session, ids: list[int], now: datetime) -> int:
