@@ -375,7 +375,7 @@ def feeds(ctx: click.Context, fmt: str) -> None:
     database = open_existing_database(settings)
     with database.session() as s:  # feeds added to feeds.yaml since the last run are listed too
         feed_store.sync_feeds(s, settings.feeds, utcnow())
-    rows = list_feeds(database)
+    rows = list_feeds(database, utcnow())
     _print_rows(
         rows,
         fmt,

@@ -24,9 +24,11 @@ from starlette.testclient import TestClient
 
 from monitor import pipeline
 from monitor.evaluate import RELEVANCE, change, score, true_topics
+from monitor.feed_health import silence
 from monitor.links import story_url
 from monitor.settings import load_settings
 from monitor.store.models import Delivery, Feedback, Item, Story
+from monitor.views import list_feeds
 from monitor.web import present
 from monitor.web.app import CSRF_COOKIE, Window, create_app
 from tests.conftest import DATA, FeedServer, Webhook, monitor_env, write_config
@@ -314,6 +316,17 @@ def test_api_stories_paginated_with_filters(filled_both: Filled) -> None:
     assert {"url", "last_status", "error", "next_poll", "items", "silent"} <= set(feeds["feeds"][0])
 
 
+def test_cli_feeds_and_api_feeds_give_the_same_rows(filled_both: Filled) -> None:
+    """`monitor feeds --format jsonl` and `/api/feeds` share one row shape (they were two
+    dicts built from two queries, with `items_seen` in one and `items` in the other)."""
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    client = filled_both.app(clock=lambda: now)
+    api = client.get("/api/feeds").json()["feeds"]
+    cli = list_feeds(filled_both.rt.db, now)
+    assert api == json.loads(json.dumps(cli))
+    assert all(r["items"] > 0 and r["items_seen"] > 0 for r in cli), cli
+
+
 JSON_FEED_SCHEMA = {  # JSON Feed 1.1 (https://jsonfeed.org/version/1.1), the parts we emit
     "type": "object",
     "required": ["version", "title", "items"],
@@ -514,13 +527,13 @@ def test_alert_state() -> None:
 def test_silence_is_three_usual_gaps_without_news() -> None:
     now = datetime(2024, 5, 1, 12, tzinfo=UTC)
     hourly = [now - timedelta(hours=h) for h in (10, 9, 8, 7, 6)]
-    quiet = present.silence(hourly, interval=300, now=now)
+    quiet = silence(hourly, interval=300, now=now)
     assert quiet.usual_gap == timedelta(hours=1) and quiet.silent  # 6 h without news
-    assert not present.silence([*hourly[:-1], now - timedelta(hours=2)], 300, now).silent
-    assert not present.silence(hourly[:2], 300, now).silent  # too few to know a usual gap
+    assert not silence([*hourly[:-1], now - timedelta(hours=2)], 300, now).silent
+    assert not silence(hourly[:2], 300, now).silent  # too few to know a usual gap
     # never less than the polling interval: a feed polled daily is not silent after 3 hours
     bunched = [now - timedelta(hours=h, minutes=m) for h, m in ((5, 2), (5, 1), (5, 0))]
-    assert not present.silence(bunched, 86400, now).silent
+    assert not silence(bunched, 86400, now).silent
 
 
 def test_feedback_truth_and_scores() -> None:
