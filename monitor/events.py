@@ -118,6 +118,9 @@ class Params:
     join_far: float = 0.60  # score needed at `max_gap` from the story's items
     max_gap: timedelta = timedelta(hours=48)
     far_after: timedelta = timedelta(hours=24)  # the bar reaches join_far at this gap
+    # An undated item's time is when it was first seen: it was published then or earlier
+    # (a feed's first poll brings its backlog), up to this much earlier for the decision.
+    undated_slack: timedelta = timedelta(hours=48)
     actor_bonus: float = 0.05  # per shared actor, at most 3
     novel_penalty: float = 0.08  # per key title word the story never mentions, at most 2
     near_duplicate: float = 0.7  # title-signature Jaccard of near-identical copies
@@ -146,6 +149,7 @@ class EventFeatures:
     years: frozenset[int]  # years named in title or lede
     dates: frozenset[str]  # "10 fevrier" style day+month of the title
     time: datetime
+    dated: bool = True  # False: `time` is when the item was first seen (no published date)
 
 
 def entity_aliases(groups: Mapping[str, Iterable[tuple[str, bool]]]) -> dict[str, str]:
@@ -220,8 +224,11 @@ def features(
     time: datetime,
     aliases: Mapping[str, str] | None = None,
     params: Params = DEFAULT,
+    *,
+    dated: bool = True,
 ) -> EventFeatures:
-    """The features of an item (title, summary, its published date or first-seen time)."""
+    """The features of an item (title, summary, its published date or, with `dated=False`,
+    the time it was first seen)."""
     lede = summary[: params.lede_chars]
     terms: dict[str, float] = {}
     title_words = [_word(t) for t in _WORD.findall(fold(title))]
@@ -280,6 +287,7 @@ def features(
         years=frozenset(years),
         dates=frozenset(dates),
         time=time,
+        dated=dated,
     )
 
 
@@ -391,7 +399,7 @@ class EventIndex:
         q: _Query | None = None
         for sid in self._candidates(f):
             st = self.stories[sid]
-            gap = _gap(f.time, st)
+            gap = _gap(f, st, p.undated_slack)
             if gap > p.max_gap:
                 continue
             if _look_alike(f, st):
@@ -593,11 +601,14 @@ def _log1(df: int) -> float:
     return _LOG[df]
 
 
-def _gap(t: datetime, st: StoryState) -> timedelta:
+def _gap(f: EventFeatures, st: StoryState, undated_slack: timedelta) -> timedelta:
+    """Time between an item and a story's items (0 when it falls among them)."""
+    t = f.time
     if t < st.first:
         return st.first - t
     if t > st.last:
-        return t - st.last
+        late = t - st.last
+        return late if f.dated else max(late - undated_slack, timedelta(0))
     return timedelta(0)
 
 
