@@ -11,17 +11,23 @@ How an item is compared with a story:
 * **Candidates** come from an inverted index (term → stories), looked up with the item's
   rarest terms only, most recent stories first, and kept when the story's events are close
   in time to the item's: no scan over the window.
-* **Similarity** is the cosine of TF-IDF vectors (folded, stemmed words of the title, twice, and
-  of the lede) between the item and the story's centroid, plus a bonus for shared named actors
+* **Similarity** is the cosine of TF-IDF vectors (folded, stemmed words of the title, three
+  times, and of the lede; figures such as « 83 millions » and a longer word's first five letters
+  as lighter terms, so « libérés » and « libération » meet) between the item and the story's
+  centroid, plus the share of the item's words the story already holds (a story told from
+  several angles takes a report of any of them; only when the titles share a word of what
+  happened, and fading as the item is further in time), plus a bonus for shared named actors
   (capitalised names, acronyms, the profile's entity groups: Pachinian and Pashinyan are the same
-  actor).
-* **Time**: the item's published date (else when it was first seen) against the story's first
-  and latest items. Past `max_gap` nothing joins; within it the bar rises with the gap, so the
-  next day's event (a ceasefire, then its violation) must be far more similar than a paraphrase
-  of the same hour.
+  actor; a name of several words such as Haut-Karabakh is its entity, none of its words is a
+  word of what happened).
+* **Time**: the item's published date (else when it was first seen, which may be up to
+  `undated_slack` after its publication) against the story's first and latest items. Past
+  `max_gap` nothing joins; within it the bar rises with the gap, so the next day's event (a
+  summit, then another summit) must be far more similar than a paraphrase of the same hour.
 * **Look-alikes**: different years, or different dates in the titles (« ce samedi 10 février »
-  / « ce dimanche 11 février »), or different episode numbers never join; a title's own key
-  word that the story never mentions (« violation », « sommet ») lowers the score.
+  / « ce dimanche 11 février »), or different episode numbers never join, nor a title with a
+  word of a turn (« violé », « échec », « annulé », « démenti ») that the story never mentions;
+  a title's own key word that the story never mentions (« sommet ») lowers the score.
 * **Near-identical copies** (title signatures with Jaccard ≥ 0.7) join whatever the other
   signals say, unless the numbers in the titles disagree.
 """
