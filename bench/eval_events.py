@@ -73,6 +73,7 @@ class EvalItem:
     title: str
     summary: str
     time: datetime
+    dated: bool = True  # False: the capture's time stands in for a missing published date
 
 
 def load_items(captures: Path = CAPTURES) -> list[EvalItem]:
@@ -90,7 +91,11 @@ def load_items(captures: Path = CAPTURES) -> list[EvalItem]:
                     continue
                 seen.add(it.key)
                 ident = f"{path.stem}#{hashlib.sha1(it.key.encode()).hexdigest()[:10]}"
-                out.append(EvalItem(ident, it.title, it.summary, it.published or captured))
+                out.append(
+                    EvalItem(
+                        ident, it.title, it.summary, it.published or captured, bool(it.published)
+                    )
+                )
     out.sort(key=lambda r: (r.time, r.id))
     return out
 
@@ -121,7 +126,7 @@ def cluster(items: list[EvalItem], params: Params, aliases: dict[str, str]) -> d
     index = EventIndex(params)
     story_of: dict[str, int] = {}
     for n, it in enumerate(items):
-        f = item_features(it.title, it.summary, it.time, aliases, params)
+        f = item_features(it.title, it.summary, it.time, aliases, params, dated=it.dated)
         d = index.decide(f)
         sid = d.story_id if d.story_id is not None else n
         index.add(sid, f)

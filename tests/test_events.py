@@ -77,7 +77,7 @@ def test_the_bar_rises_with_the_time_between_items() -> None:
         "Erevan et Bakou concluent un cessez-le-feu humanitaire",
         "Trêve à minuit après deux semaines de combats au Haut-Karabakh.",
     )
-    b_words = ("Le cessez-le-feu violé : bombardements sur Stepanakert", "Erevan accuse Bakou.")
+    b_words = ("Le cessez-le-feu fragile : bombardements sur Stepanakert", "Erevan accuse Bakou.")
     index = EventIndex()
     index.add(1, a)
     same_hour = feat(*b_words, when=T0 + timedelta(hours=1))
@@ -162,3 +162,75 @@ def test_synonym_classes_link_words_of_one_happening() -> None:
     assert "~bloque" in a.title_terms & b.title_terms
     plain = features("Le corridor de Latchine bloqué", "", T0, ALIASES, Params(synonyms=False))
     assert not any(t.startswith("~") for t in plain.terms)
+
+
+def test_a_turn_in_the_title_is_another_event_even_the_same_hour() -> None:
+    """« Cessez-le-feu conclu » then « cessez-le-feu violé »: the second is news of its own."""
+    index = EventIndex()
+    index.add(1, feat("Erevan et Bakou concluent un cessez-le-feu", "Trêve à minuit."))
+    violated = feat(
+        "Le cessez-le-feu violé entre Erevan et Bakou",
+        "Trêve à minuit rompue.",
+        T0 + timedelta(hours=1),
+    )
+    assert index.similarity(violated, 1) > index.params.join  # the words alone would join
+    assert index.decide(violated).story_id is None
+    index.add(2, violated)  # once the story of the violation exists, its reports join it
+    again = feat("Le cessez-le-feu violé : Erevan accuse Bakou", "", T0 + timedelta(hours=2))
+    assert index.decide(again).story_id == 2
+
+
+def test_an_undated_item_may_join_the_stories_of_the_days_before() -> None:
+    """Without a published date the time is when the item was first seen: a feed's first poll
+    brings days of backlog, so a report seen 40 h after its story may still be of that day."""
+    index = EventIndex()
+    title = "La justice oblige Renault à fermer l'usine de Sandouville"
+    index.add(1, feat(title, "Décision du tribunal du Havre.", T0))
+    later = T0 + timedelta(hours=40)
+    paraphrase = ("Renault Sandouville : la justice suspend l'activité de l'usine", "")
+    seen = features(*paraphrase, later, ALIASES, dated=False)
+    published = features(*paraphrase, later, ALIASES)
+    assert index.decide(seen).story_id == 1
+    assert index.decide(published).story_id is None
+
+
+def test_a_multi_word_name_is_its_entity_not_words_of_what_happened() -> None:
+    f = feat("Haut-Karabakh : des casques bleus russes déployés", "Au Nagorny-Karabakh, le calme.")
+    assert {"@karabakh", "@peacekeepers_ru"} <= f.title_terms
+    assert not {"haut", "nagorny", "casque", "bleu"} & set(f.terms)
+    assert "haut" not in f.actors
+    g = feat("Un haut responsable arménien limogé", "")
+    assert "haut" in g.terms  # the word alone is still a word
+
+
+def test_figures_of_the_title_are_terms_but_dates_and_years_are_not() -> None:
+    f = feat("Trump condamné à verser 83 millions de dollars le 26 janvier 2024", "")
+    assert "#83" in f.terms and "#26" not in f.terms and "#2024" not in f.terms
+    assert f.years == {2024} and "26 janvier" in f.dates
+
+
+def test_a_story_told_from_several_angles_takes_a_report_of_any_of_them() -> None:
+    """The share of an item's words the story already holds counts beside the cosine: the
+    third report matches the second's angle, not the first's."""
+    index = EventIndex()
+    index.add(
+        1,
+        feat("Naufrage d'un navire mystère au large de Trinité-et-Tobago", "Un bateau a chaviré."),
+    )
+    index.add(
+        1,
+        feat(
+            "Trinité-et-Tobago : marée noire, l'état d'urgence déclaré",
+            "Hydrocarbures sur les plages.",
+        ),
+    )
+    probe = feat(
+        "Marée noire à Trinité-et-Tobago : l'équipage introuvable",
+        "Les hydrocarbures s'étendent sur les plages.",
+        T0 + timedelta(hours=4),
+    )
+    assert index.decide(probe).story_id == 1
+    plain = EventIndex(Params(coverage_mix=0.0))
+    st = index.stories[1]
+    plain.put(StoryState.from_features(1, st.first, st.last, st.as_features()))
+    assert plain.similarity(probe, 1) < index.similarity(probe, 1)
