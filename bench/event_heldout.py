@@ -15,7 +15,7 @@ It has two parts.
    a race, Nobel prizes, restriction pages of different days). One outlet writing one article
    per event makes this part a test of *precision*: it punishes merging look-alikes.
 2. **Written multi-outlet coverage** (``load_written``). ``tests/data/event_heldout_written.jsonl``:
-   real events of 2020-2024 told in French by 3-5 invented "outlets" each, written for this set
+   real events of 2019-2024 told in French by 3-4 invented "outlets" each, written for this set
    from the facts (no sentence copied from any publisher), each outlet with its own angle (toll,
    reaction, cause) and words, published 0-36 h apart; plus look-alike events that must stay
    apart (a truce and its violation, two clashes months apart, two summits in one city).
