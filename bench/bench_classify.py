@@ -118,7 +118,7 @@ def main() -> None:
         f"library call Scorer.classify:                                  {lib:10,.0f} items/s  ({floor / lib:.2f}x the floor)"
     )
     print(
-        f"library call, rules only (no second stage):                     {rules:10,.0f} items/s  (the model costs {rules / lib - 1:.0%})"
+        f"library call, rules only (no second stage):                     {rules:10,.0f} items/s  (rules + model take {rules / lib:.2f}x its time)"
     )
     print(
         f"CLI monitor classify (process start included):                 {cli:10,.0f} items/s  ({lib / cli:.2f}x slower than the library)"

@@ -18,6 +18,10 @@ A profile is YAML:
 
 A pattern is a phrase of words; hyphens, apostrophes and spaces all separate words, case and
 accents do not count, a plural -s does not count, and a final `*` makes a word a prefix.
+
+A model file beside the profile (`topics.yaml` → `topics.model.json`, written by `monitor profile
+train`) adds the statistical second stage (monitor/classify/model.py); without one, the rules
+decide alone.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ class Example:
 @dataclass(frozen=True)
 class Settings:
     c: float = 1.0  # inverse L2 strength of scikit-learn's LogisticRegression
-    rule_scale: float = 1.0
+    rule_scale: float = 3.0
     min_df: int = 2
     min_weight: float = 0.02
     folds: int = 5
