@@ -6,6 +6,8 @@
     python bench/eval_classifier.py --unseen2 [--errors]
     python bench/eval_classifier.py --unseen3 [--errors]
 
+Every form takes --rules-only: the rules without the second-stage model (topics.model.json).
+
 
 The set (tests/data/eval_items.jsonl) was written for this project; its `split` field keeps
 two thirds for tuning the profile and one third held out for reporting.
@@ -82,8 +84,10 @@ def load_real(labels: Path) -> list[dict]:
     return rows
 
 
-def evaluate(rows: list[dict], profile_path: Path) -> tuple[dict[str, dict[str, float]], list[str]]:
-    scorer = Scorer(load_profile(profile_path))
+def evaluate(
+    rows: list[dict], profile_path: Path, use_model: bool = True
+) -> tuple[dict[str, dict[str, float]], list[str]]:
+    scorer = Scorer(load_profile(profile_path), use_model=use_model)
     counts = {t: {"tp": 0, "fp": 0, "fn": 0} for t in (*TOPICS, "relevance")}
     errors = []
     for r in rows:
@@ -179,6 +183,11 @@ def main() -> None:
     ap.add_argument("--data", default=str(ROOT / "tests" / "data" / "eval_items.jsonl"))
     ap.add_argument("--errors", action="store_true")
     ap.add_argument(
+        "--rules-only",
+        action="store_true",
+        help="the rules without the second-stage model beside the profile",
+    )
+    ap.add_argument(
         "--real", action="store_true", help="the real captures in ../shared, labelled by hand"
     )
     ap.add_argument("--labels", default=str(ROOT / "tests" / "data" / "real_labels.tsv"))
@@ -232,10 +241,11 @@ def main() -> None:
         args.split = f"real captures, {args.split}"
     else:
         rows = load_set(Path(args.data), args.split)
-    metrics, errors = evaluate(rows, Path(args.profile))
+    metrics, errors = evaluate(rows, Path(args.profile), not args.rules_only)
     hard = sum(r["kind"] == "hard_negative" for r in rows)
+    stage = "rules only" if args.rules_only else "rules + model"
     print(
-        f"split={args.split}: {len(rows)} items, {sum(bool(r['topics']) for r in rows)} positive, "
+        f"split={args.split} ({stage}): {len(rows)} items, {sum(bool(r['topics']) for r in rows)} positive, "
         f"{hard} hard negatives"
     )
     print(f"| {'topic':20} | precision | recall |   F1  | support |")
@@ -249,7 +259,7 @@ def main() -> None:
             ("news outlets", [r for r in rows if not r["id"].startswith("aamc")]),
             ("community posts", [r for r in rows if r["id"].startswith("aamc")]),
         ):
-            rel = evaluate(part, Path(args.profile))[0]["relevance"]
+            rel = evaluate(part, Path(args.profile), not args.rules_only)[0]["relevance"]
             print(
                 f"{name:16} {len(part):5d} items, {sum(bool(r['topics']) for r in part):3d} "
                 f"positive: relevance P {rel['precision']:.3f} R {rel['recall']:.3f} "
