@@ -5,6 +5,7 @@
     python bench/eval_classifier.py --unseen --split tune|heldout|all [--errors]
     python bench/eval_classifier.py --unseen2 [--errors]
     python bench/eval_classifier.py --unseen3 [--errors]
+    python bench/eval_classifier.py --unseen4 [--errors]
 
 Every form takes --rules-only: the rules without the second-stage model (topics.model.json).
 
@@ -201,6 +202,11 @@ def main() -> None:
         "--unseen3", action="store_true", help="the third unseen set, held out entirely"
     )
     ap.add_argument(
+        "--unseen4",
+        action="store_true",
+        help="the fourth unseen set (written while the model was built), held out entirely",
+    )
+    ap.add_argument(
         "--calibrate",
         action="store_true",
         help="fit each topic's calibration on the tune splits of all three sets",
@@ -217,20 +223,24 @@ def main() -> None:
                 rows += [r for r in load_real(Path(args.labels)) if r["split"] == "tune"]
         calibrate(rows, Path(args.profile))
         return
-    if args.unseen or args.unseen2 or args.unseen3:
+    if args.unseen or args.unseen2 or args.unseen3 or args.unseen4:
         name = (
-            "unseen_written_3.jsonl"
+            "unseen_written_4.jsonl"
+            if args.unseen4
+            else "unseen_written_3.jsonl"
             if args.unseen3
             else "unseen_written_2.jsonl"
             if args.unseen2
             else "unseen_written.jsonl"
         )
-        split = "all" if args.unseen2 or args.unseen3 else args.split
+        split = "all" if args.unseen2 or args.unseen3 or args.unseen4 else args.split
         rows = load_set(ROOT / "tests" / "data" / name, split)
         for r in rows:
             r["kind"] = "positive" if r["topics"] else "negative"
         args.split = (
-            "unseen 3, held out"
+            "unseen 4, held out"
+            if args.unseen4
+            else "unseen 3, held out"
             if args.unseen3
             else "unseen 2"
             if args.unseen2
