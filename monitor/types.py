@@ -25,6 +25,9 @@ class AlertPolicy:
     The defaults change nothing: every story at once, no follow-ups."""
 
     min_score: float | None = None
+    # The calibrated probability (0–1, the same meaning for every topic) a story needs on one
+    # of the target's topics: Classification.confidence as stored with the match.
+    min_confidence: float | None = None
     max_per_hour: int | None = None
     quiet_hours: tuple[time, time] | None = None  # local times; may wrap midnight
     timezone: str = "UTC"

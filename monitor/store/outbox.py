@@ -109,6 +109,7 @@ class WaitingRow:
     created_at: datetime
     topics: tuple[str, ...]
     scores: dict[str, float]
+    confidence: dict[str, float] | None
 
 
 def waiting_rows(session: Session, target: str) -> list[WaitingRow]:
@@ -125,6 +126,7 @@ def waiting_rows(session: Session, target: str) -> list[WaitingRow]:
             Delivery.created_at,
             Match.topics,
             Match.scores,
+            Match.confidence,
         )
         .join(Alert, Alert.id == Delivery.alert_id)
         .join(Match, Match.id == Alert.match_id)
@@ -132,7 +134,19 @@ def waiting_rows(session: Session, target: str) -> list[WaitingRow]:
         .order_by(Delivery.created_at, Delivery.id)
     )
     return [
-        WaitingRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], tuple(r[8]), dict(r[9]))
+        WaitingRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            tuple(r[8]),
+            dict(r[9]),
+            dict(r[10]) if r[10] is not None else None,
+        )
         for r in session.execute(q)
     ]
 
