@@ -687,7 +687,33 @@ RULES_ONLY = Scorer(PROFILE, use_model=False)
             {"otsc"},
         ),
         ("L'alliance de défense conduite par Moscou réunit ses ministres à Minsk", "", {"otsc"}),
+        # An attack at the border beside one party; shelling; the state of war.
+        (
+            "Un soldat arménien tué à la frontière",
+            "Le ministère évoque des tirs venus d'en face.",
+            {"karabakh_ceasefire"},
+        ),
+        ("Des obus tombent sur Stepanakert", "", {"karabakh_ceasefire"}),
+        (
+            "Loi martiale en Arménie",
+            "Mobilisation générale décrétée après l'attaque azerbaïdjanaise.",
+            {"karabakh_ceasefire"},
+        ),
+        # Armenia leaving "the military alliance": the CSTO.
+        (
+            "Pachinian menace de quitter l'alliance militaire",
+            "Erevan reproche son inaction à Moscou.",
+            {"otsc"},
+        ),
         # Hard negatives sharing the new vocabulary.
+        ("Frontière géorgienne : un camion arménien attaqué", "", set()),
+        ("Erevan : un policier tué dans une attaque contre un commissariat", "", set()),
+        ("L'Arménie et l'Iran renforcent la sécurité à la frontière", "", set()),
+        (
+            "L'Arménie renforce son alliance militaire avec la France",
+            "Paris livre des radars à Erevan.",
+            set(),
+        ),
         (
             "Moldavie : Chisinau réclame le départ de la mission de maintien de la paix russe",
             "Tiraspol refuse de discuter du format.",
