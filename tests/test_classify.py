@@ -699,6 +699,24 @@ RULES_ONLY = Scorer(PROFILE, use_model=False)
             "Mobilisation générale décrétée après l'attaque azerbaïdjanaise.",
             {"karabakh_ceasefire"},
         ),
+        # Provocations, shots and mercenaries; Russia "tearing" an agreement from both sides;
+        # the statement of November 2020 by its date.
+        (
+            "Erevan dénonce une provocation azerbaïdjanaise",
+            "Des coups de feu ont visé un village du Syunik.",
+            {"karabakh_ceasefire"},
+        ),
+        ("Des mercenaires syriens au Karabakh, selon Paris", "", {"karabakh_ceasefire"}),
+        (
+            "Le Kremlin dit avoir arraché un accord aux deux belligérants",
+            "Les combats autour du Haut-Karabakh doivent cesser à minuit.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        (
+            "Poutine appelle Aliev et Pachinian à respecter leurs engagements",
+            "Le président russe rappelle la déclaration de novembre 2020.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
         # Armenia leaving "the military alliance": the CSTO.
         (
             "Pachinian menace de quitter l'alliance militaire",
