@@ -82,10 +82,10 @@ def test_the_bar_rises_with_the_time_between_items() -> None:
     index.add(1, a)
     same_hour = feat(*b_words, when=T0 + timedelta(hours=1))
     next_day = feat(*b_words, when=T0 + timedelta(hours=30))
-    score = index.similarity(same_hour, 1)
     p = index.params
-    assert p.join < score < p.join_far  # close enough for the same hour, not for the next day
-    assert score == pytest.approx(index.similarity(next_day, 1))
+    assert index.similarity(same_hour, 1) > p.join  # close enough for the same hour
+    # the next day the words alone must carry it (the bonuses of other angles fade)
+    assert p.join < index.similarity(next_day, 1) < p.join_far
     assert index.decide(same_hour).story_id == 1
     assert index.decide(next_day).story_id is None
     copy = "Erevan et Bakou concluent un cessez-le-feu humanitaire"
