@@ -4,6 +4,9 @@
 
 Builds an index of N synthetic stories (Zipf-distributed vocabulary of 60,000 words, a title
 of 9 words and a lede of 30, named actors, spread over three days), then assigns probe items:
+the words are real French words of the word-vector package (monitor.wordvec) when it is
+installed, most frequent first, so every item has a vector and the semantic candidates and
+score are exercised (else made-up words, lexical only);
 half are paraphrases of a random story (part of its words, new ones), half are new events.
 Prints p50/p95/p99 of one assignment, how many paraphrases joined their story and new items
 stayed new, and, measured in the same run, a linear scan that scores every story for a few
@@ -13,6 +16,7 @@ probes (what the inverted index avoids).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import time
@@ -22,16 +26,41 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.events import EventIndex, Params, features  # noqa: E402
+from monitor import wordvec  # noqa: E402
+from monitor.events import TURNS, EventIndex, Params, features  # noqa: E402
+from monitor.text import fold  # noqa: E402
 
 VOCAB = 60_000
 START = datetime(2024, 3, 1, tzinfo=UTC)
 SPAN = timedelta(days=3)
 
 
+WORDS: list[str] = []
+
+
+def vocabulary() -> list[str]:
+    """VOCAB lower-case French words that have a vector, most frequent first (rows of the
+    table are in order of frequency); made-up words when the package is absent."""
+    vectors = wordvec.shared()
+    directory = wordvec.data_dir()
+    if vectors is None or directory is None:
+        return [f"mot{n}" for n in range(VOCAB)]
+    strings = json.loads((directory / "strings.json").read_text(encoding="utf-8"))
+    skip = {fold(w) for w in wordvec.STOPWORDS} | set(TURNS)
+    ranked = []
+    for w in strings:
+        if len(w) >= 4 and w.isalpha() and w.islower() and fold(w) not in skip:
+            row = vectors.row(w)
+            if row >= 0:
+                ranked.append((row, w))
+    ranked.sort()
+    words = [w for _, w in ranked[:VOCAB]]
+    return words + [f"mot{n}" for n in range(VOCAB - len(words))]
+
+
 def _word(rng: random.Random, weights: list[float]) -> str:
     n = rng.choices(range(VOCAB), cum_weights=weights)[0]
-    return f"mot{n}"
+    return WORDS[n] if WORDS else f"mot{n}"
 
 
 def _story_text(rng: random.Random, weights: list[float]) -> tuple[list[str], list[str], list[str]]:
@@ -49,6 +78,8 @@ def _render(actors: list[str], title: list[str], lede: list[str]) -> tuple[str, 
 
 def run(stories: int = 100_000, probes: int = 2_000, seed: int = 7) -> dict[str, float]:
     rng = random.Random(seed)
+    if not WORDS:
+        WORDS.extend(vocabulary())
     cum, acc = [], 0.0
     for n in range(VOCAB):
         acc += 1.0 / (n + 10)

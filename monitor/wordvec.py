@@ -42,7 +42,7 @@ DIMS = 300
 _TOKEN = re.compile(r"[^\W_]+(?:-[^\W_]+)*['’]?")
 
 # Function words: their vectors say nothing of what happened and pull every text together.
-_STOP = frozenset(
+STOPWORDS = frozenset(
     """le la les l' un une des de du d' et ou à a au aux en dans sur sous pour par avec sans
     ce cet cette ces son sa ses leur leurs qui que qu' quoi dont est sont été être ont a avait
     il elle ils elles on nous vous se s' y ne n' pas plus moins très après avant selon contre
@@ -176,14 +176,14 @@ class WordVectors:
         """The rows of a text's content words (hyphenated words whole, else in parts)."""
         out: list[int] = []
         for tok in _TOKEN.findall(unicodedata.normalize("NFC", text.replace("’", "'"))):
-            if tok.lower() in _STOP or tok.isdigit():
+            if tok.lower() in STOPWORDS or tok.isdigit():
                 continue
             r = self.row(tok.rstrip("'"))
             if r >= 0:
                 out.append(r)
             elif "-" in tok:
                 for part in tok.split("-"):
-                    if part.lower() not in _STOP and not part.isdigit():
+                    if part.lower() not in STOPWORDS and not part.isdigit():
                         r = self.row(part)
                         if r >= 0:
                             out.append(r)
@@ -250,11 +250,17 @@ def shared() -> WordVectors | None:
 
 
 def _load_shared() -> WordVectors | None:
-    directory = data_dir()
+    return load(PACKAGE)
+
+
+def load(package: str = PACKAGE) -> WordVectors | None:
+    """The vectors of an installed model package; None (and one log line) when it is absent
+    or unreadable."""
+    directory = data_dir(package)
     if directory is None:
         log.warning(
             "word vectors off: the %s package is not installed (event clustering is lexical)",
-            PACKAGE,
+            package,
         )
         return None
     try:
