@@ -1,6 +1,6 @@
 """Story assignment latency with a large window: `EventIndex.decide` + `add` per item.
 
-    python bench/bench_assign.py [--stories 100000] [--probes 2000] [--smoke]
+    python bench/bench_assign.py [--stories 100000] [--probes 2000] [--smoke] [--lexical]
 
 Builds an index of N synthetic stories (Zipf-distributed vocabulary of 60,000 words, a title
 of 9 words and a lede of 30, named actors, spread over three days), then assigns probe items:
@@ -76,7 +76,9 @@ def _render(actors: list[str], title: list[str], lede: list[str]) -> tuple[str, 
     return t, s
 
 
-def run(stories: int = 100_000, probes: int = 2_000, seed: int = 7) -> dict[str, float]:
+def run(
+    stories: int = 100_000, probes: int = 2_000, seed: int = 7, semantic: bool = True
+) -> dict[str, float]:
     rng = random.Random(seed)
     if not WORDS:
         WORDS.extend(vocabulary())
@@ -84,7 +86,7 @@ def run(stories: int = 100_000, probes: int = 2_000, seed: int = 7) -> dict[str,
     for n in range(VOCAB):
         acc += 1.0 / (n + 10)
         cum.append(acc)
-    params = Params()
+    params = Params(semantic=semantic)
     index = EventIndex(params)
     texts = []
     t0 = time.perf_counter()
@@ -150,7 +152,7 @@ def run(stories: int = 100_000, probes: int = 2_000, seed: int = 7) -> dict[str,
     f95 = feature_times[int(0.95 * len(feature_times))] * 1000
     print(
         f"assignment with {stories:,} stories in the window (index built in {build:.1f} s), "
-        f"{probes:,} items, decide + add:"
+        f"{probes:,} items, decide + add" + ("" if semantic else " (lexical only: --lexical)") + ":"
     )
     print(
         f"  CPU time of the thread: p50 {pct(0.50, cpu):.3f} ms, p95 {pct(0.95, cpu):.3f} ms, "
@@ -184,11 +186,12 @@ def main() -> int:
     ap.add_argument("--stories", type=int, default=100_000)
     ap.add_argument("--probes", type=int, default=2_000)
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--lexical", action="store_true", help="without the word vectors")
     args = ap.parse_args()
     if args.smoke:
-        run(2_000, 200)
+        run(2_000, 200, semantic=not args.lexical)
     else:
-        run(args.stories, args.probes)
+        run(args.stories, args.probes, semantic=not args.lexical)
     return 0
 
 
