@@ -94,8 +94,8 @@ class Item:
 class Evidence:
     topic: str
     term: str
-    field: str  # title | summary | content
-    weight: float
+    field: str  # title | summary | content; `topic` for an implied topic, `model` for the
+    weight: float  # second stage, whose weight is then its calibrated probability
 
     def as_dict(self) -> dict[str, Any]:
         return {"topic": self.topic, "term": self.term, "field": self.field, "weight": self.weight}
@@ -107,7 +107,9 @@ class Classification:
     scores: dict[str, float]
     evidence: tuple[Evidence, ...] = ()
     # Calibrated probability (0–1) that the item is about each topic, beside the raw score:
-    # the same cut means the same thing for every topic.
+    # the same cut means the same thing for every topic. With a model beside the profile it is
+    # the second stage's (which reads the rule score too: 0.5 is where it decides near the
+    # threshold); without one, the Platt scaling of the rule score from the profile.
     confidence: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -119,7 +121,11 @@ class Classification:
         parts = []
         for topic in self.topics:
             terms = [
-                e.term if e.field == "topic" else f"{e.term}({e.field[0]}{e.weight:+g})"
+                e.term
+                if e.field == "topic"
+                else f"model: {e.weight:.2f}"
+                if e.field == "model"
+                else f"{e.term}({e.field[0]}{e.weight:+g})"
                 for e in self.evidence
                 if e.topic == topic
             ]

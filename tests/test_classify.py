@@ -101,9 +101,14 @@ def test_explanation_names_terms_fields_and_weights() -> None:
         PROFILE,
     )
     ev = [e for e in c.evidence if e.topic == "karabakh_ceasefire"]
-    assert {e.field for e in ev} == {"title", "summary"}
-    assert sum(e.weight for e in ev) == pytest.approx(c.scores["karabakh_ceasefire"])
+    # The rules' terms, and the second stage's calibrated probability (its weight).
+    assert {e.field for e in ev} == {"title", "summary", "model"}
+    terms = [e for e in ev if e.field != "model"]
+    assert sum(e.weight for e in terms) == pytest.approx(c.scores["karabakh_ceasefire"])
+    (model,) = [e for e in ev if e.field == "model"]
+    assert model.weight == c.confidence["karabakh_ceasefire"] > 0.9
     assert "haut-karabakh" in c.explain()
+    assert f"model: {model.weight:.2f}" in c.explain()
 
 
 def test_cli_classify_contract() -> None:
@@ -258,7 +263,7 @@ def test_a_long_summary_counts_as_lede_then_body() -> None:
         Item(key="y", guid=None, link=None, title="Vie locale", summary=mention + filler), PROFILE
     )
     assert late.topics == () and "karabakh_ceasefire" in early.topics
-    assert {e.field for e in early.evidence} == {"summary"}
+    assert {e.field for e in early.evidence} - {"model"} == {"summary"}
     assert late.scores["karabakh_ceasefire"] < early.scores["karabakh_ceasefire"]
 
 
@@ -279,7 +284,7 @@ def test_a_term_counts_once_per_topic() -> None:
     for topic in c.topics:
         terms = [e.term for e in c.evidence if e.topic == topic and e.field != "topic"]
         assert len(terms) == len(set(terms)), (topic, terms)
-    ev = [e for e in c.evidence if e.topic == "karabakh_ceasefire"]
+    ev = [e for e in c.evidence if e.topic == "karabakh_ceasefire" and e.field != "model"]
     assert sum(e.weight for e in ev) == pytest.approx(c.scores["karabakh_ceasefire"])
     assert [e.term for e in ev].count("cessez-le-feu") == 1
 

@@ -481,6 +481,36 @@ def test_feedback_changes_what_profile_evaluate_reports(filled: Filled) -> None:
     assert "better" in replay.stdout and "1 closer to the feedback" in replay.stdout
 
 
+def test_profile_train_learns_from_the_feedback(filled: Filled, tmp_path: Path) -> None:
+    """`monitor profile train --feedback`: every item of a judged story is an example labelled
+    with the topics the feedback gives the story."""
+    pytest.importorskip("sklearn")
+    from monitor.classify.model import load_model
+    from monitor.web.feedback import feedback_examples
+
+    client = filled.app()
+    token = csrf(client, f"/stories/{filled.story_id('OTSC')}")
+    for fragment, verdict in (("nouvelles violations", "relevant"), ("OTSC", "noise")):
+        r = client.post(
+            f"/stories/{filled.story_id(fragment)}/feedback",
+            data={"verdict": verdict, "csrf": token, "who": "test"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+    examples = feedback_examples(filled.rt.db)
+    noise = [e for e in examples if OTSC in e.title]
+    relevant = [e for e in examples if "violations" in e.title]
+    assert noise and all(e.topics == frozenset() for e in noise)
+    assert relevant and all("karabakh_ceasefire" in e.topics for e in relevant)
+    out = tmp_path / "m.json"
+    r = run_cli(filled.env, "profile", "train", "--feedback", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert f"{len(examples)} items of stories with feedback" in r.stderr
+    model = load_model(out)
+    assert model.trained_on == {"data": ["feedback"], "examples": len(examples)}
+    assert set(model.topics) == set(filled.rt.profile.topics)
+
+
 def _without_topic(profile_yaml: str, topic: str) -> str:
     import yaml
 
