@@ -24,6 +24,7 @@ import re
 import struct
 import threading
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -148,13 +149,14 @@ class WordVectors:
     keys: npt.NDArray[np.uint64]  # sorted word hashes
     rows: npt.NDArray[np.int32]  # row of each key
     _rows: dict[str, int] = field(default_factory=dict)  # word → row (-1: unknown), bounded
+    path: Path | None = None  # the table's file (to read it whole once without keeping it)
     _mean_direction: Vector | None = None
 
     @classmethod
     def load(cls, directory: Path) -> WordVectors:
         vectors = np.load(directory / "vectors", mmap_mode="r", allow_pickle=False)
         keys, rows = read_key2row(directory / "key2row")
-        return cls(vectors, keys, rows)
+        return cls(vectors, keys, rows, path=directory / "vectors")
 
     def row(self, word: str) -> int:
         """The row of a word (its original casing, else in lower case), or -1."""
@@ -218,12 +220,45 @@ class WordVectors:
     @property
     def mean_direction(self) -> Vector:
         if self._mean_direction is None:
-            acc = np.zeros(DIMS, dtype=np.float64)
-            for start in range(0, len(self.vectors), 2048):  # in chunks: no copy of the table
-                chunk = np.asarray(self.vectors[start : start + 2048], dtype=np.float32)
-                acc += (chunk / (np.linalg.norm(chunk, axis=1, keepdims=True) + 1e-9)).sum(0)
-            self._mean_direction = (acc / max(len(self.vectors), 1)).astype(np.float32)
+            self._mean_direction = _mean_unit_row(
+                self.vectors if self.path is None else None, self.path
+            )
         return self._mean_direction
+
+
+def _mean_unit_row(table: npt.NDArray[np.float32] | None, path: Path | None) -> Vector:
+    """The mean of the table's rows made unit. From the file, it is read in chunks with plain
+    reads (no mapping): the process keeps mapped only the rows its texts' words use."""
+    acc = np.zeros(DIMS, dtype=np.float64)
+    count = 0
+    for chunk in _chunks(table, path):
+        acc += (chunk / (np.linalg.norm(chunk, axis=1, keepdims=True) + 1e-9)).sum(axis=0)
+        count += len(chunk)
+    out: Vector = (acc / max(count, 1)).astype(np.float32)
+    return out
+
+
+def _chunks(
+    table: npt.NDArray[np.float32] | None, path: Path | None, rows: int = 256
+) -> Iterator[npt.NDArray[np.float32]]:
+    if table is not None:
+        for start in range(0, len(table), rows):
+            yield np.asarray(table[start : start + rows], dtype=np.float32)
+        return
+    assert path is not None
+    with path.open("rb") as f:
+        major, _ = np.lib.format.read_magic(f)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if major == 1
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read_header(f)
+        if fortran or len(shape) != 2 or shape[1] != DIMS:
+            raise ValueError(f"{path}: not a C-ordered table of {DIMS} columns")
+        width = DIMS * dtype.itemsize
+        while data := f.read(rows * width):
+            yield np.frombuffer(data, dtype=dtype).reshape(-1, DIMS).astype(np.float32)
 
 
 def _unit(v: Vector) -> Vector | None:
