@@ -171,6 +171,7 @@ class Params:
     # Word vectors (monitor.wordvec): an item's direction against the story's centroid.
     semantic: bool = True  # False: lexical only (as when the vectors package is absent)
     sem_title_weight: float = 2.0  # the title's mean counts this many times the lede's
+    sem_min_words: int = 3  # known words (rows) an item needs for a vector
     sem_mix: float = 1.0  # score += sem_mix × max(0, cosine − sem_floor), fading with the gap
     sem_floor: float = 0.55
     sem_fade: float = 1.0  # share of the semantic term gone at `far_after` from the story
@@ -354,7 +355,7 @@ def features(
     if params.semantic:
         wv = wordvec.shared() if vectors == "shared" else vectors
         if wv is not None:
-            vector = wv.embed(title, lede, params.sem_title_weight)
+            vector = wv.embed(title, lede, params.sem_title_weight, params.sem_min_words)
     return EventFeatures(
         terms=terms,
         title_terms=frozenset(title_terms),
@@ -614,9 +615,11 @@ class EventIndex:
         # Shared names alone are not one event: the same two capitals on the same day can be
         # a ceasefire violation and a prisoner exchange. Some word of what happened must be
         # shared too (an entity key or an actor's name does not count), or the item's words
-        # must point the same way as the story's (different words for the same happening).
-        if sem < p.sem_gate and not any(
-            t in terms for t in q.weights2 if t[0] != "@" and t not in q.f.actors
+        # must point the same way as the story's (different words for the same happening)
+        # and some actor be shared (an event told in other words still names its places).
+        shared = sum(1 for a in q.f.actors if a in st.actors)
+        if not any(t in terms for t in q.weights2 if t[0] != "@" and t not in q.f.actors) and (
+            sem < p.sem_gate or not shared
         ):
             return 0.0
         if not st.norm:
@@ -632,7 +635,6 @@ class EventIndex:
             # story falls as angles accumulate). Only when the titles share a word of what
             # happened: a short item (a name and one line) is covered by anything.
             coverage = covered / (q.norm * q.norm)
-        shared = sum(1 for a in q.f.actors if a in st.actors)
         novel = sum(1 for t in q.novel if t not in terms)
         return (
             cos

@@ -385,3 +385,15 @@ def test_the_centroid_is_persisted_compactly_and_old_stories_still_load() -> Non
     assert other.decide(probe).story_id == 3
     other.add(3, probe)  # the centroid starts with the first item that has a vector
     assert before.centroid is not None and before.vectors == 1
+
+
+@needs_vectors
+def test_a_text_of_one_or_two_known_words_has_no_direction() -> None:
+    """« Dépêche » and made-up words: every such dispatch would point the same way."""
+    a = feat("Dépêche qbaa qjkh qfin qbgt")
+    b = feat("Dépêche zuvo wexa kilp yrta")
+    assert a.vector is None and b.vector is None
+    index = EventIndex()
+    index.add(1, a)
+    assert index.decide(b).story_id is None
+    assert feat("Séisme au Maroc : des centaines de morts").vector is not None
