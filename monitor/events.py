@@ -171,7 +171,7 @@ class Params:
     # Word vectors (monitor.wordvec): an item's direction against the story's centroid.
     semantic: bool = True  # False: lexical only (as when the vectors package is absent)
     sem_title_weight: float = 2.0  # the title's mean counts this many times the lede's
-    sem_min_words: int = 3  # known words (rows) an item needs for a vector
+    sem_min_words: int = 3  # known words (rows) its title needs for an item to have a vector
     sem_mix: float = 1.0  # score += sem_mix × max(0, cosine − sem_floor), fading with the gap
     sem_floor: float = 0.55
     sem_fade: float = 1.0  # share of the semantic term gone at `far_after` from the story

@@ -195,13 +195,14 @@ class WordVectors:
         self, title: str, lede: str = "", title_weight: float = 2.0, min_words: int = 3
     ) -> Vector | None:
         """The text's direction: title and lede each as the weighted mean of their words,
-        normalised, the title counting `title_weight` times; None when fewer than `min_words`
-        different words are known (one or two words give a direction, not a meaning: « Dépêche
-        » and four unknown words would point the same way as every other dispatch)."""
+        normalised, the title counting `title_weight` times; None when the title has fewer
+        than `min_words` different known words (one or two words give a direction, not a
+        meaning: « Dépêche » and four unknown words point the same way as every other
+        dispatch, a title « Haut-Karabakh » as every report of the conflict)."""
         t_rows = self.word_rows(title)
-        l_rows = self.word_rows(lede) if lede else []
-        if len(set(t_rows) | set(l_rows)) < min_words:
+        if len(set(t_rows)) < min_words:
             return None
+        l_rows = self.word_rows(lede) if lede else []
         t = self._mean(t_rows)
         le = self._mean(l_rows)
         if t is None and le is None:
