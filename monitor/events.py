@@ -30,20 +30,38 @@ How an item is compared with a story:
   a title's own key word that the story never mentions (« sommet ») lowers the score.
 * **Near-identical copies** (title signatures with Jaccard ≥ 0.7) join whatever the other
   signals say, unless the numbers in the titles disagree.
+* **Word vectors** (`monitor.wordvec`, static French fastText vectors; off when the package is
+  absent): an item's direction (its title's and lede's words) against the story's running
+  centroid adds `sem_mix × (cosine − sem_floor)` when the cosine passes the floor, fading with
+  the time gap like the coverage bonus, so « combats meurtriers » and « soldats tués » count
+  for each other. A cosine of `sem_gate` or more also stands in for a shared word of what
+  happened (shared names alone still never join), and brings, as extra candidates, the
+  stories of the item's actors and the latest stories whose centroid points the same way
+  (a few, compared in one matrix product). The look-alike guards above apply before any
+  score: a truce and its violation point the same way and still stay apart. Limits,
+  measured: other angles of one event (the toll, a reaction, the causes) have cosines
+  (0.36–0.6) no higher than other news of the same day and actors (0.4–0.8), so the vectors
+  join paraphrases, not angles.
 """
 
 from __future__ import annotations
 
+import base64
 import heapq
 import math
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
+import numpy as np
+
+from monitor import wordvec
 from monitor.classify import Profile
 from monitor.text import fold, stem
+from monitor.wordvec import Vector, WordVectors
 
 _WORD = re.compile(r"[^\W_]+")
 _RAW_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
@@ -150,6 +168,19 @@ class Params:
     prefix_chars: int = 5  # a longer word's first letters are one more, lighter term
     prefix_weight: float = 0.5  # (libérés / libération, mystère / mystérieuse)
     coverage_mix: float = 0.3  # weight of the share of the item's words found in the story
+    # Word vectors (monitor.wordvec): an item's direction against the story's centroid.
+    semantic: bool = True  # False: lexical only (as when the vectors package is absent)
+    sem_title_weight: float = 2.0  # the title's mean counts this many times the lede's
+    sem_min_words: int = 3  # known words (rows) its title needs for an item to have a vector
+    sem_mix: float = 1.0  # score += sem_mix × max(0, cosine − sem_floor), fading with the gap
+    sem_floor: float = 0.55
+    sem_fade: float = 1.0  # share of the semantic term gone at `far_after` from the story
+    sem_gate: float = 0.8  # cosine that stands in for a shared word of what happened
+    # Candidates in other words (the lexical lookup finds stories by shared rare terms):
+    actor_terms: int = 3  # the item's rarest actors whose latest stories are looked at
+    actor_candidates: int = 20  # latest stories per actor
+    recent_candidates: int = 30  # latest stories of all
+    sem_candidates: int = 2  # kept among those, best cosine first (≥ sem_gate)
 
 
 DEFAULT = Params()
@@ -167,6 +198,7 @@ class EventFeatures:
     dates: frozenset[str]  # "10 fevrier" style day+month of the title
     time: datetime
     dated: bool = True  # False: `time` is when the item was first seen (no published date)
+    vector: Vector | None = field(default=None, compare=False)  # unit; None: vectors off
 
 
 def entity_aliases(groups: Mapping[str, Iterable[tuple[str, bool]]]) -> dict[str, str]:
@@ -250,9 +282,11 @@ def features(
     params: Params = DEFAULT,
     *,
     dated: bool = True,
+    vectors: WordVectors | Literal["shared"] | None = "shared",
 ) -> EventFeatures:
     """The features of an item (title, summary, its published date or, with `dated=False`,
-    the time it was first seen)."""
+    the time it was first seen). `vectors`: the word vectors (default: the process's own,
+    loaded on first use; None: no semantic term)."""
     lede = summary[: params.lede_chars]
     terms: dict[str, float] = {}
     title_words = [_word(t) for t in _WORD.findall(fold(title))]
@@ -317,6 +351,11 @@ def features(
             if term not in terms:
                 terms[term] = params.prefix_weight if term[0] == "^" else 1.0
     actors = _actors(title, aliases or {}) | _actors(lede, aliases or {})
+    vector = None
+    if params.semantic:
+        wv = wordvec.shared() if vectors == "shared" else vectors
+        if wv is not None:
+            vector = wv.embed(title, lede, params.sem_title_weight, params.sem_min_words)
     return EventFeatures(
         terms=terms,
         title_terms=frozenset(title_terms),
@@ -326,6 +365,7 @@ def features(
         dates=frozenset(dates),
         time=time,
         dated=dated,
+        vector=vector,
     )
 
 
@@ -398,10 +438,13 @@ class StoryState:
     norm: float = 0.0  # cached norm of the centroid (0: to compute)
     title_union: frozenset[str] | None = None  # cached union of title_sigs
     title_norm: float = 0.0
+    centroid: Vector | None = None  # mean of the items' unit vectors (None: none had one)
+    vectors: int = 0  # items in the centroid
+    unit: Vector | None = field(default=None, repr=False)  # cached centroid / its norm
 
     def as_features(self) -> dict[str, object]:
         """The persisted form (the `features` column of a story)."""
-        return {
+        out: dict[str, object] = {
             "terms": {t: round(w, 3) for t, w in self.terms.items()},
             "actors": dict(self.actors),
             "years": sorted(self.years),
@@ -410,6 +453,10 @@ class StoryState:
             "dates": [sorted(d) for d in self.title_dates],
             "items": self.items,
         }
+        if self.centroid is not None:
+            out["vec"] = encode_vector(self.centroid)
+            out["vec_items"] = self.vectors
+        return out
 
     @classmethod
     def from_features(
@@ -429,7 +476,29 @@ class StoryState:
             title_numbers=[frozenset(map(str, _list(s))) for s in _list(data.get("numbers"))],
             title_dates=[frozenset(map(str, _list(s))) for s in _list(data.get("dates"))],
             items=int(str(data.get("items") or 1)),
+            centroid=decode_vector(data.get("vec")),
+            vectors=int(str(data.get("vec_items") or 0)),
         )
+
+
+def encode_vector(v: Vector) -> str:
+    """A vector as base64 of its float16 values (600 bytes for 300 dimensions, 800 in text)."""
+    return base64.b64encode(np.asarray(v, dtype="<f2").tobytes()).decode("ascii")
+
+
+def decode_vector(data: object) -> Vector | None:
+    """`encode_vector`'s inverse; None for a missing or malformed value (stories stored before
+    the vectors, or by a build with another dimension)."""
+    if not isinstance(data, str) or not data:
+        return None
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except ValueError:
+        return None
+    if len(raw) != 2 * wordvec.DIMS:
+        return None
+    out: Vector = np.frombuffer(raw, dtype="<f2").astype(np.float32)
+    return out
 
 
 def _list(value: object) -> list[object]:
@@ -454,6 +523,7 @@ class _Query:
     title: dict[str, float]  # title term → idf²
     title_norm: float
     novel: frozenset[str]  # title terms rare enough to count when a story lacks them
+    vector: Vector | None = None
 
 
 @dataclass
@@ -468,6 +538,7 @@ class EventIndex:
     stories: dict[int, StoryState] = field(default_factory=dict)
     postings: dict[str, list[int]] = field(default_factory=dict)
     df: dict[str, int] = field(default_factory=dict)  # live stories holding each term
+    _recent: deque[int] = field(default_factory=lambda: deque(maxlen=256))  # latest added to
 
     def __len__(self) -> int:
         return len(self.stories)
@@ -510,8 +581,11 @@ class EventIndex:
         return Decision(best[1], best[0], best[2])
 
     def similarity(self, f: EventFeatures, story_id: int) -> float:
-        """The score of an item against one story (for tests and the evaluation)."""
-        return self._score(self._query(f), self.stories[story_id])
+        """The score of an item against one story, at their distance in time (for tests and
+        the evaluation; `decide` compares it with the bar of that distance)."""
+        st = self.stories[story_id]
+        frac = min(_gap(f, st, self.params.undated_slack) / self.params.far_after, 1.0)
+        return self._score(self._query(f), st, frac)
 
     def _query(self, f: EventFeatures) -> _Query:
         idf = self._idfs(f.terms.keys() | f.title_terms)
@@ -521,7 +595,7 @@ class EventIndex:
         title = {t: idf[t] ** 2 for t in f.title_terms}
         novel = frozenset(t for t, w2 in title.items() if w2 > 6.25 and t not in _PACKAGING)
         title_norm = math.sqrt(sum(title.values()))
-        return _Query(f, weights, weights2, norm, title, title_norm, novel)
+        return _Query(f, weights, weights2, norm, title, title_norm, novel, f.vector)
 
     def _score(self, q: _Query, st: StoryState, frac: float = 0.0) -> float:
         """The similarity of an item and a story; `frac` is how far apart in time they are
@@ -535,17 +609,23 @@ class EventIndex:
             if sw is not None:
                 dot += w2 * sw
                 covered += q.weights[t] ** 2
-        if not dot or not q.norm:
+        sem = self._semantic(q, st)
+        if not q.norm or (not dot and sem < p.sem_gate):
             return 0.0
         # Shared names alone are not one event: the same two capitals on the same day can be
         # a ceasefire violation and a prisoner exchange. Some word of what happened must be
-        # shared too (an entity key or an actor's name does not count).
-        if not any(t in terms for t in q.weights2 if t[0] != "@" and t not in q.f.actors):
+        # shared too (an entity key or an actor's name does not count), or the item's words
+        # must point the same way as the story's (different words for the same happening)
+        # and some actor be shared (an event told in other words still names its places).
+        shared = sum(1 for a in q.f.actors if a in st.actors)
+        if not any(t in terms for t in q.weights2 if t[0] != "@" and t not in q.f.actors) and (
+            sem < p.sem_gate or not shared
+        ):
             return 0.0
         if not st.norm:
             idf = self._idfs(terms)
             st.norm = math.sqrt(sum((w * idf[t]) ** 2 for t, w in terms.items()))
-        cos = dot / (q.norm * st.norm)
+        cos = dot / (q.norm * st.norm) if st.norm else 0.0
         if p.title_mix:
             cos = (1.0 - p.title_mix) * cos + p.title_mix * self._title_cosine(q, st)
         coverage = 0.0
@@ -555,14 +635,22 @@ class EventIndex:
             # story falls as angles accumulate). Only when the titles share a word of what
             # happened: a short item (a name and one line) is covered by anything.
             coverage = covered / (q.norm * q.norm)
-        shared = sum(1 for a in q.f.actors if a in st.actors)
         novel = sum(1 for t in q.novel if t not in terms)
         return (
             cos
             + (1.0 - frac) * p.coverage_mix * coverage
+            + (1.0 - p.sem_fade * frac) * p.sem_mix * max(sem - p.sem_floor, 0.0)
             + p.actor_bonus * min(shared, 3)
             - p.novel_penalty * min(max(novel - 2, 0), 2) * (1.0 - cos)
         )
+
+    def _semantic(self, q: _Query, st: StoryState) -> float:
+        """Cosine of the item's word-vector direction and the story's centroid (0: either
+        has none)."""
+        if q.vector is None:
+            return 0.0
+        unit = _unit_centroid(st)
+        return 0.0 if unit is None else float(np.dot(q.vector, unit))
 
     def _titles_share_what_happened(self, q: _Query, st: StoryState) -> bool:
         union = self._title_union(st)
@@ -598,7 +686,43 @@ class EventIndex:
                 counts[sid] = counts.get(sid, 0.0) + w
         stories = self.stories
         live = [(w, sid) for sid, w in counts.items() if sid in stories]
-        return [sid for _, sid in heapq.nlargest(p.candidates, live)]
+        found = [sid for _, sid in heapq.nlargest(p.candidates, live)]
+        if f.vector is not None and p.sem_candidates:
+            found += self._semantic_candidates(f, f.vector, set(found))
+        return found
+
+    def _semantic_candidates(self, f: EventFeatures, vector: Vector, seen: set[int]) -> list[int]:
+        """Stories told in other words: among the latest stories of the item's actors (its
+        rarest few) and the latest stories of all, those whose centroid points the item's
+        way (cosine ≥ sem_gate), best first. Bounded: at most actor_terms × actor_candidates
+        + recent_candidates centroids, compared in one matrix product."""
+        p = self.params
+        df = self.df
+        pool: dict[int, None] = {}
+        actors = sorted(
+            (t for t in f.terms if t in df and (t[0] == "@" or t in f.actors)), key=df.__getitem__
+        )
+        for t in actors[: p.actor_terms]:
+            plist = self.postings[t]
+            if len(plist) > 2 * df[t] + 16:
+                plist = self._compact(t)
+            pool.update(dict.fromkeys(plist[-1 : -p.actor_candidates - 1 : -1]))
+        pool.update(dict.fromkeys(list(self._recent)[-1 : -p.recent_candidates - 1 : -1]))
+        stories = self.stories
+        ids = []
+        rows = []
+        for sid in pool:
+            st = stories.get(sid)
+            if st is not None and sid not in seen:
+                unit = _unit_centroid(st)
+                if unit is not None:
+                    ids.append(sid)
+                    rows.append(unit)
+        if not ids:
+            return []
+        cos = np.stack(rows) @ vector
+        best = np.argsort(-cos)[: p.sem_candidates]
+        return [ids[i] for i in best if cos[i] >= p.sem_gate]
 
     def _compact(self, term: str) -> list[int]:
         seen: set[int] = set()
@@ -634,12 +758,22 @@ class EventIndex:
         st.first = min(st.first, f.time)
         st.last = max(st.last, f.time)
         st.items += 1
+        if not self._recent or self._recent[-1] != story_id:
+            self._recent.append(story_id)
         for t, w in f.terms.items():
             if t not in st.terms:
                 self._post(t, story_id)
                 st.terms[t] = 0.0
             st.terms[t] += w
         st.actors.update(f.actors)
+        if f.vector is not None:
+            if st.centroid is None or st.vectors <= 0:
+                st.centroid, st.vectors = f.vector.astype(np.float32), 1
+            else:
+                st.vectors += 1
+                moved = st.centroid + (f.vector - st.centroid) / st.vectors
+                st.centroid = moved.astype(np.float32)
+            st.unit = None
         st.years |= set(f.years)
         if len(st.title_sigs) < 8:
             st.title_sigs.append(sig)
@@ -662,6 +796,7 @@ class EventIndex:
                 self._post(t, st.id)
         st.norm = 0.0
         st.title_union = None
+        st.unit = None
         self.stories[st.id] = st
 
     def evict(self, before: datetime) -> int:
@@ -710,6 +845,15 @@ def _log1(df: int) -> float:
             return math.log(df + 1)
         _LOG.extend(math.log(n + 1) for n in range(len(_LOG), max(df + 1, 2 * len(_LOG), 1024)))
     return _LOG[df]
+
+
+def _unit_centroid(st: StoryState) -> Vector | None:
+    """The story's centroid normalised (cached until an item is added)."""
+    if st.unit is None and st.centroid is not None:
+        norm = float(np.linalg.norm(st.centroid))
+        if norm:
+            st.unit = (st.centroid / norm).astype(np.float32)
+    return st.unit
 
 
 def _gap(f: EventFeatures, st: StoryState, undated_slack: timedelta) -> timedelta:
