@@ -88,7 +88,9 @@ def feed_body(f: int, items: int = 20) -> bytes:
 @dataclass
 class Cycle:
     wall: float = 0.0
-    cpu: float = 0.0  # the process tree (monitor run / celery workers)
+    # The process tree (monitor run and its pool: exact, from wait4's rusage; Celery workers:
+    # each process's own time, sampled).
+    cpu: float = 0.0
     db_cpu: float = 0.0  # PostgreSQL backends of the database
     pss: int = 0  # peak, bytes
     rss: int = 0
@@ -109,8 +111,10 @@ def _tree(roots: list[psutil.Process]) -> list[psutil.Process]:
 
 
 def _cpu(p: psutil.Process) -> float:
+    """The process's own CPU time: its reaped children are sampled as processes of their own
+    (adding children_user/children_system counted them twice)."""
     t = p.cpu_times()
-    return float(t.user + t.system + t.children_user + t.children_system)
+    return float(t.user + t.system)
 
 
 class Sampler:
@@ -218,12 +222,14 @@ def embedded_cycle(env: dict[str, str], servers: list[FeedServer], database: str
         start = time.perf_counter()
         proc = psutil.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
         sampler = Sampler([proc], database)
-        proc.wait()
+        # wait4: the CPU of the process and of every descendant it reaped (its pool), exactly.
+        _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         cycle = sampler.stop()
+        cycle.cpu = usage.ru_utime + usage.ru_stime
         log.seek(0)
         text = log.read().decode(errors="replace")
-    if proc.returncode != 0:
+    if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"monitor run --once failed:\n{text[-3000:]}")
     cycle.wall = wall
     found = CYCLE_LINE.findall(text)
@@ -326,8 +332,9 @@ def celery_cycles(
                 if w == 0:
                     cmd += ["--beat", "-s", f"{tmp}/beat-schedule"]
                 cmd += args.worker_args.split()
-                log = open(f"{tmp}/worker{w}.log", "wb")  # noqa: SIM115
-                logs.append(Path(f"{tmp}/worker{w}.log"))
+                logdir = args.keep_logs or tmp
+                log = open(f"{logdir}/worker{w}.log", "wb")  # noqa: SIM115
+                logs.append(Path(f"{logdir}/worker{w}.log"))
                 procs.append(psutil.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
             deadline = time.monotonic() + 120
             while not all(" ready." in p.read_text(errors="replace") for p in logs):
@@ -433,6 +440,7 @@ def main() -> None:
     ap.add_argument("--celery-workers", default="1,2", help="worker counts to measure")
     ap.add_argument("--worker-args", default="", help="more `celery worker` options (sizing)")
     ap.add_argument("--poll-batch", type=int, help="MONITOR_POLL_BATCH for the workers")
+    ap.add_argument("--keep-logs", metavar="DIR", help="write the Celery workers' logs here")
     ap.add_argument("--timeout", type=float, default=900, help="seconds a cycle may take")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--skip-naive", action="store_true", help="no hand-written loop")

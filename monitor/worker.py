@@ -66,15 +66,9 @@ DB_MAX_OVERFLOW = 2
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
-    """A worker process's engine: a small pool; on PostgreSQL, no server-side prepared
-    statements. psycopg prepares a statement after 5 runs, and PostgreSQL keeps the generic
-    plan it made then until the table is analysed: planned on an empty `items` table, the
-    item lookup stayed a sequential scan while the table grew (measured: 10,000 feeds polled
-    at a third of the embedded speed, one scan of every item per poll, with autovacuum off)."""
-    options: dict[str, Any] = {"pool_size": DB_POOL_SIZE, "max_overflow": DB_MAX_OVERFLOW}
-    if settings.database_url.startswith(("postgresql", "postgres:")):
-        options["connect_args"] = {"prepare_threshold": None}
-    return options
+    """A worker process's engine: a small pool (server-side prepared statements are off for
+    every engine, `monitor.store.db.make_engine`)."""
+    return {"pool_size": DB_POOL_SIZE, "max_overflow": DB_MAX_OVERFLOW}
 
 
 def shared_limit_url(settings: Settings) -> str | None:
