@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +100,7 @@ class Cycle:
     conditional: int = 0
     in_process: float | None = None  # the cycle as `monitor run --once` logs it
     ticks: int = 0  # poll-due-feeds ticks beat sent during the cycle
+    per_process: dict[int, float] = field(default_factory=dict)  # CPU by pid
 
 
 def _tree(roots: list[psutil.Process]) -> list[psutil.Process]:
@@ -194,7 +195,8 @@ class Sampler:
             with suppress(psutil.Error):
                 self._cpu[p.pid] = _cpu(p)
         self._db.update(self._backends())
-        self.cycle.cpu = sum(v - self._cpu0.get(pid, 0.0) for pid, v in self._cpu.items())
+        self.cycle.per_process = {pid: v - self._cpu0.get(pid, 0.0) for pid, v in self._cpu.items()}
+        self.cycle.cpu = sum(self.cycle.per_process.values())
         self.cycle.db_cpu = sum(v - self._db0.get(pid, 0.0) for pid, v in self._db.items())
         return self.cycle
 
@@ -442,6 +444,7 @@ def main() -> None:
     ap.add_argument("--poll-batch", type=int, help="MONITOR_POLL_BATCH for the workers")
     ap.add_argument("--keep-logs", metavar="DIR", help="write the Celery workers' logs here")
     ap.add_argument("--timeout", type=float, default=900, help="seconds a cycle may take")
+    ap.add_argument("--processes", action="store_true", help="Celery: CPU by process")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--skip-naive", action="store_true", help="no hand-written loop")
     args = ap.parse_args()
@@ -486,6 +489,9 @@ def main() -> None:
                 first, second = celery_cycles(args, urls, servers, n)
                 label = f"celery, {n} worker{'s' * (n > 1)}"
                 print(line(f"{label}, first", first, base), flush=True)
+                if args.processes:
+                    print("  CPU by process (pid: s): " + ", ".join(
+                        f"{pid}: {cpu:.2f}" for pid, cpu in sorted(first.per_process.items())))  # fmt: skip
                 print(line(f"{label}, 304", second), flush=True)
                 if base and base.in_process:
                     print(

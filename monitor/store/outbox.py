@@ -73,9 +73,7 @@ def add_routes(
     session.execute(
         insert_for(session)(table(Delivery)).on_conflict_do_nothing(),
         [
-            _row(a, t, now)
-            if t != UNROUTED
-            else _row(a, t, now, status="unrouted", reason=reason)
+            _row(a, t, now) if t != UNROUTED else _row(a, t, now, status="unrouted", reason=reason)
             for a, t, reason in rows
         ],
     )

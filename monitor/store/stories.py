@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select, text
+from sqlalchemy import ColumnElement, Select, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from monitor.events import DEFAULT, EventFeatures, EventIndex, Params, StoryState, features
@@ -245,9 +245,7 @@ def _save(
     stories it opened inserted in one statement, the ones it grew updated in one."""
     sids = {sid for sid, _ in touched.values()}
     grown = sids - opened.keys()
-    current: dict[int, tuple[list[str], float | None, int]] = {
-        sid: ([], None, 0) for sid in opened
-    }
+    current: dict[int, tuple[list[str], float | None, int]] = {sid: ([], None, 0) for sid in opened}
     if grown:
         current.update(
             (sid, (topics or [], score, count))
@@ -260,7 +258,7 @@ def _save(
     # The feeds of each story: of this batch's items, and of the items grown stories had.
     feeds: dict[int, set[int]] = {sid: set() for sid in sids}
     rows_of_batch = list(touched)
-    cond = Item.id.in_(rows_of_batch)
+    cond: ColumnElement[bool] = Item.id.in_(rows_of_batch)
     if grown:
         cond = cond | Item.story_id.in_(grown)
     for row, story_id, feed in session.execute(
