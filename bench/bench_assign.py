@@ -1,9 +1,12 @@
 """Story assignment latency with a large window: `EventIndex.decide` + `add` per item.
 
-    python bench/bench_assign.py [--stories 100000] [--probes 2000] [--smoke]
+    python bench/bench_assign.py [--stories 100000] [--probes 2000] [--smoke] [--lexical]
 
 Builds an index of N synthetic stories (Zipf-distributed vocabulary of 60,000 words, a title
 of 9 words and a lede of 30, named actors, spread over three days), then assigns probe items:
+the words are real French words of the word-vector package (monitor.wordvec) when it is
+installed, most frequent first, so every item has a vector and the semantic candidates and
+score are exercised (else made-up words, lexical only);
 half are paraphrases of a random story (part of its words, new ones), half are new events.
 Prints p50/p95/p99 of one assignment, how many paraphrases joined their story and new items
 stayed new, and, measured in the same run, a linear scan that scores every story for a few
@@ -13,6 +16,7 @@ probes (what the inverted index avoids).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import time
@@ -22,16 +26,41 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.events import EventIndex, Params, features  # noqa: E402
+from monitor import wordvec  # noqa: E402
+from monitor.events import TURNS, EventIndex, Params, features  # noqa: E402
+from monitor.text import fold  # noqa: E402
 
 VOCAB = 60_000
 START = datetime(2024, 3, 1, tzinfo=UTC)
 SPAN = timedelta(days=3)
 
 
+WORDS: list[str] = []
+
+
+def vocabulary() -> list[str]:
+    """VOCAB lower-case French words that have a vector, most frequent first (rows of the
+    table are in order of frequency); made-up words when the package is absent."""
+    vectors = wordvec.shared()
+    directory = wordvec.data_dir()
+    if vectors is None or directory is None:
+        return [f"mot{n}" for n in range(VOCAB)]
+    strings = json.loads((directory / "strings.json").read_text(encoding="utf-8"))
+    skip = {fold(w) for w in wordvec.STOPWORDS} | set(TURNS)
+    ranked = []
+    for w in strings:
+        if len(w) >= 4 and w.isalpha() and w.islower() and fold(w) not in skip:
+            row = vectors.row(w)
+            if row >= 0:
+                ranked.append((row, w))
+    ranked.sort()
+    words = [w for _, w in ranked[:VOCAB]]
+    return words + [f"mot{n}" for n in range(VOCAB - len(words))]
+
+
 def _word(rng: random.Random, weights: list[float]) -> str:
     n = rng.choices(range(VOCAB), cum_weights=weights)[0]
-    return f"mot{n}"
+    return WORDS[n] if WORDS else f"mot{n}"
 
 
 def _story_text(rng: random.Random, weights: list[float]) -> tuple[list[str], list[str], list[str]]:
@@ -47,13 +76,17 @@ def _render(actors: list[str], title: list[str], lede: list[str]) -> tuple[str, 
     return t, s
 
 
-def run(stories: int = 100_000, probes: int = 2_000, seed: int = 7) -> dict[str, float]:
+def run(
+    stories: int = 100_000, probes: int = 2_000, seed: int = 7, semantic: bool = True
+) -> dict[str, float]:
     rng = random.Random(seed)
+    if not WORDS:
+        WORDS.extend(vocabulary())
     cum, acc = [], 0.0
     for n in range(VOCAB):
         acc += 1.0 / (n + 10)
         cum.append(acc)
-    params = Params()
+    params = Params(semantic=semantic)
     index = EventIndex(params)
     texts = []
     t0 = time.perf_counter()
@@ -119,7 +152,7 @@ def run(stories: int = 100_000, probes: int = 2_000, seed: int = 7) -> dict[str,
     f95 = feature_times[int(0.95 * len(feature_times))] * 1000
     print(
         f"assignment with {stories:,} stories in the window (index built in {build:.1f} s), "
-        f"{probes:,} items, decide + add:"
+        f"{probes:,} items, decide + add" + ("" if semantic else " (lexical only: --lexical)") + ":"
     )
     print(
         f"  CPU time of the thread: p50 {pct(0.50, cpu):.3f} ms, p95 {pct(0.95, cpu):.3f} ms, "
@@ -153,11 +186,12 @@ def main() -> int:
     ap.add_argument("--stories", type=int, default=100_000)
     ap.add_argument("--probes", type=int, default=2_000)
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--lexical", action="store_true", help="without the word vectors")
     args = ap.parse_args()
     if args.smoke:
-        run(2_000, 200)
+        run(2_000, 200, semantic=not args.lexical)
     else:
-        run(args.stories, args.probes)
+        run(args.stories, args.probes, semantic=not args.lexical)
     return 0
 
 

@@ -1,5 +1,6 @@
 """Classification speed: items/s through the library call and through `monitor classify`,
-against the floor of a bare case-fold + regex pass over the same text (same run).
+against the floor of a bare case-fold + regex pass over the same text, and the rules without
+the second-stage model (same run).
 
     python bench/bench_classify.py [--items 20000] [--smoke]
 """
@@ -57,8 +58,8 @@ def floor_pass(rows: list[dict[str, str]], profile) -> float:
     return len(rows) / (time.perf_counter() - start)
 
 
-def library_pass(rows: list[dict[str, str]], profile) -> float:
-    scorer = Scorer(profile)
+def library_pass(rows: list[dict[str, str]], profile, use_model: bool = True) -> float:
+    scorer = Scorer(profile, use_model=use_model)
     items = [
         Item(key=r["id"], guid=None, link=None, title=r["title"], summary=r["summary"])
         for r in rows
@@ -69,7 +70,10 @@ def library_pass(rows: list[dict[str, str]], profile) -> float:
         scorer.classify(it)
     wall = time.perf_counter() - start
     # CPU time too: on a shared, loaded machine the wall clock measures the neighbours.
-    print(f"library call, CPU time only: {len(items) / (time.process_time() - cpu):,.0f} items/s")
+    stage = "rules + model" if scorer.model is not None else "rules only"
+    print(
+        f"library call ({stage}), CPU time only: {len(items) / (time.process_time() - cpu):,.0f} items/s"
+    )
     return len(items) / wall
 
 
@@ -103,6 +107,7 @@ def main() -> None:
     rows = corpus(n)
     profile = load_profile(ROOT / "config" / "topics.yaml")
     floor = floor_pass(rows, profile)
+    rules = library_pass(rows, profile, use_model=False)
     lib = library_pass(rows, profile)
     cli = cli_pass(rows)
     print(f"items: {n} (one core)")
@@ -111,6 +116,9 @@ def main() -> None:
     )
     print(
         f"library call Scorer.classify:                                  {lib:10,.0f} items/s  ({floor / lib:.2f}x the floor)"
+    )
+    print(
+        f"library call, rules only (no second stage):                     {rules:10,.0f} items/s  (rules + model take {rules / lib:.2f}x its time)"
     )
     print(
         f"CLI monitor classify (process start included):                 {cli:10,.0f} items/s  ({lib / cli:.2f}x slower than the library)"

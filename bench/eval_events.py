@@ -73,6 +73,7 @@ class EvalItem:
     title: str
     summary: str
     time: datetime
+    dated: bool = True  # False: the capture's time stands in for a missing published date
 
 
 def load_items(captures: Path = CAPTURES) -> list[EvalItem]:
@@ -90,7 +91,11 @@ def load_items(captures: Path = CAPTURES) -> list[EvalItem]:
                     continue
                 seen.add(it.key)
                 ident = f"{path.stem}#{hashlib.sha1(it.key.encode()).hexdigest()[:10]}"
-                out.append(EvalItem(ident, it.title, it.summary, it.published or captured))
+                out.append(
+                    EvalItem(
+                        ident, it.title, it.summary, it.published or captured, bool(it.published)
+                    )
+                )
     out.sort(key=lambda r: (r.time, r.id))
     return out
 
@@ -121,7 +126,7 @@ def cluster(items: list[EvalItem], params: Params, aliases: dict[str, str]) -> d
     index = EventIndex(params)
     story_of: dict[str, int] = {}
     for n, it in enumerate(items):
-        f = item_features(it.title, it.summary, it.time, aliases, params)
+        f = item_features(it.title, it.summary, it.time, aliases, params, dated=it.dated)
         d = index.decide(f)
         sid = d.story_id if d.story_id is not None else n
         index.add(sid, f)
@@ -258,9 +263,16 @@ def main() -> int:
     ap.add_argument("--errors", action="store_true", help="list wrong merges and split events")
     ap.add_argument("--smoke", action="store_true", help="a quick run (tests/test_bench.py)")
     ap.add_argument("--no-bench", action="store_true", help="skip the assignment benchmark")
+    ap.add_argument(
+        "--heldout",
+        action="store_true",
+        help="the blind held-out set (bench/event_heldout.py): measure once, never tune on it",
+    )
     args = ap.parse_args()
     params = Params()
     aliases = profile_aliases(load_profile(ROOT / "config" / "topics.yaml"))
+    if args.heldout:
+        return heldout(params, aliases, args.errors)
 
     pairs = written_pairs(params, aliases)
     bad = [f"{name} ({kind})" for name, kind, ok in pairs if not ok]
@@ -315,6 +327,38 @@ def main() -> int:
         from bench.bench_assign import run as bench_run
 
         bench_run(stories=2_000 if args.smoke else 100_000, probes=300 if args.smoke else 2_000)
+    return 0
+
+
+def heldout(params: Params, aliases: dict[str, str], show_errors: bool) -> int:
+    """Both parts of the blind held-out set, scored over all their items (no split)."""
+    from bench import event_heldout as ho
+
+    print(
+        "split                 items  P      R      F1     alerts/event (events)  look-alike merges"
+    )
+    parts: list[tuple[str, list[EvalItem], dict[str, str], dict[str, str]]] = []
+    try:
+        real = [EvalItem(i, t, s, when) for i, t, s, when in ho.load_heldout()]
+        parts.append(("Le Monde 2020 (real)", real, ho.load_labels(), ho.load_lookalikes()))
+    except ho.HeldoutMissing as e:
+        print(f"Le Monde 2020 (real): skipped ({e})")
+    written = ho.load_written()
+    w_items = [EvalItem(w.id, w.title, w.summary, w.published) for w in written]
+    w_labels = {w.id: w.event for w in written}
+    w_looks = {w.id: w.lookalike_of or w.event for w in written}
+    parts.append(("written multi-outlet", w_items, w_labels, w_looks))
+    for name, items, labels, lookalikes in parts:
+        story_of = cluster(items, params, aliases)
+        s = score(items, story_of, labels, lookalikes, "all")
+        print(
+            f"{name:21} {s.items:5}  {s.precision:.3f}  {s.recall:.3f}  {s.f1:.3f}  "
+            f"{s.alerts_per_event:.2f} ({s.events_multi:3})             "
+            f"{s.lookalike_merges}/{s.lookalike_pairs}"
+        )
+        if show_errors:
+            for line in errors(items, story_of, labels, "all"):
+                print(line)
     return 0
 
 

@@ -7,6 +7,8 @@ summary, one digest), what to hold and until when, and what to skip. No I/O here
 How messages are grouped (the README explains it for users):
 * min_score: a story whose best score among the target's topics is below it is skipped for
   that target (its row stays, status `skipped`, with the reason).
+* min_confidence: the same with the calibrated confidence (0–1, one meaning for every topic)
+  stored with the match; a match stored before confidences were recorded is not skipped by it.
 * quiet_hours: everything due in them is held until they end, then sent as one digest.
 * digest_at: every story is held until the next digest time, then sent as one digest.
 * max_per_hour: at most that many single messages (alerts, follow-ups) in a rolling hour. The
@@ -49,6 +51,7 @@ class Waiting:
     topics: tuple[str, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
     hold: str | None = None
+    confidence: dict[str, float] | None = None  # None: stored before confidences were recorded
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,17 @@ def target_score(topics: Sequence[str], scores: dict[str, float], tags: Sequence
     return max((scores.get(t, 0.0) for t in followed), default=0.0)
 
 
+def target_confidence(
+    topics: Sequence[str], confidence: dict[str, float] | None, tags: Sequence[str]
+) -> float | None:
+    """A story's confidence for a target: its best calibrated confidence among the topics the
+    target follows, or None when the match has no recorded confidence for them."""
+    if confidence is None:
+        return None
+    known = [confidence[t] for t in topics if (not tags or t in tags) and t in confidence]
+    return max(known, default=None)
+
+
 def decide(
     policy: AlertPolicy,
     tags: Sequence[str],
@@ -178,6 +192,12 @@ def decide(
             score = target_score(w.topics, w.scores, tags)
             if score < policy.min_score:
                 d.skip.append((w.id, f"score {score:g} below min_score {policy.min_score:g}"))
+                continue
+        if w.kind == "alert" and w.status == "pending" and policy.min_confidence is not None:
+            conf = target_confidence(w.topics, w.confidence, tags)
+            if conf is not None and conf < policy.min_confidence:
+                why = f"confidence {conf:g} below min_confidence {policy.min_confidence:g}"
+                d.skip.append((w.id, why))
                 continue
         if w.kind == "update" and policy.updates == "none":
             d.skip.append((w.id, "updates: none"))

@@ -375,7 +375,7 @@ def feeds(ctx: click.Context, fmt: str) -> None:
     database = open_existing_database(settings)
     with database.session() as s:  # feeds added to feeds.yaml since the last run are listed too
         feed_store.sync_feeds(s, settings.feeds, utcnow())
-    rows = list_feeds(database)
+    rows = list_feeds(database, utcnow())
     _print_rows(
         rows,
         fmt,
@@ -665,6 +665,89 @@ def serve(host: str, port: int) -> None:
     )
     log.info("serving http://%s:%d/ (database %s)", host, port, db.engine.url.render_as_string())
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+
+
+@profile.command()
+@click.option("--data", "data", multiple=True, type=click.Path(dir_okay=False),
+              help="Labelled JSON Lines (title, summary, topics); repeatable.")  # fmt: skip
+@click.option("--feedback", is_flag=True, help="Also the feedback given in the web window.")
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
+              help="The profile the model serves (default: the current one).")  # fmt: skip
+@click.option("--out", "out_path", type=click.Path(dir_okay=False),
+              help="Model file (default: beside the profile, NAME.model.json).")  # fmt: skip
+@click.option("--cv", is_flag=True, help="First print cross-validated figures, rules alone "
+              "against rules + model (five times the training time).")  # fmt: skip
+@handles_errors
+def train(
+    data: tuple[str, ...], feedback: bool, profile_path: str | None, out_path: str | None, cv: bool
+) -> None:
+    """Train the statistical second stage of a profile from labelled items."""
+    import os
+
+    from monitor.classify import load_profile
+    from monitor.classify.model import model_path_for, save_model
+    from monitor.classify.train import (
+        cross_validate,
+        read_examples,
+        score_predictions,
+        train_model,
+    )
+    from monitor.settings import standalone_profile_path
+
+    if not data and not feedback:
+        raise InputError("nothing to train on: give --data FILE.jsonl and/or --feedback")
+    try:
+        import sklearn  # noqa: F401
+    except ImportError as e:
+        raise InputError(
+            "training needs scikit-learn: pip install 'monitor[train]' (running a trained "
+            "model does not)"
+        ) from e
+    settings = _settings(with_feeds=False) if feedback else None
+    if profile_path:
+        path = Path(profile_path)
+    elif settings is not None:
+        path = Path(settings.profile_path)
+    else:
+        path = standalone_profile_path(os.environ)
+    chosen = load_profile(path)
+    examples = [ex for f in data for ex in read_examples(Path(f))]
+    if feedback:
+        from monitor.web.feedback import feedback_examples
+
+        found = feedback_examples(_database())
+        click.echo(f"{len(found)} items of stories with feedback", err=True)
+        examples += found
+    unknown = sorted({t for ex in examples for t in ex.topics} - set(chosen.topics))
+    if unknown:
+        raise InputError(f"labels name topics the profile does not have: {', '.join(unknown)}")
+    if not examples:
+        raise InputError("no labelled items found")
+    topics = list(chosen.topics)
+    if cv:
+        v, rules, combined = cross_validate(chosen, examples)
+        r_all = score_predictions(v.labels, rules, topics)
+        c_all = score_predictions(v.labels, combined, topics)
+        click.echo(f"{'cross-validated':<24} {'rules P':>8} {'R':>6} {'+model P':>9} {'R':>6}")
+        for t in (*topics, "relevance"):
+            a, b = r_all[t], c_all[t]
+            click.echo(f"{t:<24} {a.precision:>8.3f} {a.recall:>6.3f} {b.precision:>9.3f} "
+                       f"{b.recall:>6.3f}")  # fmt: skip
+    model = train_model(
+        chosen,
+        examples,
+        trained_on={"data": [Path(f).name for f in data] + (["feedback"] if feedback else [])},
+    )
+    out = Path(out_path) if out_path else model_path_for(path)
+    try:
+        save_model(model, out)
+    except OSError as e:
+        raise InputError(f"{out}: {e.strerror}") from e
+    counts = {t: sum(t in ex.topics for ex in examples) for t in topics}
+    click.echo(
+        f"wrote {out}: {len(examples)} items ({', '.join(f'{t} {n}' for t, n in counts.items())}"
+        f", none {sum(not ex.topics for ex in examples)}), {len(model.table)} features"
+    )
 
 
 @profile.command()

@@ -216,6 +216,7 @@ def plan_target(db: Database, target: Target, now: datetime, cfg: DeliverySettin
                     r.topics,
                     r.scores,
                     r.hold,
+                    r.confidence,
                 )
                 for r in rows
             ],

@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from monitor.apprise_setup import load_apprise
@@ -215,6 +216,7 @@ def send(target: Target, message: AlertMessage) -> None:
     if not a.add(target.url):
         raise NotifyError(f"apprise does not accept the URL of target {target.key!r}")
     fmt = apprise.NotifyFormat.HTML if message.body_format == "html" else apprise.NotifyFormat.TEXT
+    _split_when_too_long(a, target, message)
     try:
         with apprise.LogCapture(level=logging.WARNING) as captured:
             ok = a.notify(title=message.title, body=message.body, body_format=fmt)
@@ -226,6 +228,18 @@ def send(target: Target, message: AlertMessage) -> None:
         raise NotifyError(
             scrub(f"target {target.key!r} did not accept the message{reason}", target)
         )
+
+
+def _split_when_too_long(a: Any, target: Target, message: AlertMessage) -> None:
+    """A digest longer than the service takes (Telegram 4,096 characters, Mattermost 4,000…)
+    goes out as several posts, cut between lines, instead of one the service refuses or cuts:
+    apprise's default leaves the size to the service. A URL's own `overflow=` is kept."""
+    if "overflow=" in urlsplit(target.url).query.lower():
+        return
+    size = len(message.title) + len(message.body)
+    for service in a:
+        if 0 < service.body_maxlen < size:
+            service.overflow_mode = load_apprise().common.OverflowMode.SPLIT
 
 
 def next_attempt(attempts: int, now: datetime, first: float = BACKOFF_FIRST) -> datetime:

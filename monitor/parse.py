@@ -281,6 +281,21 @@ def _decode(body: bytes) -> tuple[bytes, str | None]:
     return _defuse(data), (str(problem) if problem else None)
 
 
+_SAX_PLACE = re.compile(r"^<unknown>:(\d+):(\d+): ")
+
+
+def _bozo_warning(exc: object) -> str:
+    """feedparser's complaint about a document it still read, named by its kind: the XML was
+    broken (with its line and column), or its declared encoding was wrong."""
+    text = str(exc or "")
+    if type(exc).__name__.startswith("CharacterEncoding"):
+        return f"encoding: {text}"
+    place = _SAX_PLACE.match(text)
+    if place:
+        return f"malformed XML at line {place[1]}, column {place[2]}: {text[place.end() :]}"
+    return f"malformed XML: {text}" if text else "malformed XML"
+
+
 def _defuse(data: bytes) -> bytes:
     """Rewrite, in linear time, what would make feedparser (or the XML reader under it)
     super-linear, leaving every ordinary document unchanged:
@@ -494,9 +509,9 @@ def parse_feed(body: bytes, url: str, now: datetime | None = None) -> ParsedFeed
         items.append(item)
     warnings = []
     if parsed.get("bozo"):
-        warnings.append(str(parsed.get("bozo_exception") or "malformed XML"))
+        warnings.append(_bozo_warning(parsed.get("bozo_exception")))
     elif encoding_problem:
-        warnings.append(encoding_problem)
+        warnings.append(f"encoding: {encoding_problem}")
     if skipped:
         warnings.append(f"{len(skipped)} unreadable entries skipped (first: {skipped[0]})")
     try:

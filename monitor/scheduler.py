@@ -195,9 +195,15 @@ def log_summary(s: CycleSummary) -> None:
 
 
 def make_worker_pool(rt: Runtime) -> ProcessPoolExecutor:
-    """The processes that parse, classify and store fetched feeds (the loop only fetches)."""
+    """The processes that parse, classify and store fetched feeds (the loop only fetches).
+
+    The word vectors of event clustering are loaded here, before the fork: the children share
+    their tables instead of each reading its own."""
     import multiprocessing
 
+    from monitor import wordvec
+
+    wordvec.shared()
     return ProcessPoolExecutor(
         WORKER_PROCESSES,
         mp_context=multiprocessing.get_context("fork"),

@@ -24,6 +24,7 @@ TARGET_KEYS = {
     "tags",
     "name",
     "min_score",
+    "min_confidence",
     "max_per_hour",
     "quiet_hours",
     "timezone",
@@ -47,6 +48,13 @@ def parse_policy(fields: dict[str, Any]) -> AlertPolicy:
         isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or min_score < 0
     ):
         raise ValueError(f"'min_score' must be a number ≥ 0, got {min_score!r}")
+    min_conf = fields.get("min_confidence")
+    if min_conf is not None and (
+        isinstance(min_conf, bool)
+        or not isinstance(min_conf, (int, float))
+        or not 0 <= min_conf <= 1
+    ):
+        raise ValueError(f"'min_confidence' must be a number from 0 to 1, got {min_conf!r}")
     per_hour = fields.get("max_per_hour")
     if per_hour is not None and (
         isinstance(per_hour, bool) or not isinstance(per_hour, int) or per_hour < 1
@@ -74,6 +82,7 @@ def parse_policy(fields: dict[str, Any]) -> AlertPolicy:
         raise ValueError(f"'updates' must be one of {', '.join(UPDATES)}, got {updates!r}")
     return AlertPolicy(
         min_score=float(min_score) if min_score is not None else None,
+        min_confidence=float(min_conf) if min_conf is not None else None,
         max_per_hour=per_hour,
         quiet_hours=quiet_hours,
         timezone=tz,

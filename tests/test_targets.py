@@ -60,6 +60,9 @@ def test_run_with_an_unknown_tag_exits_2_before_any_database_exists(tmp_path: Pa
         ("    digest_at: '25:00'\n", 3, "digest_at"),
         ("    updates: sometimes\n", 3, "updates"),
         ("    min_score: high\n", 3, "min_score"),
+        ("    min_confidence: 80\n", 3, "min_confidence"),
+        ("    name: desk\n    min_confidence: -0.1\n", 4, "min_confidence"),
+        ("    min_confidence: sure\n", 3, "min_confidence"),
     ],
 )
 def test_policy_keys_are_checked_with_their_line(
@@ -74,7 +77,7 @@ def test_policy_keys_are_parsed(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
         "targets:\n  - url: json://127.0.0.1:9/a\n    min_score: 8\n    max_per_hour: 5\n"
-        "    quiet_hours: '22:00-07:00'\n    timezone: Europe/Paris\n    digest_at: '08:00'\n"
+        "    min_confidence: 0.8\n    quiet_hours: '22:00-07:00'\n    timezone: Europe/Paris\n    digest_at: '08:00'\n"
         "    updates: message\n",
     )
     (t,) = load_targets(path)
@@ -86,6 +89,7 @@ def test_policy_keys_are_parsed(tmp_path: Path) -> None:
         "message",
     )
     assert p.quiet_hours == (time(22), time(7)) and p.digest_at == time(8)
+    assert p.min_confidence == 0.8
 
 
 def test_keys_never_hold_the_secret(tmp_path: Path) -> None:

@@ -24,9 +24,11 @@ from starlette.testclient import TestClient
 
 from monitor import pipeline
 from monitor.evaluate import RELEVANCE, change, score, true_topics
+from monitor.feed_health import silence
 from monitor.links import story_url
 from monitor.settings import load_settings
 from monitor.store.models import Delivery, Feedback, Item, Story
+from monitor.views import list_feeds
 from monitor.web import present
 from monitor.web.app import CSRF_COOKIE, Window, create_app
 from tests.conftest import DATA, FeedServer, Webhook, monitor_env, write_config
@@ -314,6 +316,17 @@ def test_api_stories_paginated_with_filters(filled_both: Filled) -> None:
     assert {"url", "last_status", "error", "next_poll", "items", "silent"} <= set(feeds["feeds"][0])
 
 
+def test_cli_feeds_and_api_feeds_give_the_same_rows(filled_both: Filled) -> None:
+    """`monitor feeds --format jsonl` and `/api/feeds` share one row shape (they were two
+    dicts built from two queries, with `items_seen` in one and `items` in the other)."""
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    client = filled_both.app(clock=lambda: now)
+    api = client.get("/api/feeds").json()["feeds"]
+    cli = list_feeds(filled_both.rt.db, now)
+    assert api == json.loads(json.dumps(cli))
+    assert all(r["items"] > 0 and r["items_seen"] > 0 for r in cli), cli
+
+
 JSON_FEED_SCHEMA = {  # JSON Feed 1.1 (https://jsonfeed.org/version/1.1), the parts we emit
     "type": "object",
     "required": ["version", "title", "items"],
@@ -468,6 +481,36 @@ def test_feedback_changes_what_profile_evaluate_reports(filled: Filled) -> None:
     assert "better" in replay.stdout and "1 closer to the feedback" in replay.stdout
 
 
+def test_profile_train_learns_from_the_feedback(filled: Filled, tmp_path: Path) -> None:
+    """`monitor profile train --feedback`: every item of a judged story is an example labelled
+    with the topics the feedback gives the story."""
+    pytest.importorskip("sklearn")
+    from monitor.classify.model import load_model
+    from monitor.web.feedback import feedback_examples
+
+    client = filled.app()
+    token = csrf(client, f"/stories/{filled.story_id('OTSC')}")
+    for fragment, verdict in (("nouvelles violations", "relevant"), ("OTSC", "noise")):
+        r = client.post(
+            f"/stories/{filled.story_id(fragment)}/feedback",
+            data={"verdict": verdict, "csrf": token, "who": "test"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+    examples = feedback_examples(filled.rt.db)
+    noise = [e for e in examples if OTSC in e.title]
+    relevant = [e for e in examples if "violations" in e.title]
+    assert noise and all(e.topics == frozenset() for e in noise)
+    assert relevant and all("karabakh_ceasefire" in e.topics for e in relevant)
+    out = tmp_path / "m.json"
+    r = run_cli(filled.env, "profile", "train", "--feedback", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert f"{len(examples)} items of stories with feedback" in r.stderr
+    model = load_model(out)
+    assert model.trained_on == {"data": ["feedback"], "examples": len(examples)}
+    assert set(model.topics) == set(filled.rt.profile.topics)
+
+
 def _without_topic(profile_yaml: str, topic: str) -> str:
     import yaml
 
@@ -514,13 +557,13 @@ def test_alert_state() -> None:
 def test_silence_is_three_usual_gaps_without_news() -> None:
     now = datetime(2024, 5, 1, 12, tzinfo=UTC)
     hourly = [now - timedelta(hours=h) for h in (10, 9, 8, 7, 6)]
-    quiet = present.silence(hourly, interval=300, now=now)
+    quiet = silence(hourly, interval=300, now=now)
     assert quiet.usual_gap == timedelta(hours=1) and quiet.silent  # 6 h without news
-    assert not present.silence([*hourly[:-1], now - timedelta(hours=2)], 300, now).silent
-    assert not present.silence(hourly[:2], 300, now).silent  # too few to know a usual gap
+    assert not silence([*hourly[:-1], now - timedelta(hours=2)], 300, now).silent
+    assert not silence(hourly[:2], 300, now).silent  # too few to know a usual gap
     # never less than the polling interval: a feed polled daily is not silent after 3 hours
     bunched = [now - timedelta(hours=h, minutes=m) for h, m in ((5, 2), (5, 1), (5, 0))]
-    assert not present.silence(bunched, 86400, now).silent
+    assert not silence(bunched, 86400, now).silent
 
 
 def test_feedback_truth_and_scores() -> None:

@@ -1,4 +1,6 @@
-"""The topic classifier: `classify(item, profile)` → Classification (topics, scores, evidence)."""
+"""The topic classifier: `classify(item, profile)` → Classification (topics, scores, evidence,
+confidence): the profile's weighted rules, then the second-stage model beside it when there is
+one."""
 
 from __future__ import annotations
 

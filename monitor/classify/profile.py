@@ -18,6 +18,10 @@ A profile is YAML:
 
 A pattern is a phrase of words; hyphens, apostrophes and spaces all separate words, case and
 accents do not count, a plural -s does not count, and a final `*` makes a word a prefix.
+
+A model file beside the profile (`topics.yaml` → `topics.model.json`, written by `monitor profile
+train`) adds the statistical second stage (monitor/classify/model.py); without one, the rules
+decide alone.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from monitor.classify.model import Model, load_model, model_path_for
 from monitor.errors import ConfigError, ProfileError
 from monitor.text import fold, stem
 from monitor.yamlconf import check_keys, line_of, load_yaml_nodes, mapping_items, node_value
@@ -98,6 +103,8 @@ class Profile:
     # Compiled index: first word (exact stem) → pattern ids; prefix first words apart.
     exact_first: dict[str, list[int]] = field(default_factory=dict)
     prefix_first: list[tuple[str, int]] = field(default_factory=list)
+    # The statistical second stage, from the file beside the profile when there is one.
+    model: Model | None = None
 
     @property
     def topic_ids(self) -> list[str]:
@@ -290,8 +297,24 @@ def load_profile(path: Path | str) -> Profile:
         if unknown:
             raise ProfileError(f"{path}:{ln}: 'entities' names unknown group '{unknown[0]}'")
         entities = tuple(names)
+    model_path = model_path_for(path)
+    model = load_model(model_path) if model_path.is_file() else None
+    if model is not None:
+        unknown_topics = [t for t in model.topics if t not in topics]
+        if unknown_topics:
+            raise ProfileError(
+                f"{model_path}: model of topic '{unknown_topics[0]}', not in the profile {path}"
+            )
     profile = Profile(
-        str(path), title_weight, content_weight, b.patterns, b.groups, topics, digest, entities
+        str(path),
+        title_weight,
+        content_weight,
+        b.patterns,
+        b.groups,
+        topics,
+        digest,
+        entities,
+        model=model,
     )
     for pid, p in enumerate(profile.patterns):
         first = p.words[0]

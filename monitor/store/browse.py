@@ -427,7 +427,8 @@ class FeedView:
     error_kind: str | None
     error_count: int
     next_check_at: datetime | None
-    items: int  # items seen through this feed
+    items: int  # items this feed carries in the store now (pruning forgets old ones)
+    items_seen: int  # new items this feed ever brought (a counter, never pruned)
     arrivals: tuple[datetime, ...]  # when new items came in, oldest first (recent window)
 
 
@@ -464,6 +465,7 @@ def list_feeds(session: Session, arrivals_since: datetime) -> list[FeedView]:
                 error_count=f.error_count or 0,
                 next_check_at=f.next_check_at,
                 items=counts.get(f.id, 0),
+                items_seen=f.items_seen or 0,
                 arrivals=tuple(arrivals.get(f.id, ())),
             )
         )

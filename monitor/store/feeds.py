@@ -163,7 +163,7 @@ def record_fetch_ok(
             feed.title = title[:500]
     elif result.etag:
         feed.etag = result.etag
-    feed.error = None if not bozo else f"warning: malformed XML, entries still read ({bozo})"
+    feed.error = None if not bozo else f"warning: {bozo}; entries still read"
     feed.error_kind = None
     feed.error_count = 0
     feed.items_seen = (feed.items_seen or 0) + new_items

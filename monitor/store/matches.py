@@ -95,6 +95,7 @@ def record_matches(
                 topics=list(c.topics),
                 scores=dict(c.scores),
                 evidence=[e.as_dict() for e in c.evidence],
+                confidence=dict(c.confidence),
                 explanation=c.explain(),
                 score=max((c.scores.get(t, 0.0) for t in c.topics), default=0.0),
                 created_at=now,

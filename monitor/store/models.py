@@ -158,6 +158,8 @@ class Match(Base):
     topics: Mapped[list[str]] = mapped_column(JSON)
     scores: Mapped[dict[str, float]] = mapped_column(JSON)
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # Calibrated confidence per topic (Classification.confidence); NULL on older rows.
+    confidence: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
     explanation: Mapped[str] = mapped_column(Text, default="")
     score: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

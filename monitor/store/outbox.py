@@ -125,6 +125,7 @@ class WaitingRow:
     created_at: datetime
     topics: tuple[str, ...]
     scores: dict[str, float]
+    confidence: dict[str, float] | None
 
 
 def waiting_rows(session: Session, target: str) -> list[WaitingRow]:
@@ -141,6 +142,7 @@ def waiting_rows(session: Session, target: str) -> list[WaitingRow]:
             Delivery.created_at,
             Match.topics,
             Match.scores,
+            Match.confidence,
         )
         .join(Alert, Alert.id == Delivery.alert_id)
         .join(Match, Match.id == Alert.match_id)
@@ -148,7 +150,19 @@ def waiting_rows(session: Session, target: str) -> list[WaitingRow]:
         .order_by(Delivery.created_at, Delivery.id)
     )
     return [
-        WaitingRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], tuple(r[8]), dict(r[9]))
+        WaitingRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            tuple(r[8]),
+            dict(r[9]),
+            dict(r[10]) if r[10] is not None else None,
+        )
         for r in session.execute(q)
     ]
 

@@ -115,13 +115,16 @@ class StoryCache:
             ):
                 if story_id is not None:
                     when = published or first_seen
-                    f = features(title, summary, when, self.aliases, self.params)
+                    dated = published is not None
+                    f = features(title, summary, when, self.aliases, self.params, dated=dated)
                     self.index.add(story_id, f)
 
     # --- deciding and writing --------------------------------------------------------------
 
     def features_of(self, item: ParsedItem, now: datetime) -> EventFeatures:
-        return features(item.title, item.summary, item.published or now, self.aliases, self.params)
+        when = item.published or now
+        dated = item.published is not None
+        return features(item.title, item.summary, when, self.aliases, self.params, dated=dated)
 
 
 def _story_columns() -> Select[

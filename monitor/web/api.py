@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from monitor import metrics as pipeline_metrics
 from monitor.errors import InputError, first_line
+from monitor.feed_health import FEED_WINDOW, feed_row
 from monitor.links import story_url
 from monitor.store import Database, browse, heartbeat
 from monitor.web import present, syndication
@@ -168,31 +169,10 @@ async def feeds(request: Request) -> Response:
 
     def load() -> list[browse.FeedView]:
         with w.db.session() as s:
-            return browse.list_feeds(s, now - present.FEED_WINDOW)
+            return browse.list_feeds(s, now - FEED_WINDOW)
 
     rows = await asyncio.to_thread(load)
-    out = []
-    for f in rows[(page - 1) * per_page : page * per_page]:
-        quiet = present.silence(f.arrivals, f.interval, now)
-        out.append(
-            {
-                "url": f.url,
-                "name": f.name,
-                "title": f.title,
-                "interval": f.interval,
-                "last_polled": _iso(f.last_polled_at),
-                "last_status": f.last_status,
-                "http_status": f.http_status,
-                "error": f.error,
-                "error_kind": f.error_kind,
-                "error_count": f.error_count,
-                "next_poll": _iso(f.next_check_at),
-                "items": f.items,
-                "usual_gap_seconds": quiet.usual_gap.total_seconds() if quiet.usual_gap else None,
-                "quiet_seconds": quiet.quiet_for.total_seconds() if quiet.quiet_for else None,
-                "silent": quiet.silent,
-            }
-        )
+    out = [feed_row(f, now) for f in rows[(page - 1) * per_page : page * per_page]]
     more = page * per_page < len(rows)
     return JSONResponse(
         {

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.classify import Profile, scorer_for
+from monitor.classify.train import Example
 from monitor.evaluate import change, score, true_topics
 from monitor.store import Database, browse
 
@@ -57,3 +58,16 @@ def replay_feedback(db: Database, current: Profile, candidate: Profile) -> list[
             }
         )
     return rows
+
+
+def feedback_examples(db: Database) -> list[Example]:
+    """Labelled examples from the feedback: every item of a judged story, with the topics the
+    feedback says the story has (none for noise)."""
+    with db.session() as s:
+        judged = browse.judged_stories(s)
+    return [
+        Example(item.title, item.summary, truth, f"story {j.id}", item.content)
+        for j in judged
+        for truth in (true_topics(j.stored_topics, j.feedback),)
+        for item in j.items
+    ]

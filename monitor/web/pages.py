@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from monitor.errors import InputError
+from monitor.feed_health import FEED_WINDOW, SILENCE_FACTOR, silence
 from monitor.store import browse
 from monitor.web import present
 from monitor.web.present import delivery_error, display_target, story_state
@@ -109,10 +110,10 @@ async def feeds(request: Request) -> Response:
 
     def load() -> list[browse.FeedView]:
         with w.db.session() as s:
-            return browse.list_feeds(s, now - present.FEED_WINDOW)
+            return browse.list_feeds(s, now - FEED_WINDOW)
 
-    rows = [(f, present.silence(f.arrivals, f.interval, now)) for f in await _in_thread(load)]
-    return render(request, "feeds.html", {"feeds": rows, "factor": present.SILENCE_FACTOR})
+    rows = [(f, silence(f.arrivals, f.interval, now)) for f in await _in_thread(load)]
+    return render(request, "feeds.html", {"feeds": rows, "factor": SILENCE_FACTOR})
 
 
 def _states(request: Request) -> list[str]:

@@ -1,11 +1,8 @@
-"""Pure decisions of the web window: alert state, feed silence, safe links, filters."""
+"""Pure decisions of the web window: alert state, safe links, filters."""
 
 from __future__ import annotations
 
-import itertools
-import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -16,9 +13,6 @@ from monitor.errors import InputError
 from monitor.store import browse
 from monitor.store.browse import delivery_state
 from monitor.types import strip_secrets
-
-SILENCE_FACTOR = 3  # a feed is silent after 3 × its usual gap between new items
-FEED_WINDOW = timedelta(days=30)  # arrivals looked at for a feed's usual gap
 
 
 def safe_href(url: str | None) -> str | None:
@@ -63,29 +57,6 @@ def alert_state(alerted: bool, statuses: Sequence[tuple[str, int]]) -> str:
     if states and all(s == "skipped" for s in states):
         return "skipped"
     return "no target"
-
-
-@dataclass(frozen=True)
-class Silence:
-    usual_gap: timedelta | None  # median time between two arrivals of new items
-    quiet_for: timedelta | None  # since the last arrival
-    silent: bool
-
-
-def silence(
-    arrivals: Sequence[datetime], interval: int, now: datetime, factor: int = SILENCE_FACTOR
-) -> Silence:
-    """A feed is silent when no new item came for `factor` × its usual gap (the median gap
-    between arrivals, never less than its polling interval). Three arrivals are needed to
-    know a usual gap."""
-    if not arrivals:
-        return Silence(None, None, False)
-    quiet = now - arrivals[-1]
-    if len(arrivals) < 3:
-        return Silence(None, quiet, False)
-    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(arrivals)]
-    usual = timedelta(seconds=max(statistics.median(gaps), float(interval)))
-    return Silence(usual, quiet, quiet > usual * factor)
 
 
 def ago(when: datetime | None, now: datetime) -> str:

@@ -80,14 +80,18 @@ class Desk:
         self.n = 0
 
     def story(self, now: datetime, title: str | None = None, feed: int = 0,
-              topic: str = "otsc", score: float = 10.0) -> str:  # fmt: skip
+              topic: str = "otsc", score: float = 10.0,
+              confidence: float = 0.99) -> str:  # fmt: skip
         """One matched item (a new story, or a source of the story with the same title)."""
         self.n += 1
         n = self.n
         title = title or f"Dépêche {word(n)} {word(n + 5000)} {word(n + 9000)} {word(n + 13000)}"
         link = f"https://news{feed}.example.org/{n}"
         it = ParsedItem(key=link, guid=None, link=link, title=title, summary="")
-        c = Classification((topic,), {topic: score}, (Evidence(topic, "otsc", "title", score),))
+        c = Classification(
+            (topic,), {topic: score}, (Evidence(topic, "otsc", "title", score),),
+            {topic: confidence},
+        )  # fmt: skip
         with self.db.session() as s:
             (st,) = item_store.store_items(s, self.feeds[feed], [it], now)
             ((_, alert),) = match_store.record_matches(s, [(st.row_id, it, c)], now)
@@ -275,6 +279,24 @@ def test_min_score_leaves_a_visible_trace(
     assert any(strong in t for t in webhook.titles())
     (row,) = [r for r in desk.rows() if r["title"] == weak]
     assert row["state"] == "skipped" and row["reason"] == "score 5.5 below min_score 8"
+    desk.db.dispose()
+
+
+def test_min_confidence_leaves_a_visible_trace(
+    tmp_path: Path, webhook: Webhook, sqlite_url: str
+) -> None:
+    """notify.yaml min_confidence: the calibrated confidence stored with the match decides,
+    whatever the raw score; the skipped story keeps its row with the reason."""
+    targets = notify_yaml(tmp_path, [{"url": webhook.url, "name": "sure", "min_confidence": 0.8}])
+    desk = Desk(sqlite_url, targets)
+    doubtful = desk.story(T0, score=14, confidence=0.55)
+    sure = desk.story(T0, score=7, confidence=0.93)
+    desk.deliver(T0)
+    assert any(sure in t for t in webhook.titles())
+    assert all(doubtful not in t for t in webhook.titles())
+    (row,) = [r for r in desk.rows() if r["title"] == doubtful]
+    assert row["state"] == "skipped"
+    assert row["reason"] == "confidence 0.55 below min_confidence 0.8"
     desk.db.dispose()
 
 
