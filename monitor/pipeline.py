@@ -36,8 +36,6 @@ from monitor.store import Database, ensure_schema, heartbeat
 from monitor.store import feeds as feed_store
 from monitor.store import items as item_store
 from monitor.store import matches as match_store
-from monitor.store.common import commit_without_flush_wait
-from monitor.store.models import Feed
 from monitor.store.stories import StoryCache
 from monitor.targets import check_tags
 from monitor.types import CycleSummary, FetchResult, PollOutcome, Target
@@ -143,8 +141,7 @@ def store_poll(
         else {}
     )
     with rt.db.session() as s:
-        commit_without_flush_wait(s)  # the lease expires and the feed is polled again
-        feed = s.get(Feed, feed_id)
+        feed = feed_store.load_for_poll(s, feed_id)  # its COMMIT does not wait for the disk
         if feed is None:
             return PollOutcome(feed_url="?", status="error", error="feed removed")
         url = feed.url

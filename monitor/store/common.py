@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, text
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,13 +21,3 @@ def table(model: type[Any]) -> Table:
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-def commit_without_flush_wait(session: Session) -> None:
-    """This transaction's COMMIT does not wait for its WAL to reach the disk (PostgreSQL's
-    `synchronous_commit = off`, for this transaction only; SQLite's WAL with synchronous=NORMAL
-    already commits so). A crash of the database server can lose the last few hundred
-    milliseconds of such commits, never half of one, and a later ordinary commit (a delivery's
-    claim) flushes them first. For a poll, losing it means the feed is polled again."""
-    if is_postgres(session):
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
