@@ -160,7 +160,7 @@ class Assigned:
 class _StoryIds:
     """Ids for the stories a batch opens, taken before their rows are written (the index needs
     each new story's id at once; the rows are written together at the end of the batch, with
-    their final state). PostgreSQL: from the table's sequence, 1, 2, 4… at a time, so a batch
+    their final state). PostgreSQL: from the table's sequence, 1, 1, 2, 4… at a time, so a batch
     opening k stories costs about log2(k) round trips and wastes fewer than k ids. SQLite:
     after the largest id, under the writer lock the transaction holds."""
 
