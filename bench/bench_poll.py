@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +88,9 @@ def feed_body(f: int, items: int = 20) -> bytes:
 @dataclass
 class Cycle:
     wall: float = 0.0
-    cpu: float = 0.0  # the process tree (monitor run / celery workers)
+    # The process tree (monitor run and its pool: exact, from wait4's rusage; Celery workers:
+    # each process's own time, sampled).
+    cpu: float = 0.0
     db_cpu: float = 0.0  # PostgreSQL backends of the database
     pss: int = 0  # peak, bytes
     rss: int = 0
@@ -98,6 +100,7 @@ class Cycle:
     conditional: int = 0
     in_process: float | None = None  # the cycle as `monitor run --once` logs it
     ticks: int = 0  # poll-due-feeds ticks beat sent during the cycle
+    per_process: dict[int, float] = field(default_factory=dict)  # CPU by pid
 
 
 def _tree(roots: list[psutil.Process]) -> list[psutil.Process]:
@@ -109,8 +112,10 @@ def _tree(roots: list[psutil.Process]) -> list[psutil.Process]:
 
 
 def _cpu(p: psutil.Process) -> float:
+    """The process's own CPU time: its reaped children are sampled as processes of their own
+    (adding children_user/children_system counted them twice)."""
     t = p.cpu_times()
-    return float(t.user + t.system + t.children_user + t.children_system)
+    return float(t.user + t.system)
 
 
 class Sampler:
@@ -190,7 +195,8 @@ class Sampler:
             with suppress(psutil.Error):
                 self._cpu[p.pid] = _cpu(p)
         self._db.update(self._backends())
-        self.cycle.cpu = sum(v - self._cpu0.get(pid, 0.0) for pid, v in self._cpu.items())
+        self.cycle.per_process = {pid: v - self._cpu0.get(pid, 0.0) for pid, v in self._cpu.items()}
+        self.cycle.cpu = sum(self.cycle.per_process.values())
         self.cycle.db_cpu = sum(v - self._db0.get(pid, 0.0) for pid, v in self._db.items())
         return self.cycle
 
@@ -218,12 +224,14 @@ def embedded_cycle(env: dict[str, str], servers: list[FeedServer], database: str
         start = time.perf_counter()
         proc = psutil.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
         sampler = Sampler([proc], database)
-        proc.wait()
+        # wait4: the CPU of the process and of every descendant it reaped (its pool), exactly.
+        _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         cycle = sampler.stop()
+        cycle.cpu = usage.ru_utime + usage.ru_stime
         log.seek(0)
         text = log.read().decode(errors="replace")
-    if proc.returncode != 0:
+    if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"monitor run --once failed:\n{text[-3000:]}")
     cycle.wall = wall
     found = CYCLE_LINE.findall(text)
@@ -326,8 +334,9 @@ def celery_cycles(
                 if w == 0:
                     cmd += ["--beat", "-s", f"{tmp}/beat-schedule"]
                 cmd += args.worker_args.split()
-                log = open(f"{tmp}/worker{w}.log", "wb")  # noqa: SIM115
-                logs.append(Path(f"{tmp}/worker{w}.log"))
+                logdir = args.keep_logs or tmp
+                log = open(f"{logdir}/worker{w}.log", "wb")  # noqa: SIM115
+                logs.append(Path(f"{logdir}/worker{w}.log"))
                 procs.append(psutil.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
             deadline = time.monotonic() + 120
             while not all(" ready." in p.read_text(errors="replace") for p in logs):
@@ -433,7 +442,9 @@ def main() -> None:
     ap.add_argument("--celery-workers", default="1,2", help="worker counts to measure")
     ap.add_argument("--worker-args", default="", help="more `celery worker` options (sizing)")
     ap.add_argument("--poll-batch", type=int, help="MONITOR_POLL_BATCH for the workers")
+    ap.add_argument("--keep-logs", metavar="DIR", help="write the Celery workers' logs here")
     ap.add_argument("--timeout", type=float, default=900, help="seconds a cycle may take")
+    ap.add_argument("--processes", action="store_true", help="Celery: CPU by process")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--skip-naive", action="store_true", help="no hand-written loop")
     args = ap.parse_args()
@@ -478,6 +489,9 @@ def main() -> None:
                 first, second = celery_cycles(args, urls, servers, n)
                 label = f"celery, {n} worker{'s' * (n > 1)}"
                 print(line(f"{label}, first", first, base), flush=True)
+                if args.processes:
+                    print("  CPU by process (pid: s): " + ", ".join(
+                        f"{pid}: {cpu:.2f}" for pid, cpu in sorted(first.per_process.items())))  # fmt: skip
                 print(line(f"{label}, 304", second), flush=True)
                 if base and base.in_process:
                     print(

@@ -66,6 +66,27 @@ def route_alert(
     return keys
 
 
+def route_new_alerts(
+    session: Session,
+    alerts: Sequence[tuple[int, Sequence[str]]],
+    targets: Sequence[Target],
+    now: datetime,
+) -> None:
+    """`route_alert` for the (alert id, topics) a poll just created, in one statement: their
+    outbox rows, and an `unrouted` row (with its log line) for each alert no target takes. A
+    new alert has no row yet, so nothing needs updating."""
+    rows: list[tuple[int, str, str | None]] = []
+    for alert_id, topics in alerts:
+        keys = [t.key for t in route(topics, targets)]
+        if keys:
+            rows += [(alert_id, k, None) for k in keys]
+        else:
+            reason = _unrouted_reason(topics, targets)
+            rows.append((alert_id, outbox.UNROUTED, reason))
+            log.warning("alert %d: %s; kept as unrouted (monitor deliveries)", alert_id, reason)
+    outbox.add_routes(session, rows, now)
+
+
 def _unrouted_reason(topics: Sequence[str], targets: Sequence[Target]) -> str:
     if not targets:
         return "no notification target configured"

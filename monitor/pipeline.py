@@ -36,7 +36,6 @@ from monitor.store import Database, ensure_schema, heartbeat
 from monitor.store import feeds as feed_store
 from monitor.store import items as item_store
 from monitor.store import matches as match_store
-from monitor.store.models import Feed
 from monitor.store.stories import StoryCache
 from monitor.targets import check_tags
 from monitor.types import CycleSummary, FetchResult, PollOutcome, Target
@@ -142,7 +141,7 @@ def store_poll(
         else {}
     )
     with rt.db.session() as s:
-        feed = s.get(Feed, feed_id)
+        feed = feed_store.load_for_poll(s, feed_id)  # its COMMIT does not wait for the disk
         if feed is None:
             return PollOutcome(feed_url="?", status="error", error="feed removed")
         url = feed.url
@@ -174,16 +173,18 @@ def store_poll(
                 c = verdicts[st.item.key]
                 if c.match:
                     matched.append((st.row_id, st.item, c))
+        # The feed's state is written before story assignment, whose lock (across workers)
+        # is then held for fewer statements.
+        next_check = next_check_after_ok(feed.interval, now)
+        feed_store.record_fetch_ok(feed, result, now, next_check, parsed.title, new, parsed.bozo)
+        if matched:
+            s.flush()
         with metrics.STORY_ASSIGNMENT_SECONDS.time():
             recorded = match_store.record_matches(s, matched, now, rt.stories)
         matches = sum(m is not None for m, _ in recorded)
-        alert_ids = []
-        for _, alert in recorded:
-            if alert is not None:
-                alert_ids.append(alert.id)
-                deliver.route_alert(s, alert.id, alert.topics, rt.targets, now)
-        next_check = next_check_after_ok(feed.interval, now)
-        feed_store.record_fetch_ok(feed, result, now, next_check, parsed.title, new, parsed.bozo)
+        new_alerts = [alert for _, alert in recorded if alert is not None]
+        alert_ids = [alert.id for alert in new_alerts]
+        deliver.route_new_alerts(s, [(a.id, a.topics) for a in new_alerts], rt.targets, now)
         return PollOutcome(
             url,
             "ok",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from monitor.routing import route
@@ -167,4 +167,22 @@ def test_feed_backoff_and_retry_after(db_url: str) -> None:
         feed_store.record_fetch_error(feed, NOW, retry, "http-429", "HTTP 429", 429)
         assert feed.next_check_at == NOW + timedelta(seconds=86_400)
         assert feed.error_count == 5 and feed.error == "HTTP 429"
+    db.dispose()
+
+
+def test_a_poll_transaction_alone_commits_without_waiting_for_the_disk(db_url: str) -> None:
+    """PostgreSQL: the poll's transaction has synchronous_commit off, the next one the
+    server's setting again; SQLite: the feed, nothing else. A removed feed is None."""
+    db, ids = setup(db_url)
+    with db.session() as s:
+        server = s.scalar(text("SHOW synchronous_commit")) if db.is_postgres else None
+    with db.session() as s:
+        feed = feed_store.load_for_poll(s, ids[0])
+        assert feed is not None and feed.id == ids[0]
+        if db.is_postgres:
+            assert s.scalar(text("SHOW synchronous_commit")) == "off"
+        assert feed_store.load_for_poll(s, max(ids) + 1) is None
+    if db.is_postgres:
+        with db.session() as s:
+            assert s.scalar(text("SHOW synchronous_commit")) == server
     db.dispose()

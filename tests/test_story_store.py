@@ -118,6 +118,55 @@ def test_two_workers_at_once_make_one_story_for_one_event(db_url: str) -> None:
     db.dispose()
 
 
+def _other_event(n: int) -> ParsedItem:
+    """Unrelated events (no shared actor, place or event word): one story each."""
+    places = ["Lisbonne", "Oslo", "Lima", "Hanoï", "Dakar"]
+    what = ["grève des dockers", "incendie de forêt", "élection municipale", "crue du fleuve",
+            "panne d'électricité"]  # fmt: skip
+    return ParsedItem(
+        key=f"https://c.example.org/{n}",
+        guid=None,
+        link=f"https://c.example.org/{n}",
+        title=f"{places[n].capitalize()} : {what[n]}",
+        summary=f"À {places[n]}, {what[n]} depuis mardi, selon les autorités locales.",
+        published=NOW - timedelta(hours=n + 1),
+    )
+
+
+def test_one_batch_opens_several_stories_and_grows_one(db_url: str) -> None:
+    """Stories a batch opens are written in one statement with ids taken beforehand (several
+    takes: 1, 1, 2…); a later batch joining one of them updates it."""
+    db, (fa, fb) = setup(db_url)
+    cache = StoryCache(aliases=ALIASES)
+    news = [A, *(_other_event(n) for n in range(5))]
+    with db.session() as s:
+        stored = item_store.store_items(s, fa, news, NOW)
+        recorded = match_store.record_matches(
+            s, [(st.row_id, st.item, C) for st in stored], NOW, cache
+        )
+    assert all(alert is not None for _, alert in recorded)  # six stories, six alerts
+    with db.session() as s:
+        stories = s.scalars(select(Story).order_by(Story.id)).all()
+        assert len(stories) == 6 and len({st.id for st in stories}) == 6
+        assert all(st.item_count == 1 and st.source_count == 1 for st in stories)
+        assert all(st.features and st.features.get("terms") for st in stories)
+        assert {st.title for st in stories} == {it.title for it in news}
+        items = {link: sid for link, sid in s.execute(select(Item.link, Item.story_id))}
+        assert sorted(items[it.link or ""] for it in news) == [st.id for st in stories]
+    # Another worker (its own index) stores the same event from another feed: it joins.
+    assert store_and_match(db, fb, B, StoryCache(aliases=ALIASES)) is None
+    assert story_of(db, A.link or "") == story_of(db, B.link or "")
+    with db.session() as s:
+        grown = s.get(Story, story_of(db, A.link or ""))
+        assert grown is not None and grown.item_count == 2 and grown.source_count == 2
+        assert s.scalar(select(func.count()).select_from(Story)) == 6
+    # New stories after these get new ids (the sequence / the largest id moved on).
+    assert store_and_match(db, fb, OTHER, cache) is not None
+    with db.session() as s:
+        assert s.scalar(select(func.count(func.distinct(Story.id)))) == 7
+    db.dispose()
+
+
 def test_an_index_refreshed_incrementally_sees_other_workers_stories(db_url: str) -> None:
     db, (fa, fb) = setup(db_url)
     first, second = StoryCache(aliases=ALIASES), StoryCache(aliases=ALIASES)

@@ -42,11 +42,16 @@ def record_matches(
     if not matched:
         return []
     rows = [row for row, _, _ in matched]
-    known = set(session.scalars(select(Match.item_id).where(Match.item_id.in_(rows))))
-    stories: dict[int, int | None] = {
-        iid: sid
-        for iid, sid in session.execute(select(Item.id, Item.story_id).where(Item.id.in_(rows)))
-    }
+    known: set[int] = set()
+    stories: dict[int, int | None] = {}
+    for iid, sid, match_id in session.execute(
+        select(Item.id, Item.story_id, Match.id)
+        .outerjoin(Match, Match.item_id == Item.id)
+        .where(Item.id.in_(rows))
+    ):
+        stories[iid] = sid
+        if match_id is not None:
+            known.add(iid)
     todo: list[tuple[int, ParsedItem, Classification, int]] = []
     assigned: list[dict[str, int]] = []
     seen: set[int] = set()
@@ -57,11 +62,14 @@ def record_matches(
         seen.add(row)
         if stories.get(row) is None:
             unassigned.append((row, item, c))
+    opened: set[int] = set()  # stories this batch opened: no alert can exist for them yet
     if unassigned:
         cache = stories_cache if stories_cache is not None else StoryCache()
         for a in assign_stories(session, cache, unassigned, now):
             stories[a.row] = a.story_id
             assigned.append({"row": a.row, "story": a.story_id})
+            if a.new_story:
+                opened.add(a.story_id)
     for row, item, c in matched:
         story_id = stories.get(row)
         if row in seen and story_id is not None:
@@ -104,22 +112,30 @@ def record_matches(
             for t in c.topics
         ],
     )
-    ins = insert_for(session)
-    alerted = set(
-        session.scalars(select(Alert.story_id).where(Alert.story_id.in_({sid for *_, sid in todo})))
+    story_ids = {sid for *_, sid in todo}
+    alerted = (
+        set(session.scalars(select(Alert.story_id).where(Alert.story_id.in_(story_ids - opened))))
+        if story_ids - opened
+        else set()
     )
-    alerts: dict[int, NewAlert] = {}
+    first: dict[int, tuple[int, Classification]] = {}  # story → its first match of the batch
     for row, _, c, story_id in todo:
-        if story_id in alerted:
-            continue
-        alerted.add(story_id)
-        alert_id = session.scalar(
-            ins(Alert)
-            .values(story_id=story_id, match_id=match_ids[row], created_at=now)
+        if story_id not in alerted and story_id not in first:
+            first[story_id] = (row, c)
+    alerts: dict[int, NewAlert] = {}
+    if first:
+        alerts_t = table(Alert)
+        # One statement for the batch; a story another worker alerted first returns no row.
+        created = session.execute(
+            insert_for(session)(alerts_t)
             .on_conflict_do_nothing()
-            .returning(Alert.id)
+            .returning(alerts_t.c.story_id, alerts_t.c.id),
+            [
+                dict(story_id=sid, match_id=match_ids[row], created_at=now)
+                for sid, (row, _) in first.items()
+            ],
         )
-        if alert_id is None:
-            continue  # another worker alerted this story first
-        alerts[row] = NewAlert(alert_id, story_id, c.topics, dict(c.scores))
+        for story_id, alert_id in created:
+            row, c = first[story_id]
+            alerts[row] = NewAlert(alert_id, story_id, c.topics, dict(c.scores))
     return [(match_ids.get(row), alerts.get(row)) for row, _, _ in matched]

@@ -63,6 +63,22 @@ def add_deliveries(session: Session, alert_id: int, targets: Sequence[str], now:
     )
 
 
+def add_routes(
+    session: Session, rows: Sequence[tuple[int, str, str | None]], now: datetime
+) -> None:
+    """Rows for new alerts in one statement: (alert id, target key, None) pending, or (alert
+    id, UNROUTED, reason) unrouted. A row that exists already is left alone."""
+    if not rows:
+        return
+    session.execute(
+        insert_for(session)(table(Delivery)).on_conflict_do_nothing(),
+        [
+            _row(a, t, now) if t != UNROUTED else _row(a, t, now, status="unrouted", reason=reason)
+            for a, t, reason in rows
+        ],
+    )
+
+
 def set_unrouted(session: Session, alert_id: int, reason: str, now: datetime) -> None:
     """The trace of an alert no target takes: its row to target "" in status unrouted."""
     session.execute(
