@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -44,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from monitor.classify import Scorer, load_profile  # noqa: E402
+from monitor.classify.train import fit_platt  # noqa: E402
 from monitor.text import clean_text  # noqa: E402
 from monitor.types import Item  # noqa: E402
 
@@ -129,35 +129,6 @@ def evaluate(
         f1 = 2 * p * rc / (p + rc) if p + rc else 0.0
         metrics[t] = {"precision": p, "recall": rc, "f1": f1, "support": c["tp"] + c["fn"]}
     return metrics, errors
-
-
-def fit_platt(xs: list[float], ys: list[int], iters: int = 200) -> tuple[float, float]:
-    """Logistic regression of the label on (score − threshold): Newton's method, with Platt's
-    smoothed targets so a perfectly separated topic still gets a finite slope."""
-    pos = sum(ys)
-    neg = len(ys) - pos
-    hi, lo = (pos + 1) / (pos + 2), 1 / (neg + 2)
-    ts = [hi if y else lo for y in ys]
-    a, b = 1.0, 0.0
-    for _ in range(iters):
-        ga = gb = haa = hab = hbb = 0.0
-        for x, t in zip(xs, ts, strict=True):
-            p = 1 / (1 + math.exp(-max(-60.0, min(60.0, a * x + b))))
-            w = max(p * (1 - p), 1e-12)
-            ga += (p - t) * x
-            gb += p - t
-            haa += w * x * x
-            hab += w * x
-            hbb += w
-        det = haa * hbb - hab * hab
-        if abs(det) < 1e-12:
-            break
-        da = (hbb * ga - hab * gb) / det
-        db = (haa * gb - hab * ga) / det
-        a, b = a - da, b - db
-        if abs(da) < 1e-9 and abs(db) < 1e-9:
-            break
-    return a, b
 
 
 def calibrate(rows: list[dict], profile_path: Path) -> None:
