@@ -331,6 +331,16 @@ def _serve_metrics(**_: Any) -> None:
         log.info("metrics on http://%s:%d/metrics", *settings.metrics_address)
 
 
+@worker_init.connect
+def _load_word_vectors(**_: Any) -> None:
+    """The word vectors of event clustering, loaded in the worker's main process before the
+    pool forks (as `monitor run` does): the pool processes share the tables instead of each
+    reading its own on its first matched item."""
+    from monitor import wordvec
+
+    wordvec.shared()
+
+
 @app.task(name="monitor.prune", soft_time_limit=3000, time_limit=3600)
 def prune_task() -> dict[str, int]:
     """Retention, once a day (beat also runs it at start), in small transactions."""
