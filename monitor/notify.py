@@ -243,9 +243,10 @@ def _split_when_too_long(a: Any, target: Target, message: AlertMessage) -> None:
 
 
 def next_attempt(attempts: int, now: datetime, first: float = BACKOFF_FIRST) -> datetime:
-    """Exponential backoff with jitter: 30 s, 1 min, 2 min … capped at an hour."""
-    delay = min(first * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
-    return now + timedelta(seconds=delay * random.uniform(0.9, 1.1))
+    """Exponential backoff with jitter: 30 s, 1 min, 2 min … capped at an hour, jitter
+    included (±10 % below the cap, 90–100 % of it at the cap: never more than an hour)."""
+    delay = first * 2 ** min(max(attempts - 1, 0), 32) * random.uniform(0.9, 1.1)
+    return now + timedelta(seconds=min(delay, BACKOFF_MAX * random.uniform(0.9, 1.0)))
 
 
 def test_message() -> AlertMessage:

@@ -220,3 +220,16 @@ def test_scrub_removes_what_the_privacy_url_hides() -> None:
     assert "s3cretpw" not in clean and "tok12345" not in clean and t.key in clean
     bot = make_target("tgram://123456789:AAbbCCddEEff/424242", "x")
     assert "AAbbCCddEEff" not in scrub("bad token 123456789:AAbbCCddEEff", bot)
+
+
+def test_retry_backoff_never_waits_more_than_an_hour_jitter_included() -> None:
+    """The backoff is capped at an hour with its jitter: a cap applied before a ±10 % jitter
+    let a retry wait 66 minutes (seen as a flaky run of the hour-long outage test)."""
+    from monitor.notify import BACKOFF_MAX, next_attempt
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    waits = [(next_attempt(n, now) - now).total_seconds() for n in range(1, 40) for _ in range(200)]
+    assert max(waits) <= BACKOFF_MAX
+    assert min(waits) >= 27  # the first retry after about 30 s
+    late = waits[-200:]
+    assert max(late) - min(late) > 60  # still spread at the cap: no herd on the hour
