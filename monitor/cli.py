@@ -710,7 +710,7 @@ def train(
         path = Path(settings.profile_path)
     else:
         path = standalone_profile_path(os.environ)
-    chosen = load_profile(path)
+    chosen = load_profile(path, with_model=False)
     examples = [ex for f in data for ex in read_examples(Path(f))]
     if feedback:
         from monitor.web.feedback import feedback_examples

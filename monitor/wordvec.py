@@ -155,8 +155,14 @@ class WordVectors:
     @classmethod
     def load(cls, directory: Path) -> WordVectors:
         vectors = np.load(directory / "vectors", mmap_mode="r", allow_pickle=False)
+        if vectors.ndim != 2 or vectors.shape[1] != DIMS or not len(vectors):
+            raise ValueError(f"vectors: a table of shape {vectors.shape}, not rows × {DIMS}")
         keys, rows = read_key2row(directory / "key2row")
-        return cls(vectors, keys, rows, path=directory / "vectors")
+        if not len(keys) or int(rows.min()) < 0 or int(rows.max()) >= len(vectors):
+            raise ValueError(f"key2row: rows outside the table's {len(vectors)}")
+        wv = cls(vectors, keys, rows, path=directory / "vectors")
+        wv.mean_direction  # read now, before a fork: every process shares it  # noqa: B018
+        return wv
 
     def row(self, word: str) -> int:
         """The row of a word (its original casing, else in lower case), or -1."""
@@ -307,8 +313,18 @@ def load(package: str = PACKAGE) -> WordVectors | None:
             package,
         )
         return None
+    return load_directory(directory)
+
+
+def load_directory(directory: Path) -> WordVectors | None:
+    """The vectors in a `vocab/` directory; None (and one log line) when unreadable."""
     try:
         return WordVectors.load(directory)
-    except (OSError, ValueError) as e:
-        log.warning("word vectors off: %s unreadable (%s)", directory, e)
+    except Exception as e:  # a truncated or foreign file: off, never a failed poll
+        log.warning(
+            "word vectors off: %s unreadable (%s: %s); event clustering is lexical",
+            directory,
+            type(e).__name__,
+            e,
+        )
         return None

@@ -397,3 +397,28 @@ def test_a_text_of_one_or_two_known_words_has_no_direction() -> None:
     index.add(1, a)
     assert index.decide(b).story_id is None
     assert feat("Séisme au Maroc : des centaines de morts").vector is not None
+
+
+def test_a_damaged_vectors_package_turns_the_vectors_off(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A truncated key table (a half-written install) or a table of the wrong shape: one
+    warning and lexical clustering, never an exception on every matched item."""
+    import numpy as np
+
+    np.save(tmp_path / "vectors.npy", np.ones((4, wordvec.DIMS), dtype=np.float32))
+    (tmp_path / "vectors.npy").rename(tmp_path / "vectors")
+    (tmp_path / "key2row").write_bytes(b"\xdf\x00\x00\x00\x05\xcf\x01")  # map32 of 5, cut
+    with caplog.at_level("WARNING", logger="monitor.wordvec"):
+        assert wordvec.load_directory(tmp_path) is None
+    assert "word vectors off" in caplog.text
+    (tmp_path / "key2row").write_bytes(b"\x81\x01\x09")  # {1: 9}: a row the table lacks
+    assert wordvec.load_directory(tmp_path) is None
+    np.save(tmp_path / "v.npy", np.ones((4, 7), dtype=np.float32))
+    (tmp_path / "v.npy").rename(tmp_path / "vectors")
+    (tmp_path / "key2row").write_bytes(b"\x81\x01\x02")
+    assert wordvec.load_directory(tmp_path) is None
+    np.save(tmp_path / "v.npy", np.ones((4, wordvec.DIMS), dtype=np.float32))
+    (tmp_path / "v.npy").rename(tmp_path / "vectors")
+    good = wordvec.load_directory(tmp_path)  # the same files, sound: loaded
+    assert good is not None and good.mean_direction.shape == (wordvec.DIMS,)

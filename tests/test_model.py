@@ -238,3 +238,32 @@ def test_profile_train_end_to_end(tmp_path: Path) -> None:
         "profile", "train", "--data", str(bad), "--profile", str(profile), cwd=tmp_path
     )
     assert refused.returncode == 2 and "nope" in refused.stderr
+
+
+def test_a_model_trained_for_another_version_of_the_profile_is_not_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An edited profile (an added pattern, a removed topic) keeps working: a model trained
+    for another version would decide near the thresholds from scores it never saw, so the rules
+    decide alone and one warning says to re-train; a topic the profile lost does not stop the
+    service, nor the training that fixes it."""
+    path = tmp_path / "p.yaml"
+    path.write_text(PROFILE, encoding="utf-8")
+    save_model(train_model(load_profile(path), written_examples()), model_path_for(path))
+    assert load_profile(path).model is not None
+    concert = item("Arménie : concert de jazz à Erevan", "Entrée libre.")
+
+    path.write_text(PROFILE + "# a desk's edit\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="monitor.classify"):
+        edited = load_profile(path)
+    assert edited.model is None
+    assert "monitor profile train" in caplog.text and "another version" in caplog.text
+    assert Scorer(edited).classify(concert).topics == ("conflict",)  # the rules, as written
+
+    renamed = PROFILE.replace("  conflict:", "  guerre:")
+    path.write_text(renamed, encoding="utf-8")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="monitor.classify"):
+        assert load_profile(path).model is None
+    assert "topic 'conflict'" in caplog.text
+    assert load_profile(path, with_model=False).model is None

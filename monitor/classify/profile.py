@@ -27,7 +27,9 @@ decide alone.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -182,7 +184,25 @@ def default_profile_path() -> Path:
     return Path(__file__).resolve().parent / "default_topics.yaml"
 
 
-def load_profile(path: Path | str) -> Profile:
+log = logging.getLogger("monitor.classify")
+
+
+def _stale(model: Model, topics: Mapping[str, object], digest: str) -> str | None:
+    """Why a model beside a profile does not fit it, or None."""
+    unknown = [t for t in model.topics if t not in topics]
+    if unknown:
+        return f"it has topic '{unknown[0]}', which the profile does not"
+    if model.profile_digest != digest:
+        return (
+            f"it was trained for another version of the profile "
+            f"(digest {model.profile_digest or 'none'}, the profile's is {digest})"
+        )
+    return None
+
+
+def load_profile(path: Path | str, with_model: bool = True) -> Profile:
+    """The profile at `path`, with the topic model beside it (NAME.model.json) when there is
+    one that was trained for this very file; `with_model=False` leaves it out (training)."""
     path = Path(path)
     try:
         root = load_yaml_nodes(path)
@@ -298,13 +318,19 @@ def load_profile(path: Path | str) -> Profile:
             raise ProfileError(f"{path}:{ln}: 'entities' names unknown group '{unknown[0]}'")
         entities = tuple(names)
     model_path = model_path_for(path)
-    model = load_model(model_path) if model_path.is_file() else None
-    if model is not None:
-        unknown_topics = [t for t in model.topics if t not in topics]
-        if unknown_topics:
-            raise ProfileError(
-                f"{model_path}: model of topic '{unknown_topics[0]}', not in the profile {path}"
-            )
+    model = load_model(model_path) if with_model and model_path.is_file() else None
+    if model is not None and (why := _stale(model, topics, digest)):
+        # A model trained for another version of the rules decides near their thresholds
+        # from scores it never saw (an added pattern would be vetoed): the rules decide alone
+        # until it is trained again.
+        log.warning(
+            "%s: not used, %s; the rules decide alone: re-train it with "
+            "`monitor profile train --profile %s` (or delete the file)",
+            model_path,
+            why,
+            path,
+        )
+        model = None
     profile = Profile(
         str(path),
         title_weight,

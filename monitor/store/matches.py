@@ -132,7 +132,9 @@ def record_matches(
             .returning(alerts_t.c.story_id, alerts_t.c.id),
             [
                 dict(story_id=sid, match_id=match_ids[row], created_at=now)
-                for sid, (row, _) in first.items()
+                # in story order: two workers inserting overlapping stories lock them in
+                # the same order and never deadlock
+                for sid, (row, _) in sorted(first.items())
             ],
         )
         for story_id, alert_id in created:
