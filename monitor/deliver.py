@@ -47,34 +47,15 @@ class DeliverySettings:
     public_url: str | None = None
 
 
-def route_alert(
-    session: Session,
-    alert_id: int,
-    topics: Sequence[str],
-    targets: Sequence[Target],
-    now: datetime,
-) -> list[str]:
-    """Outbox rows for a new alert, one per target that takes it; when none does, a visible
-    `unrouted` row and a log line (routed again when the targets change)."""
-    keys = [t.key for t in route(topics, targets)]
-    if keys:
-        outbox.add_deliveries(session, alert_id, keys, now)
-    else:
-        reason = _unrouted_reason(topics, targets)
-        outbox.set_unrouted(session, alert_id, reason, now)
-        log.warning("alert %d: %s; kept as unrouted (monitor deliveries)", alert_id, reason)
-    return keys
-
-
 def route_new_alerts(
     session: Session,
     alerts: Sequence[tuple[int, Sequence[str]]],
     targets: Sequence[Target],
     now: datetime,
 ) -> None:
-    """`route_alert` for the (alert id, topics) a poll just created, in one statement: their
-    outbox rows, and an `unrouted` row (with its log line) for each alert no target takes. A
-    new alert has no row yet, so nothing needs updating."""
+    """Outbox rows for the (alert id, topics) a poll just created, in one statement: one per
+    target that takes an alert; when none does, a visible `unrouted` row and a log line
+    (routed again when the targets change). A new alert has no row yet: nothing to update."""
     rows: list[tuple[int, str, str | None]] = []
     for alert_id, topics in alerts:
         keys = [t.key for t in route(topics, targets)]

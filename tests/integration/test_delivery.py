@@ -96,7 +96,7 @@ class Desk:
             (st,) = item_store.store_items(s, self.feeds[feed], [it], now)
             ((_, alert),) = match_store.record_matches(s, [(st.row_id, it, c)], now)
             if alert is not None:
-                deliver.route_alert(s, alert.id, alert.topics, self.targets, now)
+                deliver.route_new_alerts(s, [(alert.id, alert.topics)], self.targets, now)
         return title
 
     def deliver(self, now: datetime) -> tuple[int, int]:
