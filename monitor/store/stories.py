@@ -314,25 +314,11 @@ def _save(
             ],
         )
     if grown:
+        states = {sid: state(sid) for sid in sorted(grown)}
+        columns = next(iter(states.values())).keys()  # what state() sets, nothing else
         session.execute(
             stories_t.update()
             .where(stories_t.c.id == bindparam("sid"))
-            .values({k: bindparam(f"new_{k}") for k in _STATE}),
-            [
-                dict(sid=sid, **{f"new_{k}": v for k, v in state(sid).items()})
-                for sid in sorted(grown)
-            ],
+            .values({k: bindparam(f"new_{k}") for k in columns}),
+            [dict(sid=sid, **{f"new_{k}": v for k, v in st.items()}) for sid, st in states.items()],
         )
-
-
-_STATE = (
-    "item_count",
-    "source_count",
-    "topics",
-    "score",
-    "event_time",
-    "last_event_time",
-    "last_seen",
-    "features",
-    "revision",
-)
