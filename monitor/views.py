@@ -113,15 +113,6 @@ def replay_items(
 DELIVERY_STATES = ("pending", "failed", "dead", "held", "sent", "skipped", "unrouted", "rerouted")
 
 
-def delivery_state(status: str, last_error: str | None) -> str:
-    """What `monitor deliveries` shows: failed is an undelivered row whose last try failed."""
-    if status in ("pending", "sending") and last_error:
-        return "failed"
-    if status == "sending":
-        return "pending"  # bound to a message on its way
-    return status
-
-
 def list_deliveries(
     db: Database, state: str | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
@@ -152,7 +143,7 @@ def list_deliveries(
             rows.append(
                 {
                     "id": d.id,
-                    "state": delivery_state(d.status, d.last_error),
+                    "state": browse.delivery_state(d.status, d.attempts),
                     "status": d.status,
                     "kind": d.kind,
                     "target": d.target or "(none)",
