@@ -236,9 +236,15 @@ def _alias(token: str, aliases: Mapping[str, str]) -> str | None:
     return None
 
 
-def _actors(text: str, aliases: Mapping[str, str]) -> set[str]:
+def _actors(
+    text: str,
+    words: list[tuple[str, str]],
+    spans: Mapping[int, str],
+    aliases: Mapping[str, str],
+) -> set[str]:
     """Capitalised names and acronyms (not only because they open a sentence) and the
-    profile's entities."""
+    profile's entities. `words` and `spans`: the text's words and its multi-word names, as
+    `features` reads them."""
     found: set[str] = set()
     initial_caps: set[str] = set()
     later_caps: set[str] = set()
@@ -261,8 +267,6 @@ def _actors(text: str, aliases: Mapping[str, str]) -> set[str]:
     found |= later_caps
     found |= initial_caps & later_caps
     if aliases:
-        words = [_word(t) for t in _WORD.findall(fold(text))]
-        spans = _entity_spans(words, _multi_word_entities(aliases))
         for i, (tok, st) in enumerate(words):
             a = spans.get(i)
             if a is not None:
@@ -350,7 +354,9 @@ def features(
         for term in _event_terms(st, synonyms, params):
             if term not in terms:
                 terms[term] = params.prefix_weight if term[0] == "^" else 1.0
-    actors = _actors(title, aliases or {}) | _actors(lede, aliases or {})
+    actors = _actors(title, title_words, title_names, aliases or {}) | _actors(
+        lede, lede_words, lede_names, aliases or {}
+    )
     vector = None
     if params.semantic:
         wv = wordvec.shared() if vectors == "shared" else vectors
