@@ -45,14 +45,19 @@ def ngrams(sts: Sequence[str]) -> set[str]:
     return out
 
 
+def score_feature(score: float, threshold: float) -> float:
+    """`score:u`: the rule score's margin over its threshold, relative to it, clipped."""
+    margin = (score - threshold) / threshold if threshold > 0 else score - threshold
+    return max(-SCORE_CLIP, min(SCORE_CLIP, margin))
+
+
 def rule_features(
     scores: Mapping[str, float], thresholds: Mapping[str, float], groups: Iterable[str]
 ) -> dict[str, float]:
     feats: dict[str, float] = {}
     for u, score in scores.items():
         thr = thresholds[u]
-        margin = (score - thr) / thr if thr > 0 else score - thr
-        feats[f"score:{u}"] = max(-SCORE_CLIP, min(SCORE_CLIP, margin))
+        feats[f"score:{u}"] = score_feature(score, thr)
         if score >= thr:
             feats[f"match:{u}"] = 1.0
     for g in groups:
@@ -109,8 +114,7 @@ class Model:
         # The rule features, without building their names (`rule_features` spells them out).
         for u, score in scores.items():
             thr = thresholds[u]
-            margin = (score - thr) / thr if thr > 0 else score - thr
-            v = max(-SCORE_CLIP, min(SCORE_CLIP, margin))
+            v = score_feature(score, thr)
             for i, w in self.score_weights.get(u, ()):
                 z[i] += w * v
             if score >= thr:
