@@ -110,7 +110,8 @@ def replay_items(
     return rows, totals
 
 
-DELIVERY_STATES = ("pending", "failed", "dead", "held", "sent", "skipped", "unrouted", "rerouted")
+# The window's states, and `rerouted` (rows moved to the targets of a changed notify.yaml).
+DELIVERY_STATES = (*browse.DELIVERY_STATES, "rerouted")
 
 
 def list_deliveries(

@@ -88,3 +88,16 @@ def test_unrouted_then_targets_edited_then_failed_dead_retried(
     assert all(SECRET not in out for out in outputs)
     for path in tmp_path.glob("m.db*"):
         assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_state_choices_are_the_views_states() -> None:
+    """`--state` lists its choices literally (no database import for `--help`): they must be
+    the states `monitor deliveries` names, in the same order."""
+    import click
+
+    from monitor.cli import deliveries
+    from monitor.views import DELIVERY_STATES
+
+    option = next(p for p in deliveries.params if p.name == "state")
+    assert isinstance(option.type, click.Choice)
+    assert tuple(option.type.choices) == DELIVERY_STATES
