@@ -266,13 +266,20 @@ def main() -> int:
     ap.add_argument(
         "--heldout",
         action="store_true",
-        help="the blind held-out set (bench/event_heldout.py): measure once, never tune on it",
+        help="the first blind set (bench/event_heldout.py), tune material since round 5",
+    )
+    ap.add_argument(
+        "--blind2",
+        action="store_true",
+        help="the second blind set (bench/event_blind2.py): measure once, never tune on it",
     )
     args = ap.parse_args()
     params = Params()
     aliases = profile_aliases(load_profile(ROOT / "config" / "topics.yaml"))
     if args.heldout:
         return heldout(params, aliases, args.errors)
+    if args.blind2:
+        return blind2(params, aliases, args.errors)
 
     pairs = written_pairs(params, aliases)
     bad = [f"{name} ({kind})" for name, kind, ok in pairs if not ok]
@@ -330,14 +337,14 @@ def main() -> int:
     return 0
 
 
+Part = tuple[str, list[EvalItem], dict[str, str], dict[str, str]]
+
+
 def heldout(params: Params, aliases: dict[str, str], show_errors: bool) -> int:
-    """Both parts of the blind held-out set, scored over all their items (no split)."""
+    """Both parts of the first blind set (tune material since round 5), over all their items."""
     from bench import event_heldout as ho
 
-    print(
-        "split                 items  P      R      F1     alerts/event (events)  look-alike merges"
-    )
-    parts: list[tuple[str, list[EvalItem], dict[str, str], dict[str, str]]] = []
+    parts: list[Part] = []
     try:
         real = [EvalItem(i, t, s, when) for i, t, s, when in ho.load_heldout()]
         parts.append(("Le Monde 2020 (real)", real, ho.load_labels(), ho.load_lookalikes()))
@@ -348,11 +355,35 @@ def heldout(params: Params, aliases: dict[str, str], show_errors: bool) -> int:
     w_labels = {w.id: w.event for w in written}
     w_looks = {w.id: w.lookalike_of or w.event for w in written}
     parts.append(("written multi-outlet", w_items, w_labels, w_looks))
+    return _score_parts(parts, params, aliases, show_errors)
+
+
+def blind2(params: Params, aliases: dict[str, str], show_errors: bool) -> int:
+    """The second blind set (bench/event_blind2.py): measured once, at the end of round 5."""
+    from bench import event_blind2 as b2
+
+    parts: list[Part] = []
+    try:
+        parts.append(("Le Monde/NewsAPI (real)", *b2.load_real()))
+    except b2.CapturesMissing as e:
+        print(f"Le Monde/NewsAPI (real): skipped ({e})")
+    parts.append(("written multi-outlet 2", *b2.load_written()))
+    parts.append(("written multi-outlet 3", *b2.load_written(b2.WRITTEN3, b2.WRITTEN3_LOOKALIKES)))
+    return _score_parts(parts, params, aliases, show_errors)
+
+
+def _score_parts(
+    parts: list[Part], params: Params, aliases: dict[str, str], show_errors: bool
+) -> int:
+    print(
+        "set                      items  P      R      F1     alerts/event (events)  "
+        "look-alike merges"
+    )
     for name, items, labels, lookalikes in parts:
         story_of = cluster(items, params, aliases)
         s = score(items, story_of, labels, lookalikes, "all")
         print(
-            f"{name:21} {s.items:5}  {s.precision:.3f}  {s.recall:.3f}  {s.f1:.3f}  "
+            f"{name:24} {s.items:5}  {s.precision:.3f}  {s.recall:.3f}  {s.f1:.3f}  "
             f"{s.alerts_per_event:.2f} ({s.events_multi:3})             "
             f"{s.lookalike_merges}/{s.lookalike_pairs}"
         )

@@ -37,6 +37,14 @@ read and given an event by the guideline below. Two parts:
    no-confidence vote four days after the 49.3). ``tests/data/event_blind2_written_lookalikes.tsv``
    gives each look-alike event its group. This part tests *recall* across outlets.
 
+3. **A second written set** (``load_written(WRITTEN3, WRITTEN3_LOOKALIKES)``),
+   ``tests/data/event_blind2_written3.jsonl``: written the same way by another writer who saw
+   neither a clusterer nor the other sets: 50 real events of 2015-2025 (17 on the
+   Armenia-Azerbaijan conflict) told by 3-4 of 19 invented outlets, and 16 look-alike events
+   of 2 items each (the Ganja strike after the Moscow truce, two Sochi summits, a verdict and
+   its trial's opening, a nomination and the censure before it, the TGV sabotage on the day of
+   the Olympic opening), 205 items; ``event_blind2_written3_lookalikes.tsv`` groups them.
+
 The guideline ("the same event"):
 
 * Same event = the same real-world happening, whatever the angle: the happening, its toll,
@@ -74,6 +82,9 @@ LABELS = DATA / "event_blind2_labels.tsv"
 LOOKALIKES = DATA / "event_blind2_lookalikes.tsv"
 WRITTEN = DATA / "event_blind2_written.jsonl"
 WRITTEN_LOOKALIKES = DATA / "event_blind2_written_lookalikes.tsv"
+# Part 3, written the same way by another writer (50 events, 16 look-alike events, 205 items)
+WRITTEN3 = DATA / "event_blind2_written3.jsonl"
+WRITTEN3_LOOKALIKES = DATA / "event_blind2_written3_lookalikes.tsv"
 
 XML_FILES: tuple[str, ...] = (
     "lemonde_2022-09-13_une.xml",
@@ -250,6 +261,7 @@ def main() -> int:
     except CapturesMissing as e:
         print(f"real: skipped ({e})")
     print(_counts("written", load_written()))
+    print(_counts("written3", load_written(WRITTEN3, WRITTEN3_LOOKALIKES)))
     return 0
 
 

@@ -7,7 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from bench.event_blind2 import CapturesMissing, load_real, load_written
+from bench.event_blind2 import (
+    WRITTEN3,
+    WRITTEN3_LOOKALIKES,
+    CapturesMissing,
+    load_real,
+    load_written,
+)
 
 
 def test_real_labels_name_captured_items_and_events_have_several_items() -> None:
@@ -28,8 +34,11 @@ def test_real_labels_name_captured_items_and_events_have_several_items() -> None
     assert all(len(e) >= 2 for e in events_of_group.values())
 
 
-def test_written_events_are_multi_outlet_and_within_36_hours() -> None:
-    items, events, lookalikes = load_written()
+@pytest.mark.parametrize("part", ["written", "written3"])
+def test_written_events_are_multi_outlet_and_within_36_hours(part: str) -> None:
+    items, events, lookalikes = (
+        load_written() if part == "written" else load_written(WRITTEN3, WRITTEN3_LOOKALIKES)
+    )
     by_event: dict[str, list[int]] = defaultdict(list)
     for n, item in enumerate(items):
         by_event[events[item.id]].append(n)
