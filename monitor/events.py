@@ -530,6 +530,8 @@ class _Query:
     title_norm: float
     novel: frozenset[str]  # title terms rare enough to count when a story lacks them
     vector: Vector | None = None
+    # its terms that are a word of what happened (no entity key, no actor's name)
+    happened: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -555,7 +557,8 @@ class EventIndex:
     def _idfs(self, terms: Iterable[str]) -> dict[str, float]:
         n = math.log(len(self.stories) + 10) + 1.0
         df = self.df
-        return {t: n - _log1(df.get(t, 0)) for t in terms}
+        log1 = _LOG
+        return {t: n - log1[df.get(t, 0)] for t in terms}
 
     # --- the decision --------------------------------------------------------------------
 
@@ -601,7 +604,8 @@ class EventIndex:
         title = {t: idf[t] ** 2 for t in f.title_terms}
         novel = frozenset(t for t, w2 in title.items() if w2 > 6.25 and t not in _PACKAGING)
         title_norm = math.sqrt(sum(title.values()))
-        return _Query(f, weights, weights2, norm, title, title_norm, novel, f.vector)
+        happened = frozenset(t for t in weights2 if t[0] != "@" and t not in f.actors)
+        return _Query(f, weights, weights2, norm, title, title_norm, novel, f.vector, happened)
 
     def _score(self, q: _Query, st: StoryState, frac: float = 0.0) -> float:
         """The similarity of an item and a story; `frac` is how far apart in time they are
@@ -610,11 +614,10 @@ class EventIndex:
         p = self.params
         terms = st.terms
         dot = covered = 0.0
-        for t, w2 in q.weights2.items():
-            sw = terms.get(t)
-            if sw is not None:
-                dot += w2 * sw
-                covered += q.weights[t] ** 2
+        common = q.weights2.keys() & terms.keys()  # a set operation in C, not a loop
+        for t in common:
+            dot += q.weights2[t] * terms[t]
+            covered += q.weights[t] ** 2
         sem = self._semantic(q, st)
         if not q.norm or (not dot and sem < p.sem_gate):
             return 0.0
@@ -624,13 +627,13 @@ class EventIndex:
         # must point the same way as the story's (different words for the same happening)
         # and some actor be shared (an event told in other words still names its places).
         shared = sum(1 for a in q.f.actors if a in st.actors)
-        if not any(t in terms for t in q.weights2 if t[0] != "@" and t not in q.f.actors) and (
-            sem < p.sem_gate or not shared
-        ):
+        if q.happened.isdisjoint(common) and (sem < p.sem_gate or not shared):
             return 0.0
         if not st.norm:
-            idf = self._idfs(terms)
-            st.norm = math.sqrt(sum((w * idf[t]) ** 2 for t, w in terms.items()))
+            n = math.log(len(self.stories) + 10) + 1.0
+            df = self.df
+            log1 = _LOG
+            st.norm = math.sqrt(sum(((n - log1[df.get(t, 0)]) * w) ** 2 for t, w in terms.items()))
         cos = dot / (q.norm * st.norm) if st.norm else 0.0
         if p.title_mix:
             cos = (1.0 - p.title_mix) * cos + p.title_mix * self._title_cosine(q, st)
@@ -820,7 +823,9 @@ class EventIndex:
 
     def _post(self, term: str, sid: int) -> None:
         self.postings.setdefault(term, []).append(sid)
-        self.df[term] = self.df.get(term, 0) + 1
+        n = self.df[term] = self.df.get(term, 0) + 1
+        if n >= len(_LOG):
+            _grow_log(n)
 
     def _unpost(self, term: str) -> None:
         n = self.df.get(term, 0) - 1
@@ -841,16 +846,13 @@ class EventIndex:
             self._unpost(t)
 
 
-_LOG: list[float] = []
+# log(df + 1) by document frequency: a table, since frequencies are small integers. `_post`
+# keeps it longer than any frequency of any index, so a read is a plain list index.
+_LOG: list[float] = [math.log(n + 1) for n in range(1024)]
 
 
-def _log1(df: int) -> float:
-    """log(df + 1) from a table (document frequencies are small integers)."""
-    if df >= len(_LOG):
-        if df > 1_000_000:
-            return math.log(df + 1)
-        _LOG.extend(math.log(n + 1) for n in range(len(_LOG), max(df + 1, 2 * len(_LOG), 1024)))
-    return _LOG[df]
+def _grow_log(df: int) -> None:
+    _LOG.extend(math.log(n + 1) for n in range(len(_LOG), max(df + 1, 2 * len(_LOG))))
 
 
 def _unit_centroid(st: StoryState) -> Vector | None:
