@@ -183,6 +183,11 @@ def main() -> None:
         help="the fourth unseen set (written while the model was built), held out entirely",
     )
     ap.add_argument(
+        "--unseen5",
+        action="store_true",
+        help="the fifth unseen set (labelled blind by two people in round 5), held out entirely",
+    )
+    ap.add_argument(
         "--calibrate",
         action="store_true",
         help="fit each topic's calibration on the tune splits of all three sets",
@@ -199,9 +204,11 @@ def main() -> None:
                 rows += [r for r in load_real(Path(args.labels)) if r["split"] == "tune"]
         calibrate(rows, Path(args.profile))
         return
-    if args.unseen or args.unseen2 or args.unseen3 or args.unseen4:
+    if args.unseen or args.unseen2 or args.unseen3 or args.unseen4 or args.unseen5:
         name = (
-            "unseen_written_4.jsonl"
+            "unseen_written_5.jsonl"
+            if args.unseen5
+            else "unseen_written_4.jsonl"
             if args.unseen4
             else "unseen_written_3.jsonl"
             if args.unseen3
@@ -209,7 +216,9 @@ def main() -> None:
             if args.unseen2
             else "unseen_written.jsonl"
         )
-        split = "all" if args.unseen2 or args.unseen3 or args.unseen4 else args.split
+        split = (
+            "all" if args.unseen2 or args.unseen3 or args.unseen4 or args.unseen5 else args.split
+        )
         rows = load_set(ROOT / "tests" / "data" / name, split)
         for r in rows:
             r["kind"] = "positive" if r["topics"] else "negative"
