@@ -806,6 +806,12 @@ def test_events_named_otherwise_and_mediation_in_other_words(
             "Le ministère de la Défense accuse les forces adverses.",
             {"karabakh_ceasefire"},
         ),
+        # ...or in a village on the line, shots from the positions opposite.
+        (
+            "Nuit de tirs près de Tegh",
+            "Les positions adverses ont ouvert le feu ; le ministère arménien ne signale aucun blessé.",
+            {"karabakh_ceasefire"},
+        ),
         # Peacekeepers under other names beside Russia and Azerbaijan.
         (
             "Moscou dément le départ de ses troupes de paix",
