@@ -5,10 +5,12 @@
 Training data (what we may tune on, nothing else): the `tune` split of tests/data/eval_items.jsonl,
 the `tune` split of tests/data/unseen_written.jsonl, all of tests/data/unseen_written_2.jsonl,
 all of tests/data/unseen_written_3.jsonl (tune material since it was measured twice and its
-errors were read, round 4), and the `tune` split of the real captures labelled in
+errors were read, round 4), all of tests/data/unseen_written_4.jsonl (measured three times,
+then declared tune material and its errors read, round 5), all of
+tests/data/train_written_5.jsonl (written for training in round 5: hard negatives and the
+phrasings the earlier sets lacked), and the `tune` split of the real captures labelled in
 tests/data/real_labels.tsv (read in place from ../shared; their `test` split stays out, so
 `eval_classifier.py --real --split test` is still data the model never saw).
-tests/data/unseen_written_4* is held out and never read here.
 
 --cv     out-of-fold figures (5 folds, the whole training run inside each) for rules alone and
          rules + model, overall and per source;
@@ -41,11 +43,11 @@ from monitor.classify.train import (  # noqa: E402
 )
 
 DATA = ROOT / "tests" / "data"
-HELD_OUT = ("unseen_written_4",)
+HELD_OUT: tuple[str, ...] = ()  # no held-out set lives in tests/data any more
 
 
 def _written(name: str, split: str) -> list[Example]:
-    assert not name.startswith(HELD_OUT), "held-out sets are never trained on"
+    assert not (HELD_OUT and name.startswith(HELD_OUT)), "held-out sets are never trained on"
     out = []
     for n, line in enumerate((DATA / name).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -65,6 +67,9 @@ def training_examples() -> list[Example]:
     rows += _written("unseen_written.jsonl", "tune")
     rows += _written("unseen_written_2.jsonl", "all")
     rows += _written("unseen_written_3.jsonl", "all")
+    rows += _written("unseen_written_4.jsonl", "all")
+    if (DATA / "train_written_5.jsonl").exists():
+        rows += _written("train_written_5.jsonl", "all")
     for r in load_real(DATA / "real_labels.tsv"):
         if r["split"] == "tune":
             rows.append(
@@ -119,7 +124,9 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     examples = training_examples()
-    s = Settings()
+    # min_df 3 and min_weight 0.05 keep the file small at the same cross-validated figures
+    # (round 5: relevance F1 0.948 either way, 3,875 examples).
+    s = Settings(min_df=3, min_weight=0.05)
     if args.cv:
         report(examples, s, detail=True)
     if args.grid:
@@ -136,7 +143,8 @@ def main() -> None:
             trained_on={
                 "data": (
                     "tune splits of eval_items, unseen_written, real captures;"
-                    " all of unseen_written_2 and unseen_written_3"
+                    " all of unseen_written_2, unseen_written_3, unseen_written_4"
+                    " and train_written_5"
                 ),
                 "settings": {"c": s.c, "rule_scale": s.rule_scale, "min_df": s.min_df},
             },

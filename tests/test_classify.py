@@ -778,3 +778,118 @@ def test_events_named_otherwise_and_mediation_in_other_words(
     item = Item(key="x", guid=None, link=None, title=title, summary=summary)
     assert set(RULES_ONLY.classify(item).topics) == expected
     assert set(topics(title, summary)) == expected
+
+
+@pytest.mark.parametrize(
+    ("title", "summary", "expected"),
+    [
+        # The CSTO under the names of its bodies, or as "the alliance" beside its members.
+        (
+            "Douchanbé accueillera le Conseil de sécurité collective",
+            "Les chefs d'État se retrouveront en novembre.",
+            {"otsc"},
+        ),
+        (
+            "Erevan absent de la réunion de l'alliance à Astana",
+            "Les ministres kazakh, biélorusse et russe discutent de défense antiaérienne.",
+            {"otsc"},
+        ),
+        # ...but NATO is an alliance too.
+        (
+            "L'alliance renforce sa présence face à la Biélorussie",
+            "L'Otan déploie des troupes en Lituanie ; Moscou proteste.",
+            set(),
+        ),
+        # An attack in Armenia's border provinces is the conflict's border.
+        (
+            "Tavouch : un soldat arménien tué par des tirs",
+            "Le ministère de la Défense accuse les forces adverses.",
+            {"karabakh_ceasefire"},
+        ),
+        # ...or in a village on the line, shots from the positions opposite.
+        (
+            "Nuit de tirs près de Tegh",
+            "Les positions adverses ont ouvert le feu ; le ministère arménien ne signale aucun blessé.",
+            {"karabakh_ceasefire"},
+        ),
+        # Peacekeepers under other names beside Russia and Azerbaijan.
+        (
+            "Moscou dément le départ de ses troupes de paix",
+            "Bakou a repris le contrôle de toute la région.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        # The Minsk Group's co-chairs named by their nationality.
+        (
+            "Les coprésidents russe, américain et français à Erevan",
+            "Ils rencontrent le Premier ministre arménien pour relancer les négociations.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        # Karabakh as a comparison in a story about Moldova's Russian troops.
+        (
+            "Chisinau demande le départ des soldats russes",
+            "La présidente moldave veut une mission civile sous l'égide de l'OSCE en "
+            "Transnistrie ; après le Karabakh, un autre conflit gelé pourrait bouger.",
+            set(),
+        ),
+        # Culture: carpets and films about the region.
+        (
+            "Les tapis du Karabakh exposés dans un musée",
+            "Des pièces évacuées de Choucha pendant la guerre.",
+            set(),
+        ),
+    ],
+)
+def test_round5_vocabularies(title: str, summary: str, expected: set[str]) -> None:
+    """Round 5 (the fourth unseen set's failure kinds, written anew): the CSTO named by its
+    bodies or as the alliance beside its members, attacks in Armenia's border provinces,
+    peacekeepers and Minsk Group co-chairs under other names; hard negatives sharing those
+    words. The rules alone and the rules with the model agree."""
+    item = Item(key="x", guid=None, link=None, title=title, summary=summary)
+    assert set(RULES_ONLY.classify(item).topics) == expected
+    assert set(topics(title, summary)) == expected
+
+
+def test_round5_training_set_is_well_formed() -> None:
+    """tests/data/train_written_5.jsonl: items written for training (round 5), labelled by the
+    definitions; known topics only, mediation always with the conflict, many hard negatives,
+    and no title shared with the unseen sets."""
+    data = ROOT / "tests" / "data"
+    rows = [
+        json.loads(line)
+        for line in (data / "train_written_5.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    known = {"karabakh_ceasefire", "russian_mediation", "otsc"}
+    assert len(rows) >= 300 and len({r["id"] for r in rows}) == len(rows)
+    assert all(set(r["topics"]) <= known and r["split"] == "tune" for r in rows)
+    assert all(
+        "karabakh_ceasefire" in r["topics"] for r in rows if "russian_mediation" in r["topics"]
+    )
+    assert sum(not r["topics"] for r in rows) >= len(rows) / 3
+    others = {
+        json.loads(line)["title"]
+        for name in (
+            "unseen_written.jsonl",
+            "unseen_written_2.jsonl",
+            "unseen_written_3.jsonl",
+            "unseen_written_4.jsonl",
+        )
+        for line in (data / name).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    }
+    assert not {r["title"] for r in rows} & others
+
+
+def test_multilateral_summits_are_not_trilateral_ones() -> None:
+    """Putin's BRICS, SCO, CIS or Eurasian summits gather both leaders without Russia mediating:
+    the rules take 3 points off mediation. (The model, which decides below the threshold, gives
+    this one karabakh_ceasefire at 0.51: few multilateral summits are in its training data.)"""
+    item = Item(
+        key="x",
+        guid=None,
+        link=None,
+        title="Sommet des BRICS à Kazan : trente dirigeants autour de Poutine",
+        summary="Aliev et Pachinian figurent parmi les invités.",
+    )
+    assert RULES_ONLY.classify(item).topics == ()
+    assert RULES_ONLY.rules(item).scores["russian_mediation"] < 6
