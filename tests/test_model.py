@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from monitor.classify import Scorer, default_profile_path, load_profile
-from monitor.classify.model import features, load_model, model_path_for, save_model, sigmoid
+from monitor.classify.model import (
+    decide,
+    features,
+    load_model,
+    model_path_for,
+    save_model,
+    sigmoid,
+)
 from monitor.classify.train import Example, read_examples, train_model
 from monitor.errors import InputError, ProfileError
 from monitor.types import Item
@@ -141,6 +148,30 @@ def test_the_shipped_model_is_loaded_and_used() -> None:
     assert model_evidence[0].weight == c.confidence["karabakh_ceasefire"] > 0.9
     assert c.confidence != rules_only.confidence  # the model's probabilities, not the rules' Platt
     assert not [e for e in rules_only.evidence if e.field == "model"]
+
+
+def test_a_confidence_of_one_half_or_more_means_matched_for_every_topic() -> None:
+    """Where the rules decide alone (far from their threshold) the model may disagree; the
+    confidence a target's min_confidence reads must still say which side the decision took."""
+    profile = load_profile(default_profile_path())
+    scorer = Scorer(profile)
+    model = profile.model
+    assert model is not None
+    overridden = 0
+    for name in ("eval_items.jsonl", "unseen_written_4.jsonl", "train_written_5.jsonl"):
+        for line in (ROOT / "tests" / "data" / name).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            it = item(row["title"], row.get("summary", ""))
+            c = scorer.classify(it)
+            for topic, conf in c.confidence.items():
+                assert (conf >= 0.5) == (topic in c.topics), (row["title"], topic, conf)
+            r = scorer.rules(it)
+            thresholds = {t: profile.topics[t].threshold for t in profile.topics}
+            probs = model.probabilities(r.words, r.scores, thresholds, r.groups)
+            for t, tm in model.topics.items():
+                matched = decide(probs[t], r.scores[t] - thresholds[t], tm)
+                overridden += matched != (probs[t] >= 0.5)
+    assert overridden, "no item where the rules overrode the model: the test tests nothing"
 
 
 def test_a_broken_model_file_names_itself(tmp_path: Path) -> None:

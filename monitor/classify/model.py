@@ -163,6 +163,19 @@ def decide(p: float, margin: float, tm: TopicModel) -> bool:
     return p >= 0.5
 
 
+def confidence_of(p: float, matched: bool) -> float:
+    """The confidence reported for a decision: the model's probability, held on the side of
+    the decision where the rules decided alone against it (a clear rule match the model
+    doubts says 0.5, the least a match says; a clear rule miss 0.499), so that a confidence
+    of 0.5 or more means "matched" for every topic and every item, as `min_confidence` reads
+    it."""
+    if matched and p < 0.5:
+        return 0.5
+    if not matched and p >= 0.5:
+        return 0.499
+    return round(p, 3)
+
+
 def model_to_json(model: Model) -> dict[str, Any]:
     weights: dict[str, dict[str, float]] = {t: {} for t in model.order}
     for f, ws in model.table.items():

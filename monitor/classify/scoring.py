@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from monitor.classify.model import decide, ngrams
+from monitor.classify.model import confidence_of, decide, ngrams
 from monitor.classify.profile import Pattern, Profile
 from monitor.text import clean_text, fold, stem
 from monitor.types import Classification, Evidence, Item
@@ -149,8 +149,8 @@ class Scorer:
                 confidence[tid] = calibrated(scores[tid], t.threshold, t.slope, t.offset)
                 matched = scores[tid] >= t.threshold
             else:
-                confidence[tid] = round(probs[tid], 3)
                 matched = decide(probs[tid], scores[tid] - t.threshold, tm)
+                confidence[tid] = confidence_of(probs[tid], matched)
             if matched:
                 topics.append(tid)
                 evidence.extend(r.evidence[tid])
