@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.shared import CAPTURES  # noqa: E402
 from monitor.classify import load_profile  # noqa: E402
 from monitor.events import (  # noqa: E402
     EventIndex,
@@ -41,15 +42,6 @@ from monitor.events import (  # noqa: E402
 from monitor.events import features as item_features  # noqa: E402
 from monitor.parse import parse_feed  # noqa: E402
 
-# ../shared next to the checkout (a git worktree one level deeper finds it too).
-CAPTURES = next(
-    (
-        d / "shared" / "fixtures" / "real-feeds"
-        for d in (ROOT.parent, ROOT.parent.parent)
-        if (d / "shared" / "fixtures" / "real-feeds").is_dir()
-    ),
-    ROOT.parent / "shared" / "fixtures" / "real-feeds",
-)
 DATA = ROOT / "tests" / "data"
 LABELS = DATA / "event_labels.tsv"
 LOOKALIKES = DATA / "event_lookalikes.tsv"

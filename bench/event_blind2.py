@@ -65,7 +65,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -75,6 +74,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.eval_events import EvalItem  # noqa: E402
+from bench.shared import CAPTURES  # noqa: E402
 from monitor.parse import parse_feed  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -101,20 +101,6 @@ PARSE_NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 Labels = dict[str, str]
 Loaded = tuple[list[EvalItem], Labels, Labels]
-
-
-def _find_captures() -> Path:
-    """../shared/fixtures/real-feeds beside the checkout (or one level up, for a worktree)."""
-    env = os.environ.get("MONITOR_SHARED_DIR")
-    candidates = [Path(env)] if env else []
-    candidates += [ROOT.parent / "shared", ROOT.parent.parent / "shared"]
-    for shared in candidates:
-        if (shared / "fixtures" / "real-feeds").is_dir():
-            return shared / "fixtures" / "real-feeds"
-    return candidates[0] / "fixtures" / "real-feeds"
-
-
-CAPTURES = _find_captures()
 
 
 class CapturesMissing(FileNotFoundError):

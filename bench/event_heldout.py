@@ -39,11 +39,12 @@ the evaluation script; this module only loads.
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from bench.shared import CAPTURES
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -59,20 +60,6 @@ WINDOWS: tuple[tuple[str, str], ...] = (
     ("20201008", "20201013"),
     ("20201214", "20201218"),
 )
-
-
-def _find_captures() -> Path:
-    """../shared/fixtures/real-feeds beside the checkout (or one level up, for a worktree)."""
-    env = os.environ.get("MONITOR_SHARED_DIR")
-    candidates = [Path(env)] if env else []
-    candidates += [ROOT.parent / "shared", ROOT.parent.parent / "shared"]
-    for shared in candidates:
-        if (shared / "fixtures" / "real-feeds").is_dir():
-            return shared / "fixtures" / "real-feeds"
-    return candidates[0] / "fixtures" / "real-feeds"
-
-
-CAPTURES = _find_captures()
 
 
 class HeldoutMissing(FileNotFoundError):

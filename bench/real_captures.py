@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -18,10 +17,9 @@ from pathlib import Path
 
 import feedparser
 
+from bench.shared import CAPTURES
+
 ROOT = Path(__file__).resolve().parent.parent
-# ../shared beside the checkout; MONITOR_SHARED_DIR names it elsewhere (a git worktree, CI).
-SHARED = Path(os.environ.get("MONITOR_SHARED_DIR") or ROOT.parent / "shared")
-CAPTURES = SHARED / "fixtures" / "real-feeds"
 
 # The screen: an item that matches none of these words is not about the profile's topics (no
 # place, party, organisation or mediator of the conflict is named). Every item that does match

@@ -168,7 +168,7 @@ def test_held_out_quality_meets_the_targets() -> None:
 
 def test_profile_learn_proposes_terms_from_the_seeds(tmp_path) -> None:
     sys.path.insert(0, str(ROOT / "bench"))
-    from bench.real_captures import SHARED
+    from bench.shared import SHARED
 
     seeds = sorted((SHARED / "seeds").glob("*.txt"))
     if not seeds:
