@@ -190,6 +190,9 @@ def main() -> None:
         "--train5", action="store_true", help="the items written for training in round 5"
     )
     ap.add_argument(
+        "--train6", action="store_true", help="the second set written for training in round 5"
+    )
+    ap.add_argument(
         "--unseen5",
         action="store_true",
         help="the fifth unseen set (labelled blind by two people in round 5), held out entirely",
@@ -216,6 +219,7 @@ def main() -> None:
         "unseen3": "unseen_written_3.jsonl",
         "unseen4": "unseen_written_4.jsonl",
         "train5": "train_written_5.jsonl",
+        "train6": "train_written_6.jsonl",
         "unseen5": "unseen_written_5.jsonl",
     }
     chosen = [f for f in whole_sets if getattr(args, f)]
@@ -230,6 +234,7 @@ def main() -> None:
             "unseen3": "unseen 3, tune since round 4",
             "unseen4": "unseen 4, tune since round 5",
             "train5": "written for training, round 5",
+            "train6": "written for training, round 5 (second writer)",
             "unseen5": "unseen 5, held out",
         }
         args.split = titles[chosen[0]] if chosen else f"unseen, {args.split}"

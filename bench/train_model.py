@@ -7,8 +7,8 @@ the `tune` split of tests/data/unseen_written.jsonl, all of tests/data/unseen_wr
 all of tests/data/unseen_written_3.jsonl (tune material since it was measured twice and its
 errors were read, round 4), all of tests/data/unseen_written_4.jsonl (measured three times,
 then declared tune material and its errors read, round 5), all of
-tests/data/train_written_5.jsonl (written for training in round 5: hard negatives and the
-phrasings the earlier sets lacked), and the `tune` split of the real captures labelled in
+tests/data/train_written_5.jsonl and tests/data/train_written_6.jsonl (written for training in
+round 5 by two writers: hard negatives and oblique phrasings the earlier sets lacked), and the `tune` split of the real captures labelled in
 tests/data/real_labels.tsv (read in place from ../shared; their `test` split stays out, so
 `eval_classifier.py --real --split test` is still data the model never saw).
 
@@ -68,8 +68,8 @@ def training_examples() -> list[Example]:
     rows += _written("unseen_written_2.jsonl", "all")
     rows += _written("unseen_written_3.jsonl", "all")
     rows += _written("unseen_written_4.jsonl", "all")
-    if (DATA / "train_written_5.jsonl").exists():
-        rows += _written("train_written_5.jsonl", "all")
+    rows += _written("train_written_5.jsonl", "all")
+    rows += _written("train_written_6.jsonl", "all")
     for r in load_real(DATA / "real_labels.tsv"):
         if r["split"] == "tune":
             rows.append(
