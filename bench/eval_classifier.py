@@ -198,6 +198,11 @@ def main() -> None:
         help="the fifth unseen set (labelled blind by two people in round 5), held out entirely",
     )
     ap.add_argument(
+        "--unseen6",
+        action="store_true",
+        help="the sixth unseen set (labelled blind by two people in round 5), held out entirely",
+    )
+    ap.add_argument(
         "--calibrate",
         action="store_true",
         help="fit each topic's calibration on the tune splits of all three sets",
@@ -221,6 +226,7 @@ def main() -> None:
         "train5": "train_written_5.jsonl",
         "train6": "train_written_6.jsonl",
         "unseen5": "unseen_written_5.jsonl",
+        "unseen6": "unseen_written_6.jsonl",
     }
     chosen = [f for f in whole_sets if getattr(args, f)]
     if args.unseen or chosen:
@@ -235,7 +241,8 @@ def main() -> None:
             "unseen4": "unseen 4, tune since round 5",
             "train5": "written for training, round 5",
             "train6": "written for training, round 5 (second writer)",
-            "unseen5": "unseen 5, held out",
+            "unseen5": "unseen 5, held out for two measurements, then tune material",
+            "unseen6": "unseen 6, held out",
         }
         args.split = titles[chosen[0]] if chosen else f"unseen, {args.split}"
     elif args.real:
