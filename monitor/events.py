@@ -237,7 +237,7 @@ class Params:
     # The profile's stream (items given their matched topics): one topic and one kind of
     # happening (`event_kinds`) within this time of a story's first item join it.
     kind_window: timedelta = timedelta(hours=12)
-    kind_candidates: int = 256  # latest stories of a kind looked at for it
+    kind_candidates: int = 128  # latest stories of a kind looked at for it
 
 
 DEFAULT = Params()
@@ -666,18 +666,22 @@ class EventIndex:
         return Decision(best[1], best[0], best[2])
 
     def _same_kind(self, f: EventFeatures) -> int | None:
-        """The profile's stream: the latest story of a topic and a kind of happening of the
-        item's whose first item is within `kind_window` of it (the nearest in time), unless
-        a look-alike guard keeps them apart."""
+        """The profile's stream: the story of a topic, a kind of happening and an actor of
+        the item's whose first item is within `kind_window` of it (the nearest in time),
+        unless a look-alike guard keeps them apart."""
         p = self.params
         best: tuple[timedelta, int] | None = None
+        lo, hi = f.time - p.kind_window, f.time + p.kind_window
+        stories = self.stories
         for sid in islice(reversed(self._kinded), p.kind_candidates):
-            st = self.stories.get(sid)
-            if st is None or st.kinds.isdisjoint(f.kinds) or st.topics.isdisjoint(f.topics):
+            st = stories.get(sid)
+            if st is None or not lo <= st.first <= hi:
                 continue
+            if st.kinds.isdisjoint(f.kinds) or st.topics.isdisjoint(f.topics):
+                continue
+            if not any(a in st.actors for a in f.actors) or _look_alike(f, st):
+                continue  # some actor or place in common: not a quake of the same hours
             gap = abs(f.time - st.first)
-            if gap > p.kind_window or _look_alike(f, st):
-                continue
             if "broken" in f.kinds and "settle" in st.kinds and "broken" not in st.kinds:
                 continue  # a truce and its violation
             if best is None or gap < best[0]:
