@@ -345,7 +345,7 @@ def main() -> int:
             f"real captures: {len(items)} items"
             + (" (the profile's stream)" if stream else "")
             + f", {len(set(labels.values()))} labelled events "
-            f"with several items; split by sha1(event) (test = a third)"
+            f"with several items (of all items); split by sha1(event) (test = a third)"
         )
         header = "split   items  P      R      F1     alerts/event (events)  look-alike merges"
         print(header)

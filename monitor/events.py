@@ -42,6 +42,13 @@ How an item is compared with a story:
   measured: other angles of one event (the toll, a reaction, the causes) have cosines
   (0.36–0.6) no higher than other news of the same day and actors (0.4–0.8), so the vectors
   join paraphrases, not angles.
+* **The profile's stream** (an item given the topics its classification matched): when no
+  story joins by the above, the item joins the story that shares a topic, an actor or place
+  and a kind of happening (`event_kinds`: fighting, a truce or talks and what they settle, a
+  capture, the CSTO, a blockade) and whose first item is within `kind_window` (12 h) of it,
+  the look-alike guards applying. A word of a broken truce makes an item fighting, never the
+  truce's. Topic and time alone join unrelated news of the conflict (every join they made on
+  real single-outlet streams was wrong); the kind is what keeps them apart.
 """
 
 from __future__ import annotations
