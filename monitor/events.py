@@ -123,9 +123,20 @@ KINDS: dict[str, str] = {
         traite demarc delimit tripartit trilater casques contingent maintien restitu
         retrocession prisonn captif detenu otage echang capitul armes""",
     "capture": "chute capitul",
-    "csto": "otsc alliance",
     "blockade": "exode refugi deplac blocus corridor",
 }
+# The CSTO's happenings, for items the profile matched on `otsc` (its name alone is no kind:
+# its exercises and Armenia's freeze are two events): a summit, membership, a mission.
+CSTO_KINDS: dict[str, str] = {
+    "csto-summit": "sommet reuni reunit",
+    "csto-member": "gel quitt retir particip adhes membre represent",
+    "csto-mission": "troupes deploi intervention parachut contingent",
+    "csto-drill": "exerc manoeuvr",
+}
+_CSTO_PREFIXES: tuple[tuple[str, str], ...] = tuple(
+    (w, kind) for kind, words in CSTO_KINDS.items() for w in words.split()
+)
+
 # A word of a broken truce makes the item fighting, not the truce (« la trêve déjà bafouée »),
 # and of the kind `broken`, which never joins a story of a truce that has none.
 VIOLATION = frozenset(
@@ -139,9 +150,10 @@ _KIND_PREFIXES: tuple[tuple[str, str], ...] = tuple(
 
 def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
     """The kinds of happening of a title of the profile's stream (`topics`: the profile's
-    topics the item matched; an `otsc` item is of the CSTO's kind)."""
+    topics the item matched; an `otsc` item's CSTO happenings are kinds of their own)."""
     out: set[str] = set()
     broken = False
+    csto = "otsc" in topics
     for tok in _WORD.findall(fold(title)):
         if tok in VIOLATION:  # not « violents »
             broken = True
@@ -150,11 +162,13 @@ def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
         for prefix, kind in _KIND_PREFIXES:
             if tok.startswith(prefix):
                 out.add(kind)
+        if csto:
+            for prefix, kind in _CSTO_PREFIXES:
+                if tok.startswith(prefix):
+                    out.add(kind)
     if broken:
         out.discard("settle")
         out |= {"fight", "broken"}
-    if "otsc" in topics:
-        out.add("csto")
     return frozenset(out)
 
 

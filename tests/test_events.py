@@ -226,7 +226,13 @@ def test_kinds_of_happening_come_from_the_title_and_the_topics() -> None:
     # « guerre » and « combattre » say nothing of what happened.
     assert event_kinds("Une résolution sur les crimes de guerre", KARABAKH) == set()
     assert event_kinds("Rester, c'est combattre", KARABAKH) == set()
-    assert event_kinds("Le malaise grandit à Erevan", ("otsc",)) == {"csto"}
+    # The CSTO's happenings are kinds of an `otsc` item: its exercises and Armenia's freeze
+    # are two events, its name alone no kind.
+    otsc = ("otsc",)
+    assert event_kinds("L'Arménie gèle sa participation à l'OTSC", otsc) == {"csto-member"}
+    assert event_kinds("Exercices militaires de l'OTSC en Biélorussie", otsc) == {"csto-drill"}
+    assert event_kinds("Le malaise grandit au sein de l'OTSC", otsc) == set()
+    assert event_kinds("L'Arménie gèle sa participation", KARABAKH) == set()
 
 
 def test_the_profiles_stream_joins_other_angles_of_one_kind_within_hours() -> None:
