@@ -1,6 +1,7 @@
 """Event clustering against hand labels: real multi-outlet captures and written look-alikes.
 
     python bench/eval_events.py [--split tune|test|all] [--errors] [--smoke] [--no-bench]
+                                [--heldout] [--profile-stream]
 
 The real captures of ../shared/fixtures/real-feeds (twelve outlets in May 2020, six in
 January–February 2024) are read in place with the project's own feed parser; every item goes
@@ -15,6 +16,10 @@ that share a story against the pairs that share an event; "alerts per event" is 
 stories an event's items ended in (one alert per story), over events with several items.
 tests/data/event_pairs.jsonl holds paraphrases (must join) and look-alikes (must stay apart)
 written for this project in French.
+
+`--profile-stream` scores only the items the topic profile matches (config/topics.yaml, the
+classifier with its model), as production groups only those: the other items are left out of
+the stream and of the scores. It applies to the captures' splits and to `--heldout`.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.shared import CAPTURES  # noqa: E402
-from monitor.classify import load_profile  # noqa: E402
+from monitor.classify import Scorer, load_profile  # noqa: E402
 from monitor.events import (  # noqa: E402
     EventIndex,
     Params,
@@ -41,6 +46,7 @@ from monitor.events import (  # noqa: E402
 )
 from monitor.events import features as item_features  # noqa: E402
 from monitor.parse import parse_feed  # noqa: E402
+from monitor.types import Item  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 LABELS = DATA / "event_labels.tsv"
@@ -92,6 +98,23 @@ def load_items(captures: Path = CAPTURES) -> list[EvalItem]:
     return out
 
 
+_SCORER: list[Scorer] = []
+
+
+def _topics(it: EvalItem) -> tuple[str, ...]:
+    """The topics config/topics.yaml matches for an item (its classification's)."""
+    if not _SCORER:
+        _SCORER.append(Scorer(load_profile(ROOT / "config" / "topics.yaml")))
+    return (
+        _SCORER[0].classify(Item(it.id, None, None, it.title, it.summary, published=it.time)).topics
+    )
+
+
+def profile_stream(items: list[EvalItem]) -> list[EvalItem]:
+    """The items the topic profile matches, in their order (what production groups)."""
+    return [it for it in items if _topics(it)]
+
+
 def _capture_time(name: str) -> datetime:
     # Files without any date: the latest day of their capture set.
     if name.startswith("sociomedia-fixture_2020-05"):
@@ -114,11 +137,15 @@ def split_of(event: str) -> str:
 
 
 def cluster(items: list[EvalItem], params: Params, aliases: dict[str, str]) -> dict[str, int]:
-    """Item id → story id, assigning the items one by one in time order."""
+    """Item id → story id, assigning the items one by one in time order. Each item comes with
+    the topics the profile matched, as production passes its classification."""
     index = EventIndex(params)
     story_of: dict[str, int] = {}
     for n, it in enumerate(items):
-        f = item_features(it.title, it.summary, it.time, aliases, params, dated=it.dated)
+        topics = _topics(it)
+        f = item_features(
+            it.title, it.summary, it.time, aliases, params, dated=it.dated, topics=topics
+        )
         d = index.decide(f)
         sid = d.story_id if d.story_id is not None else n
         index.add(sid, f)
@@ -246,7 +273,8 @@ def written_pairs(params: Params, aliases: dict[str, str]) -> list[tuple[str, st
 
 def _pair_features(side: dict[str, str], aliases: dict[str, str], params: Params):  # type: ignore[no-untyped-def]
     when = datetime.fromisoformat(side["published"])
-    return item_features(side["title"], side["summary"], when, aliases, params)
+    topics = _topics(EvalItem("pair", side["title"], side["summary"], when))
+    return item_features(side["title"], side["summary"], when, aliases, params, topics=topics)
 
 
 def main() -> int:
@@ -265,11 +293,17 @@ def main() -> int:
         action="store_true",
         help="the second blind set (bench/event_blind2.py): measure once, never tune on it",
     )
+    ap.add_argument(
+        "--profile-stream",
+        action="store_true",
+        help="score only the items the topic profile matches (captures' splits, --heldout)",
+    )
     args = ap.parse_args()
     params = Params()
     aliases = profile_aliases(load_profile(ROOT / "config" / "topics.yaml"))
+    stream = args.profile_stream
     if args.heldout:
-        return heldout(params, aliases, args.errors)
+        return heldout(params, aliases, args.errors, stream)
     if args.blind2:
         return blind2(params, aliases, args.errors)
 
@@ -292,14 +326,18 @@ def main() -> int:
         labels = _read_tsv(LABELS)
         lookalikes = _read_tsv(LOOKALIKES)
         ids = {it.id for it in items}
+        if stream:
+            items = profile_stream(items)
         missing = [i for i in list(labels) + list(lookalikes) if i not in ids]
         if missing and not args.smoke:
             print(f"labels name {len(missing)} items the captures do not have: {missing[:5]}")
             return 1
         story_of = cluster(items, params, aliases)
         print(
-            f"real captures: {len(items)} items, {len(set(labels.values()))} labelled events "
-            f"with several items; split by sha1(event) (test = a third)"
+            f"real captures: {len(items)} items"
+            + (" (the profile's stream)" if stream else "")
+            + f", {len(set(labels.values()))} labelled events "
+            f"with several items (of all items); split by sha1(event) (test = a third)"
         )
         header = "split   items  P      R      F1     alerts/event (events)  look-alike merges"
         print(header)
@@ -332,8 +370,11 @@ def main() -> int:
 Part = tuple[str, list[EvalItem], dict[str, str], dict[str, str]]
 
 
-def heldout(params: Params, aliases: dict[str, str], show_errors: bool) -> int:
-    """Both parts of the first blind set (tune material since round 5), over all their items."""
+def heldout(
+    params: Params, aliases: dict[str, str], show_errors: bool, stream: bool = False
+) -> int:
+    """Both parts of the first blind set (tune material since round 5), over all their items
+    (`stream`: only the items the profile matches)."""
     from bench import event_heldout as ho
 
     parts: list[Part] = []
@@ -347,6 +388,8 @@ def heldout(params: Params, aliases: dict[str, str], show_errors: bool) -> int:
     w_labels = {w.id: w.event for w in written}
     w_looks = {w.id: w.lookalike_of or w.event for w in written}
     parts.append(("written multi-outlet", w_items, w_labels, w_looks))
+    if stream:
+        parts = [(f"{name}, profile", profile_stream(its), lab, la) for name, its, lab, la in parts]
     return _score_parts(parts, params, aliases, show_errors)
 
 
