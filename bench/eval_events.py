@@ -296,7 +296,7 @@ def main() -> int:
     ap.add_argument(
         "--profile-stream",
         action="store_true",
-        help="score only the items the topic profile matches (captures' splits, --heldout)",
+        help="score only the items the topic profile matches (captures' splits, --heldout, --blind2)",
     )
     args = ap.parse_args()
     params = Params()
@@ -305,7 +305,7 @@ def main() -> int:
     if args.heldout:
         return heldout(params, aliases, args.errors, stream)
     if args.blind2:
-        return blind2(params, aliases, args.errors)
+        return blind2(params, aliases, args.errors, stream)
 
     pairs = written_pairs(params, aliases)
     bad = [f"{name} ({kind})" for name, kind, ok in pairs if not ok]
@@ -393,8 +393,9 @@ def heldout(
     return _score_parts(parts, params, aliases, show_errors)
 
 
-def blind2(params: Params, aliases: dict[str, str], show_errors: bool) -> int:
-    """The second blind set (bench/event_blind2.py): measured once, at the end of round 5."""
+def blind2(params: Params, aliases: dict[str, str], show_errors: bool, stream: bool = False) -> int:
+    """The second blind set (bench/event_blind2.py): measured at the start and at the end of
+    round 5 (`stream`: only the items the profile matches)."""
     from bench import event_blind2 as b2
 
     parts: list[Part] = []
@@ -404,6 +405,8 @@ def blind2(params: Params, aliases: dict[str, str], show_errors: bool) -> int:
         print(f"Le Monde/NewsAPI (real): skipped ({e})")
     parts.append(("written multi-outlet 2", *b2.load_written()))
     parts.append(("written multi-outlet 3", *b2.load_written(b2.WRITTEN3, b2.WRITTEN3_LOOKALIKES)))
+    if stream:
+        parts = [(f"{name}, profile", profile_stream(its), lab, la) for name, its, lab, la in parts]
     return _score_parts(parts, params, aliases, show_errors)
 
 
