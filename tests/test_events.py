@@ -12,14 +12,7 @@ import pytest
 
 from monitor import wordvec
 from monitor.classify import load_profile
-from monitor.events import (
-    EventIndex,
-    Params,
-    StoryState,
-    event_kinds,
-    features,
-    profile_aliases,
-)
+from monitor.events import EventIndex, Params, StoryState, features, profile_aliases
 from tests.conftest import DATA, ROOT
 
 ALIASES = profile_aliases(load_profile(ROOT / "config" / "topics.yaml"))
@@ -199,89 +192,23 @@ def test_a_turn_in_the_title_is_another_event_even_the_same_hour() -> None:
     assert index.decide(again).story_id == 2
 
 
-def test_a_denial_is_a_reaction_to_the_happening_not_a_turn() -> None:
-    """« Gandja frappée » then « Erevan dément toute frappe sur Gandja »: the denial is a
-    reaction to the same event (the labelling guideline), a violation is still a turn."""
+def test_a_denial_is_a_reaction_of_the_event_and_a_flouted_truce_a_turn() -> None:
+    """« Erevan dément toute frappe sur Gandja » reacts to the strike (the same event by the
+    labelling guideline); « la trêve bafouée » is the truce's violation, news of its own."""
     index = EventIndex()
-    index.add(1, feat("Des frappes sur Gandja dans la nuit", "Un quartier de Gandja touché."))
-    denial = feat("Erevan dément toute frappe sur Gandja", "", T0 + timedelta(hours=2))
+    index.add(1, feat("Frappe sur Gandja : Bakou accuse Erevan", "Des tirs sur Gandja."))
+    denial = feat(
+        "Frappe sur Gandja : Erevan dément et accuse Bakou",
+        "Erevan dément toute frappe sur Gandja.",
+        T0 + timedelta(hours=1),
+    )
     assert index.decide(denial).story_id == 1
-    broken = feat("Les frappes sur Gandja ont violé la trêve", "", T0 + timedelta(hours=2))
-    assert index.decide(broken).story_id is None
-
-
-KARABAKH = ("karabakh_ceasefire",)
-
-
-def kfeat(title: str, hours: float, topics: tuple[str, ...] = KARABAKH) -> Any:
-    return features(title, "", T0 + timedelta(hours=hours), ALIASES, topics=topics)
-
-
-def test_kinds_of_happening_come_from_the_title_and_the_topics() -> None:
-    assert event_kinds("Violents combats au Haut-Karabakh", KARABAKH) == {"fight"}
-    assert event_kinds("Erevan et Bakou signent un cessez-le-feu", KARABAKH) == {"settle"}
-    # A broken truce is fighting, not the truce.
-    assert event_kinds("La trêve déjà bafouée dans la nuit", KARABAKH) == {"fight", "broken"}
-    assert event_kinds("Le cessez-le-feu violé", KARABAKH) == {"fight", "broken"}
-    # « guerre » and « combattre » say nothing of what happened.
-    assert event_kinds("Une résolution sur les crimes de guerre", KARABAKH) == set()
-    assert event_kinds("Rester, c'est combattre", KARABAKH) == set()
-    # The CSTO's happenings are kinds of an `otsc` item: its exercises and Armenia's freeze
-    # are two events, its name alone no kind.
-    otsc = ("otsc",)
-    assert event_kinds("L'Arménie gèle sa participation à l'OTSC", otsc) == {"csto-member"}
-    assert event_kinds("Exercices militaires de l'OTSC en Biélorussie", otsc) == {"csto-drill"}
-    assert event_kinds("Le malaise grandit au sein de l'OTSC", otsc) == set()
-    assert event_kinds("L'Arménie gèle sa participation", KARABAKH) == set()
-
-
-def test_the_profiles_stream_joins_other_angles_of_one_kind_within_hours() -> None:
-    """Items the profile matched, of one topic and one kind of happening, within
-    `kind_window` of the story's first item: the toll and the reaction to an attack whose
-    words differ from the first report's."""
-    first = "Des tirs d'artillerie visent Gandja dans la nuit"
-    reaction = "Aliev dénonce une attaque contre un quartier résidentiel"
-    index = EventIndex()
-    index.add(1, kfeat(first, 0))
-    plain = EventIndex()
-    plain.add(1, features(first, "", T0, ALIASES))
-    assert plain.decide(features(reaction, "", T0 + timedelta(hours=4), ALIASES)).story_id is None
-    d = index.decide(kfeat(reaction, 4))
-    assert (d.story_id, d.reason) == (1, "kind")
-    # Not past the window, not another topic, not another kind, not without topics.
-    assert index.decide(kfeat(reaction, 13)).story_id is None
-    assert index.decide(kfeat(reaction, 4, ("otsc",))).story_id is None
-    assert index.decide(kfeat("Erevan et Bakou concluent une trêve", 4)).story_id is None
-    assert index.decide(features(reaction, "", T0 + timedelta(hours=4), ALIASES)).story_id is None
-
-
-def test_a_truce_and_its_violation_stay_apart_in_the_profiles_stream() -> None:
-    index = EventIndex()
-    index.add(1, kfeat("Erevan et Bakou concluent une trêve humanitaire à Moscou", 0))
-    index.add(1, kfeat("Des combats avant la trêve, puis le silence des armes", 1))  # both kinds
-    broken = kfeat("Gandja touchée, la trêve déjà bafouée", 6)
-    assert broken.kinds == {"fight", "broken"}
-    assert index.decide(broken).story_id is None  # the story has fighting words too
-    violated = kfeat("Le cessez-le-feu violé au Karabakh", 6)
-    assert index.decide(violated).story_id is None
-
-
-def test_topics_and_kinds_are_persisted_and_old_stories_still_load() -> None:
-    index = EventIndex()
-    index.add(1, kfeat("Des tirs d'artillerie visent Gandja dans la nuit", 0))
-    st = index.stories[1]
-    data = json.loads(json.dumps(st.as_features()))
-    back = StoryState.from_features(1, st.first, st.last, data)
-    assert (back.topics, back.kinds) == ({"karabakh_ceasefire"}, {"fight"})
-    reloaded = EventIndex()
-    reloaded.put(back)
-    assert reloaded.decide(kfeat("Aliev dénonce une attaque contre un quartier", 3)).story_id == 1
-    old = {k: v for k, v in data.items() if k not in ("topics", "kinds")}  # stored before
-    before = StoryState.from_features(1, st.first, st.last, old)
-    assert (before.topics, before.kinds) == (set(), set())
-    plain = EventIndex()
-    plain.add(2, feat("Des tirs d'artillerie visent Gandja dans la nuit"))
-    assert "kinds" not in plain.stories[2].as_features()
+    index.add(2, feat("Erevan et Bakou concluent une trêve", "Une trêve à minuit.", T0))
+    flouted = feat(
+        "La trêve bafouée entre Erevan et Bakou", "Une trêve à minuit.", T0 + timedelta(hours=1)
+    )
+    assert index.similarity(flouted, 2) > index.params.join  # the words alone would join
+    assert index.decide(flouted).story_id != 2
 
 
 def test_an_undated_item_may_join_the_stories_of_the_days_before() -> None:
