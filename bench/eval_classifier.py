@@ -31,7 +31,9 @@ figures are no longer held-out figures. The fourth unseen set
 declared tune material (round 5): its errors were read and fixed by the written definitions and
 the model trains on it. tests/data/train_written_5.jsonl (`--train5`) was written for training
 in round 5 (hard negatives and phrasings no earlier set showed): a training set, never a
-held-out figure.
+held-out figure. The fifth unseen set (tests/data/unseen_written_5.jsonl, `--unseen5`) was held
+out for two measurements in round 5, then declared tune material (round 6): its errors were read
+and fixed by the written definitions and the model trains on it.
 """
 
 from __future__ import annotations
@@ -195,7 +197,7 @@ def main() -> None:
     ap.add_argument(
         "--unseen5",
         action="store_true",
-        help="the fifth unseen set (labelled blind by two people in round 5), held out entirely",
+        help="the fifth unseen set (labelled blind by two people, measured twice), now tune material",
     )
     ap.add_argument(
         "--unseen6",
@@ -241,7 +243,7 @@ def main() -> None:
             "unseen4": "unseen 4, tune since round 5",
             "train5": "written for training, round 5",
             "train6": "written for training, round 5 (second writer)",
-            "unseen5": "unseen 5, held out for two measurements, then tune material",
+            "unseen5": "unseen 5, measured twice, then tune material",
             "unseen6": "unseen 6, held out",
         }
         args.split = titles[chosen[0]] if chosen else f"unseen, {args.split}"

@@ -7,6 +7,8 @@ the `tune` split of tests/data/unseen_written.jsonl, all of tests/data/unseen_wr
 all of tests/data/unseen_written_3.jsonl (tune material since it was measured twice and its
 errors were read, round 4), all of tests/data/unseen_written_4.jsonl (measured three times,
 then declared tune material and its errors read, round 5), all of
+tests/data/unseen_written_5.jsonl (measured twice, then declared tune material and its errors
+read, round 6), all of
 tests/data/train_written_5.jsonl and tests/data/train_written_6.jsonl (written for training in
 round 5 by two writers: hard negatives and oblique phrasings the earlier sets lacked), and the `tune` split of the real captures labelled in
 tests/data/real_labels.tsv (read in place from ../shared; their `test` split stays out, so
@@ -68,6 +70,7 @@ def training_examples() -> list[Example]:
     rows += _written("unseen_written_2.jsonl", "all")
     rows += _written("unseen_written_3.jsonl", "all")
     rows += _written("unseen_written_4.jsonl", "all")
+    rows += _written("unseen_written_5.jsonl", "all")
     rows += _written("train_written_5.jsonl", "all")
     rows += _written("train_written_6.jsonl", "all")
     for r in load_real(DATA / "real_labels.tsv"):
@@ -143,8 +146,8 @@ def main() -> None:
             trained_on={
                 "data": (
                     "tune splits of eval_items, unseen_written, real captures;"
-                    " all of unseen_written_2, unseen_written_3, unseen_written_4"
-                    " and train_written_5"
+                    " all of unseen_written_2, unseen_written_3, unseen_written_4,"
+                    " unseen_written_5, train_written_5 and train_written_6"
                 ),
                 "settings": {"c": s.c, "rule_scale": s.rule_scale, "min_df": s.min_df},
             },
