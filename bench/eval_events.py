@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.eval_item import EvalItem  # noqa: E402  (re-exported: older importers)
 from bench.shared import CAPTURES  # noqa: E402
 from monitor.classify import Scorer, load_profile  # noqa: E402
 from monitor.events import (  # noqa: E402
@@ -63,15 +64,6 @@ FILES = [
     "french-multi-outlet_2024-01-02_topic-candidates_merged.xml",  # last: repeats of the above
 ]
 PARSE_NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class EvalItem:
-    id: str
-    title: str
-    summary: str
-    time: datetime
-    dated: bool = True  # False: the capture's time stands in for a missing published date
 
 
 def load_items(captures: Path = CAPTURES) -> list[EvalItem]:

@@ -73,7 +73,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.eval_events import EvalItem  # noqa: E402
+from bench.eval_item import EvalItem  # noqa: E402
 from bench.shared import CAPTURES  # noqa: E402
 from monitor.parse import parse_feed  # noqa: E402
 
