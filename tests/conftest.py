@@ -21,11 +21,15 @@ from typing import Any
 
 import pytest
 
+from bench.shared import find_shared
 from tests.integration.servers import SERVERS, redis_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
-SHARED = ROOT.parent / "shared"
+# ../shared found as the bench scripts find it: beside the checkout, one level up from a git
+# worktree, or MONITOR_SHARED_DIR (`ROOT.parent / "shared"` alone skipped every real-capture
+# test in a worktree).
+SHARED = find_shared()
 REAL_FEEDS = SHARED / "fixtures" / "real-feeds"
 
 

@@ -28,3 +28,12 @@ def test_event_blind2_loads_without_eval_events() -> None:
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_the_tests_find_the_real_captures_where_the_benches_do() -> None:
+    """From a git worktree (/work/wt/x) ../shared is two levels up; the tests used to look one
+    level up only and skipped every real capture there."""
+    from bench.shared import CAPTURES
+    from tests.conftest import REAL_FEEDS
+
+    assert REAL_FEEDS == CAPTURES
