@@ -210,6 +210,10 @@ def main() -> None:
         help="fit each topic's calibration on the tune splits of all three sets",
     )
     args = ap.parse_args()
+    set_flags = ("unseen", "unseen2", "unseen3", "unseen4", "train5", "train6", "unseen5")
+    asked = [f"--{f}" for f in (*set_flags, "unseen6", "real") if getattr(args, f)]
+    if len(asked) > 1:  # the first one used to win silently, under the other's name
+        ap.error(f"one set at a time: {' '.join(asked)}")
     if args.calibrate:
         rows = load_set(Path(args.data), "tune") + load_set(
             ROOT / "tests" / "data" / "unseen_written.jsonl", "tune"

@@ -1,6 +1,6 @@
-"""The bench scripts import each other without a cycle: each is also run as a script
-(`python bench/eval_events.py`), where a cycle loads a second copy of the module under its
-own name and a second `EvalItem` class that compares unequal to the first."""
+"""The bench scripts as a desk runs them: they import each other without a cycle (each is also
+run as a script, where a cycle loads a second copy of a module and a second `EvalItem` class),
+find ../shared where the tests do, and refuse what they would silently misreport."""
 
 from __future__ import annotations
 
@@ -37,3 +37,20 @@ def test_the_tests_find_the_real_captures_where_the_benches_do() -> None:
     from tests.conftest import REAL_FEEDS
 
     assert REAL_FEEDS == CAPTURES
+
+
+def test_eval_classifier_measures_one_set_at_a_time() -> None:
+    """Two set flags used to run the first and ignore the second silently (`--unseen2
+    --train5` printed unseen 2 only); now argparse refuses before anything is read."""
+    out = subprocess.run(
+        [sys.executable, "bench/eval_classifier.py", "--rules-only", "--unseen2", "--train5"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 2 and "one set at a time: --unseen2 --train5" in out.stderr, (
+        out.stdout[-500:],
+        out.stderr[-500:],
+    )
