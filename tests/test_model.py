@@ -13,6 +13,7 @@ import pytest
 
 from monitor.classify import Scorer, default_profile_path, load_profile
 from monitor.classify.model import (
+    confidence_of,
     decide,
     features,
     load_model,
@@ -172,6 +173,14 @@ def test_a_confidence_of_one_half_or_more_means_matched_for_every_topic() -> Non
                 matched = decide(probs[t], r.scores[t] - thresholds[t], tm)
                 overridden += matched != (probs[t] >= 0.5)
     assert overridden, "no item where the rules overrode the model: the test tests nothing"
+
+
+def test_the_confidence_shown_stays_on_the_decision_side_after_rounding() -> None:
+    assert confidence_of(0.4996, matched=False) == 0.499  # round() alone would say 0.5
+    assert confidence_of(0.4996, matched=True) == 0.5
+    assert confidence_of(0.93, matched=False) == 0.499  # a clear rule miss the model likes
+    assert confidence_of(0.25, matched=True) == 0.5  # a clear rule match the model doubts
+    assert confidence_of(0.87654, matched=True) == 0.877
 
 
 def test_a_broken_model_file_names_itself(tmp_path: Path) -> None:

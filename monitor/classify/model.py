@@ -169,11 +169,8 @@ def confidence_of(p: float, matched: bool) -> float:
     doubts says 0.5, the least a match says; a clear rule miss 0.499), so that a confidence
     of 0.5 or more means "matched" for every topic and every item, as `min_confidence` reads
     it."""
-    if matched and p < 0.5:
-        return 0.5
-    if not matched and p >= 0.5:
-        return 0.499
-    return round(p, 3)
+    shown = round(p, 3)  # 0.4996 rounds to 0.5: hold it on the decision's side after rounding
+    return max(shown, 0.5) if matched else min(shown, 0.499)
 
 
 def model_to_json(model: Model) -> dict[str, Any]:
