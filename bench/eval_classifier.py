@@ -6,7 +6,8 @@
     python bench/eval_classifier.py --unseen2 [--errors]
     python bench/eval_classifier.py --unseen3 [--errors]
     python bench/eval_classifier.py --unseen4 [--errors]
-    python bench/eval_classifier.py --train5 [--errors]
+    python bench/eval_classifier.py --train5|--train6|--unseen5|--unseen6 [--errors]  (tune)
+    python bench/eval_classifier.py --unseen7                                     (held out)
 
 Every form takes --rules-only: the rules without the second-stage model (topics.model.json).
 
@@ -32,8 +33,10 @@ declared tune material (round 5): its errors were read and fixed by the written 
 the model trains on it. tests/data/train_written_5.jsonl (`--train5`) was written for training
 in round 5 (hard negatives and phrasings no earlier set showed): a training set, never a
 held-out figure. The fifth unseen set (tests/data/unseen_written_5.jsonl, `--unseen5`) was held
-out for two measurements in round 5, then declared tune material (round 6): its errors were read
-and fixed by the written definitions and the model trains on it.
+out for two measurements in round 5, then declared tune material: its errors were read and fixed
+by the written definitions and the model trains on it. The sixth (`--unseen6`) went the same
+way in round 5's second cycle; tests/data/train_written_6.jsonl (`--train6`) is a second
+training set. The seventh (tests/data/unseen_written_7.jsonl, `--unseen7`) is held out.
 """
 
 from __future__ import annotations
@@ -202,7 +205,12 @@ def main() -> None:
     ap.add_argument(
         "--unseen6",
         action="store_true",
-        help="the sixth unseen set (labelled blind by two people in round 5), held out entirely",
+        help="the sixth unseen set (labelled blind by two people, measured twice), now tune material",
+    )
+    ap.add_argument(
+        "--unseen7",
+        action="store_true",
+        help="the seventh unseen set (written in round 5, last cycle), held out entirely",
     )
     ap.add_argument(
         "--calibrate",
@@ -233,6 +241,7 @@ def main() -> None:
         "train6": "train_written_6.jsonl",
         "unseen5": "unseen_written_5.jsonl",
         "unseen6": "unseen_written_6.jsonl",
+        "unseen7": "unseen_written_7.jsonl",
     }
     chosen = [f for f in whole_sets if getattr(args, f)]
     if args.unseen or chosen:
@@ -248,7 +257,8 @@ def main() -> None:
             "train5": "written for training, round 5",
             "train6": "written for training, round 5 (second writer)",
             "unseen5": "unseen 5, measured twice, then tune material",
-            "unseen6": "unseen 6, held out",
+            "unseen6": "unseen 6, measured twice, then tune material",
+            "unseen7": "unseen 7, held out",
         }
         args.split = titles[chosen[0]] if chosen else f"unseen, {args.split}"
     elif args.real:
