@@ -73,7 +73,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.eval_item import EvalItem  # noqa: E402
+from bench.eval_item import EvalItem, read_labels  # noqa: E402
 from bench.shared import CAPTURES  # noqa: E402
 from monitor.parse import parse_feed  # noqa: E402
 
@@ -164,22 +164,6 @@ def real_items(captures: Path = CAPTURES) -> list[EvalItem]:
     return out
 
 
-def _read_tsv(path: Path, header: tuple[str, str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split("\t")
-        if len(parts) != 2 or not all(parts):
-            raise ValueError(f"{path.name}:{n}: expected two tab-separated fields")
-        if tuple(parts) == header:
-            continue
-        if parts[0] in out:
-            raise ValueError(f"{path.name}:{n}: {parts[0]} listed twice")
-        out[parts[0]] = parts[1]
-    return out
-
-
 def load_real(
     captures: Path = CAPTURES, labels: Path = LABELS, lookalikes: Path = LOOKALIKES
 ) -> Loaded:
@@ -188,8 +172,8 @@ def load_real(
     item the captures do not have."""
     items = real_items(captures)
     ids = {i.id for i in items}
-    ev = _read_tsv(labels, ("item", "event"))
-    look = _read_tsv(lookalikes, ("item", "group"))
+    ev = read_labels(labels, ("item", "event"))
+    look = read_labels(lookalikes, ("item", "group"))
     unknown = (set(ev) | set(look)) - ids
     if unknown:
         raise ValueError(f"labels name items not in the captures: {sorted(unknown)[:5]}")
@@ -219,7 +203,7 @@ def load_written(path: Path = WRITTEN, lookalikes: Path = WRITTEN_LOOKALIKES) ->
         except (KeyError, ValueError) as e:
             raise ValueError(f"{path.name}:{n}: {e}") from e
     items.sort(key=lambda i: (i.time, i.id))
-    groups = _read_tsv(lookalikes, ("event", "group"))
+    groups = read_labels(lookalikes, ("event", "group"))
     unknown = set(groups) - set(events.values())
     if unknown:
         raise ValueError(f"look-alike events with no item: {sorted(unknown)}")

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.eval_item import read_labels
 from bench.shared import CAPTURES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,30 +98,14 @@ def load_heldout(captures: Path = CAPTURES) -> list[tuple[str, str, str, datetim
     return [r for _, r in rows]
 
 
-def _read_tsv(path: Path, header: tuple[str, str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split("\t")
-        if len(parts) != 2 or not all(parts):
-            raise ValueError(f"{path.name}:{n}: expected two tab-separated fields")
-        if tuple(parts) == header:
-            continue
-        if parts[0] in out:
-            raise ValueError(f"{path.name}:{n}: {parts[0]} listed twice")
-        out[parts[0]] = parts[1]
-    return out
-
-
 def load_labels(path: Path = LABELS) -> dict[str, str]:
     """Item id -> event id for the items of multi-item events (others are their own event)."""
-    return _read_tsv(path, ("item", "event"))
+    return read_labels(path, ("item", "event"))
 
 
 def load_lookalikes(path: Path = LOOKALIKES) -> dict[str, str]:
     """Item id -> look-alike group (items of one group are different events)."""
-    return _read_tsv(path, ("item", "group"))
+    return read_labels(path, ("item", "group"))
 
 
 def events_of(ids: list[str], labels: dict[str, str]) -> dict[str, str]:
