@@ -809,6 +809,10 @@ class EventIndex:
         st.title_union = None
         st.unit = None
         self.stories[st.id] = st
+        # A story another process created or grew is as recent as one added here: without
+        # this, the latest stories the meaning looks at were only this process's own.
+        if not self._recent or self._recent[-1] != st.id:
+            self._recent.append(st.id)
 
     def evict(self, before: datetime) -> int:
         """Forget the stories whose latest item is older than `before`."""

@@ -135,6 +135,20 @@ def test_persisted_features_give_the_same_decisions() -> None:
     assert index.decide(probe).story_id == other.decide(probe).story_id == 7
 
 
+def test_a_story_loaded_from_the_database_is_among_the_latest_stories() -> None:
+    """Stories another process created reach this index through `put`: the meaning's
+    candidates (the latest stories of all) must include them, as they include its own."""
+    index = EventIndex()
+    index.add(7, feat("Sommet de l'OTSC à Erevan", "Poutine préside le sommet."))
+    data = json.loads(json.dumps(index.stories[7].as_features()))
+    other = EventIndex()
+    other.add(1, feat("Séisme au Maroc : des centaines de morts", when=T0))
+    other.put(StoryState.from_features(7, T0, T0, data))
+    assert list(other._recent)[-1] == 7
+    other.put(StoryState.from_features(7, T0, T0, data))  # loaded again: listed once
+    assert list(other._recent) == [1, 7]
+
+
 def test_remove_and_evict_forget_stories() -> None:
     index = EventIndex()
     index.add(1, feat("Séisme au Maroc : des centaines de morts", when=T0))

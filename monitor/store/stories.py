@@ -88,6 +88,8 @@ class StoryCache:
     def _load(self, session: Session, rows: list[Sequence[object]]) -> set[int]:
         found: set[int] = set()
         missing: list[int] = []
+        # Oldest latest item first, so that the index's latest stories end with the newest.
+        rows = sorted(rows, key=lambda r: _latest(r[2], r[1], r[6]))
         for sid, first, last, seen, feats, rev, first_seen in rows:
             assert isinstance(sid, int) and isinstance(rev, int)
             found.add(sid)
@@ -322,3 +324,12 @@ def _save(
             .values({k: bindparam(f"new_{k}") for k in columns}),
             [dict(sid=sid, **{f"new_{k}": v for k, v in st.items()}) for sid, st in states.items()],
         )
+
+
+def _latest(*times: object) -> datetime:
+    """The first of a story row's times that is set (its latest item's, its first item's, when
+    it was first seen), naive or aware alike, for ordering."""
+    for t in times:
+        if isinstance(t, datetime):
+            return t.replace(tzinfo=None)
+    return datetime.min
