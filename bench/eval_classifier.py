@@ -162,6 +162,51 @@ def calibrate(rows: list[dict], profile_path: Path) -> None:
         print(f"  {t}: calibration: {{slope: {a:.3f}, offset: {b:.3f}}}  # {sum(ys)} of {len(ys)}")
 
 
+# The sets scored whole (no split), by their flag: file in tests/data, --help, printed name.
+WHOLE_SETS: dict[str, tuple[str, str, str]] = {
+    "unseen2": (
+        "unseen_written_2.jsonl",
+        "the second unseen set (tune material since round 3)",
+        "unseen 2",
+    ),
+    "unseen3": (
+        "unseen_written_3.jsonl",
+        "the third unseen set (tune material since round 4)",
+        "unseen 3, tune since round 4",
+    ),
+    "unseen4": (
+        "unseen_written_4.jsonl",
+        "the fourth unseen set (held out for three measurements; tune material since round 5)",
+        "unseen 4, tune since round 5",
+    ),
+    "train5": (
+        "train_written_5.jsonl",
+        "the items written for training in round 5",
+        "written for training, round 5",
+    ),
+    "train6": (
+        "train_written_6.jsonl",
+        "the second set written for training in round 5",
+        "written for training, round 5 (second writer)",
+    ),
+    "unseen5": (
+        "unseen_written_5.jsonl",
+        "the fifth unseen set (labelled blind by two people, measured twice), now tune material",
+        "unseen 5, measured twice, then tune material",
+    ),
+    "unseen6": (
+        "unseen_written_6.jsonl",
+        "the sixth unseen set (labelled blind by two people, measured twice), now tune material",
+        "unseen 6, measured twice, then tune material",
+    ),
+    "unseen7": (
+        "unseen_written_7.jsonl",
+        "the seventh unseen set (written in round 5, last cycle), held out entirely",
+        "unseen 7, held out",
+    ),
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--split", default="test", choices=["tune", "test", "heldout", "all"])
@@ -180,46 +225,15 @@ def main() -> None:
     ap.add_argument(
         "--unseen", action="store_true", help="the items written from news pages found later"
     )
-    ap.add_argument(
-        "--unseen2", action="store_true", help="the second unseen set (tune material since round 3)"
-    )
-    ap.add_argument(
-        "--unseen3", action="store_true", help="the third unseen set (tune material since round 4)"
-    )
-    ap.add_argument(
-        "--unseen4",
-        action="store_true",
-        help="the fourth unseen set (held out for three measurements; tune material since round 5)",
-    )
-    ap.add_argument(
-        "--train5", action="store_true", help="the items written for training in round 5"
-    )
-    ap.add_argument(
-        "--train6", action="store_true", help="the second set written for training in round 5"
-    )
-    ap.add_argument(
-        "--unseen5",
-        action="store_true",
-        help="the fifth unseen set (labelled blind by two people, measured twice), now tune material",
-    )
-    ap.add_argument(
-        "--unseen6",
-        action="store_true",
-        help="the sixth unseen set (labelled blind by two people, measured twice), now tune material",
-    )
-    ap.add_argument(
-        "--unseen7",
-        action="store_true",
-        help="the seventh unseen set (written in round 5, last cycle), held out entirely",
-    )
+    for flag, (_, help_text, _) in WHOLE_SETS.items():
+        ap.add_argument(f"--{flag}", action="store_true", help=help_text)
     ap.add_argument(
         "--calibrate",
         action="store_true",
         help="fit each topic's calibration on the tune splits of all three sets",
     )
     args = ap.parse_args()
-    set_flags = ("unseen", "unseen2", "unseen3", "unseen4", "train5", "train6", "unseen5")
-    asked = [f"--{f}" for f in (*set_flags, "unseen6", "real") if getattr(args, f)]
+    asked = [f"--{f}" for f in ("unseen", *WHOLE_SETS, "real") if getattr(args, f)]
     if len(asked) > 1:  # the first one used to win silently, under the other's name
         ap.error(f"one set at a time: {' '.join(asked)}")
     if args.calibrate:
@@ -233,34 +247,14 @@ def main() -> None:
                 rows += [r for r in load_real(Path(args.labels)) if r["split"] == "tune"]
         calibrate(rows, Path(args.profile))
         return
-    whole_sets = {
-        "unseen2": "unseen_written_2.jsonl",
-        "unseen3": "unseen_written_3.jsonl",
-        "unseen4": "unseen_written_4.jsonl",
-        "train5": "train_written_5.jsonl",
-        "train6": "train_written_6.jsonl",
-        "unseen5": "unseen_written_5.jsonl",
-        "unseen6": "unseen_written_6.jsonl",
-        "unseen7": "unseen_written_7.jsonl",
-    }
-    chosen = [f for f in whole_sets if getattr(args, f)]
+    chosen = [f for f in WHOLE_SETS if getattr(args, f)]
     if args.unseen or chosen:
-        name = whole_sets[chosen[0]] if chosen else "unseen_written.jsonl"
+        name = WHOLE_SETS[chosen[0]][0] if chosen else "unseen_written.jsonl"
         split = "all" if chosen else args.split
         rows = load_set(ROOT / "tests" / "data" / name, split)
         for r in rows:
             r["kind"] = "positive" if r["topics"] else "negative"
-        titles = {
-            "unseen2": "unseen 2",
-            "unseen3": "unseen 3, tune since round 4",
-            "unseen4": "unseen 4, tune since round 5",
-            "train5": "written for training, round 5",
-            "train6": "written for training, round 5 (second writer)",
-            "unseen5": "unseen 5, measured twice, then tune material",
-            "unseen6": "unseen 6, measured twice, then tune material",
-            "unseen7": "unseen 7, held out",
-        }
-        args.split = titles[chosen[0]] if chosen else f"unseen, {args.split}"
+        args.split = WHOLE_SETS[chosen[0]][2] if chosen else f"unseen, {args.split}"
     elif args.real:
         rows = [r for r in load_real(Path(args.labels)) if args.split in ("all", r["split"])]
         args.split = f"real captures, {args.split}"
