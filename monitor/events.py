@@ -562,6 +562,14 @@ class EventIndex:
         log1 = _LOG
         return {t: n - log1[df.get(t, 0)] for t in terms}
 
+    def _norm(self, weights: Mapping[str, float]) -> float:
+        """The length of term weights × their idf (as `_idfs` gives it), without building
+        the idf dict: a story's norm is summed on its first comparison after each change."""
+        n = math.log(len(self.stories) + 10) + 1.0
+        df = self.df
+        log1 = _LOG
+        return math.sqrt(sum(((n - log1[df.get(t, 0)]) * w) ** 2 for t, w in weights.items()))
+
     # --- the decision --------------------------------------------------------------------
 
     def decide(self, f: EventFeatures) -> Decision:
@@ -632,10 +640,7 @@ class EventIndex:
         if q.happened.isdisjoint(common) and (sem < p.sem_gate or not shared):
             return 0.0
         if not st.norm:
-            n = math.log(len(self.stories) + 10) + 1.0
-            df = self.df
-            log1 = _LOG
-            st.norm = math.sqrt(sum(((n - log1[df.get(t, 0)]) * w) ** 2 for t, w in terms.items()))
+            st.norm = self._norm(terms)
         cos = dot / (q.norm * st.norm) if st.norm else 0.0
         if p.title_mix:
             cos = (1.0 - p.title_mix) * cos + p.title_mix * self._title_cosine(q, st)
@@ -769,8 +774,7 @@ class EventIndex:
         st.first = min(st.first, f.time)
         st.last = max(st.last, f.time)
         st.items += 1
-        if not self._recent or self._recent[-1] != story_id:
-            self._recent.append(story_id)
+        self._touch(story_id)
         for t, w in f.terms.items():
             if t not in st.terms:
                 self._post(t, story_id)
@@ -811,8 +815,12 @@ class EventIndex:
         self.stories[st.id] = st
         # A story another process created or grew is as recent as one added here: without
         # this, the latest stories the meaning looks at were only this process's own.
-        if not self._recent or self._recent[-1] != st.id:
-            self._recent.append(st.id)
+        self._touch(st.id)
+
+    def _touch(self, story_id: int) -> None:
+        """Mark a story as the latest added to (once in a row)."""
+        if not self._recent or self._recent[-1] != story_id:
+            self._recent.append(story_id)
 
     def evict(self, before: datetime) -> int:
         """Forget the stories whose latest item is older than `before`."""
