@@ -375,9 +375,7 @@ def heldout(
     w_labels = {w.id: w.event for w in written}
     w_looks = {w.id: w.lookalike_of or w.event for w in written}
     parts.append(("written multi-outlet", w_items, w_labels, w_looks))
-    if stream:
-        parts = [(f"{name}, profile", profile_stream(its), lab, la) for name, its, lab, la in parts]
-    return _score_parts(parts, params, aliases, show_errors)
+    return _score_parts(parts, params, aliases, show_errors, stream)
 
 
 def blind2(params: Params, aliases: dict[str, str], show_errors: bool, stream: bool = False) -> int:
@@ -392,14 +390,16 @@ def blind2(params: Params, aliases: dict[str, str], show_errors: bool, stream: b
         print(f"Le Monde/NewsAPI (real): skipped ({e})")
     parts.append(("written multi-outlet 2", *b2.load_written()))
     parts.append(("written multi-outlet 3", *b2.load_written(b2.WRITTEN3, b2.WRITTEN3_LOOKALIKES)))
-    if stream:
-        parts = [(f"{name}, profile", profile_stream(its), lab, la) for name, its, lab, la in parts]
-    return _score_parts(parts, params, aliases, show_errors)
+    return _score_parts(parts, params, aliases, show_errors, stream)
 
 
 def _score_parts(
-    parts: list[Part], params: Params, aliases: dict[str, str], show_errors: bool
+    parts: list[Part], params: Params, aliases: dict[str, str], show_errors: bool, stream: bool
 ) -> int:
+    """Cluster and score each part over all its items (`stream`: only those the profile
+    matches)."""
+    if stream:
+        parts = [(f"{name}, profile", profile_stream(its), lab, la) for name, its, lab, la in parts]
     print(
         "set                      items  P      R      F1     alerts/event (events)  "
         "look-alike merges"
