@@ -201,8 +201,13 @@ WHOLE_SETS: dict[str, tuple[str, str, str]] = {
     ),
     "unseen7": (
         "unseen_written_7.jsonl",
-        "the seventh unseen set (written in round 5, last cycle), held out entirely",
-        "unseen 7, held out",
+        "the seventh unseen set (labelled blind by two people, measured twice), now tune material",
+        "unseen 7, measured twice, then tune material",
+    ),
+    "unseen8": (
+        "unseen_written_8.jsonl",
+        "the eighth unseen set (written in round 6, labelled blind by two people), held out",
+        "unseen 8, held out",
     ),
 }
 

@@ -1,7 +1,7 @@
 """Event clustering against hand labels: real multi-outlet captures and written look-alikes.
 
     python bench/eval_events.py [--split tune|test|all] [--errors] [--smoke] [--no-bench]
-                                [--heldout] [--profile-stream]
+                                [--heldout | --blind2 | --blind3] [--profile-stream]
 
 The real captures of ../shared/fixtures/real-feeds (twelve outlets in May 2020, six in
 January–February 2024) are read in place with the project's own feed parser; every item goes
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.eval_item import EvalItem  # noqa: E402  (re-exported: older importers)
-from bench.shared import CAPTURES  # noqa: E402
+from bench.shared import CAPTURES, CapturesMissing  # noqa: E402
 from monitor.classify import Scorer, load_profile  # noqa: E402
 from monitor.events import (  # noqa: E402
     EventIndex,
@@ -278,12 +278,20 @@ def main() -> int:
     ap.add_argument(
         "--blind2",
         action="store_true",
-        help="the second blind set (bench/event_blind2.py): measure once, never tune on it",
+        help="the second blind set (bench/event_blind2.py), tune material since round 6",
+    )
+    ap.add_argument(
+        "--blind3",
+        action="store_true",
+        help="the third blind set (bench/event_blind3.py): measured before and after, not tuned on",
     )
     ap.add_argument(
         "--profile-stream",
         action="store_true",
-        help="score only the items the topic profile matches (captures' splits, --heldout, --blind2)",
+        help=(
+            "score only the items the topic profile matches "
+            "(captures' splits, --heldout, --blind2, --blind3)"
+        ),
     )
     args = ap.parse_args()
     params = Params()
@@ -293,6 +301,8 @@ def main() -> int:
         return heldout(params, aliases, args.errors, stream)
     if args.blind2:
         return blind2(params, aliases, args.errors, stream)
+    if args.blind3:
+        return blind3(params, aliases, args.errors, stream)
 
     pairs = written_pairs(params, aliases)
     bad = [f"{name} ({kind})" for name, kind, ok in pairs if not ok]
@@ -368,7 +378,7 @@ def heldout(
     try:
         real = [EvalItem(i, t, s, when) for i, t, s, when in ho.load_heldout()]
         parts.append(("Le Monde 2020 (real)", real, ho.load_labels(), ho.load_lookalikes()))
-    except ho.HeldoutMissing as e:
+    except CapturesMissing as e:
         print(f"Le Monde 2020 (real): skipped ({e})")
     written = ho.load_written()
     w_items = [EvalItem(w.id, w.title, w.summary, w.published) for w in written]
@@ -386,10 +396,24 @@ def blind2(params: Params, aliases: dict[str, str], show_errors: bool, stream: b
     parts: list[Part] = []
     try:
         parts.append(("Le Monde/NewsAPI (real)", *b2.load_real()))
-    except b2.CapturesMissing as e:
+    except CapturesMissing as e:
         print(f"Le Monde/NewsAPI (real): skipped ({e})")
     parts.append(("written multi-outlet 2", *b2.load_written()))
     parts.append(("written multi-outlet 3", *b2.load_written(b2.WRITTEN3, b2.WRITTEN3_LOOKALIKES)))
+    return _score_parts(parts, params, aliases, show_errors, stream)
+
+
+def blind3(params: Params, aliases: dict[str, str], show_errors: bool, stream: bool = False) -> int:
+    """The third blind set (bench/event_blind3.py), round 6 (`stream`: only the items the
+    profile matches)."""
+    from bench import event_blind3 as b3
+
+    parts: list[Part] = []
+    try:
+        parts.append(("Le Monde/Sc&Av/NewsAPI (real)", *b3.load_real()))
+    except CapturesMissing as e:
+        print(f"Le Monde/Sc&Av/NewsAPI (real): skipped ({e})")
+    parts.append(("written multi-outlet 4", *b3.load_written()))
     return _score_parts(parts, params, aliases, show_errors, stream)
 
 

@@ -74,7 +74,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.eval_item import EvalItem, read_labels  # noqa: E402
-from bench.shared import CAPTURES  # noqa: E402
+from bench.shared import CAPTURES, CapturesMissing, need_capture  # noqa: E402
 from monitor.parse import parse_feed  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -103,31 +103,24 @@ Labels = dict[str, str]
 Loaded = tuple[list[EvalItem], Labels, Labels]
 
 
-class CapturesMissing(FileNotFoundError):
-    """A shared capture is absent: callers skip and say so (publishers' text is not copied)."""
-
-
 def _capture_day(name: str) -> datetime:
     """Noon UTC of the date in a capture's file name: the time of an undated item."""
     day = next(p for p in name.replace(".", "_").split("_") if p[:2] == "20" and len(p) == 10)
     return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(hours=12)
 
 
-def _need(path: Path) -> None:
-    if not path.is_file():
-        raise CapturesMissing(
-            f"{path} is absent: the blind set reads the captures in place from "
-            "../shared/fixtures/real-feeds (set MONITOR_SHARED_DIR to point elsewhere)"
-        )
-
-
-def real_items(captures: Path = CAPTURES) -> list[EvalItem]:
-    """Every item of the seven captures, once per key, in time order (see the docstring)."""
+def real_items(
+    captures: Path = CAPTURES,
+    xml_files: tuple[str, ...] = XML_FILES,
+    json_files: tuple[str, ...] = JSON_FILES,
+) -> list[EvalItem]:
+    """Every item of the captures (this set's seven by default), once per key, in time order
+    (see the docstring)."""
     seen: set[str] = set()
     out: list[EvalItem] = []
-    for name in XML_FILES:
+    for name in xml_files:
         path = captures / name
-        _need(path)
+        need_capture(path, "the blind set")
         feed = parse_feed(path.read_bytes(), f"https://capture.invalid/{path.name}", PARSE_NOW)
         for it in feed.items:
             if it.key in seen:
@@ -136,9 +129,9 @@ def real_items(captures: Path = CAPTURES) -> list[EvalItem]:
             ident = f"{path.stem}#{hashlib.sha1(it.key.encode()).hexdigest()[:10]}"
             when = it.published or _capture_day(name)
             out.append(EvalItem(ident, it.title, it.summary, when, it.published is not None))
-    for name in JSON_FILES:
+    for name in json_files:
         path = captures / name
-        _need(path)
+        need_capture(path, "the blind set")
         for art in json.loads(path.read_text(encoding="utf-8"))["articles"]:
             url = str(art["url"])
             if url in seen:
@@ -165,12 +158,15 @@ def real_items(captures: Path = CAPTURES) -> list[EvalItem]:
 
 
 def load_real(
-    captures: Path = CAPTURES, labels: Path = LABELS, lookalikes: Path = LOOKALIKES
+    captures: Path = CAPTURES,
+    labels: Path = LABELS,
+    lookalikes: Path = LOOKALIKES,
+    files: tuple[tuple[str, ...], tuple[str, ...]] = (XML_FILES, JSON_FILES),
 ) -> Loaded:
     """Part 1: (items in time order, item -> event for multi-item events, item -> look-alike
     group). Raises CapturesMissing when a capture is absent, ValueError when a label names an
     item the captures do not have."""
-    items = real_items(captures)
+    items = real_items(captures, *files)
     ids = {i.id for i in items}
     ev = read_labels(labels, ("item", "event"))
     look = read_labels(lookalikes, ("item", "group"))
@@ -211,7 +207,7 @@ def load_written(path: Path = WRITTEN, lookalikes: Path = WRITTEN_LOOKALIKES) ->
     return items, events, look
 
 
-def _counts(name: str, loaded: Loaded) -> str:
+def counts(name: str, loaded: Loaded) -> str:
     items, labels, look = loaded
     sizes: dict[str, int] = {}
     for event in labels.values():
@@ -227,11 +223,11 @@ def _counts(name: str, loaded: Loaded) -> str:
 
 def main() -> int:
     try:
-        print(_counts("real", load_real()))
+        print(counts("real", load_real()))
     except CapturesMissing as e:
         print(f"real: skipped ({e})")
-    print(_counts("written", load_written()))
-    print(_counts("written3", load_written(WRITTEN3, WRITTEN3_LOOKALIKES)))
+    print(counts("written", load_written()))
+    print(counts("written3", load_written(WRITTEN3, WRITTEN3_LOOKALIKES)))
     return 0
 
 

@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.eval_item import read_labels
-from bench.shared import CAPTURES
+from bench.shared import CAPTURES, need_capture
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -63,10 +63,6 @@ WINDOWS: tuple[tuple[str, str], ...] = (
 )
 
 
-class HeldoutMissing(FileNotFoundError):
-    """The shared capture is absent: callers skip and say so (publishers' text is not copied)."""
-
-
 def in_windows(date: str) -> bool:
     return any(lo <= date <= hi for lo, hi in WINDOWS)
 
@@ -76,14 +72,10 @@ def load_heldout(captures: Path = CAPTURES) -> list[tuple[str, str, str, datetim
 
     The capture has a day, not a time: an item's time is 12:00 UTC of its date attribute, and
     items of one day keep the capture's order (its numero), which the sort preserves.
-    Raises HeldoutMissing when the capture is not there.
+    Raises CapturesMissing when the capture is not there.
     """
     path = captures / CAPTURE_NAME
-    if not path.is_file():
-        raise HeldoutMissing(
-            f"{path} is absent: the held-out set reads Le Monde's 2020 capture in place "
-            "from ../shared/fixtures/real-feeds (set MONITOR_SHARED_DIR to point elsewhere)"
-        )
+    need_capture(path, "the held-out set")
     rows: list[tuple[int, tuple[str, str, str, datetime]]] = []
     for item in ET.parse(path).getroot().iter("item"):
         date = item.get("date") or ""

@@ -24,3 +24,16 @@ def find_shared() -> Path:
 
 SHARED = find_shared()
 CAPTURES = SHARED / "fixtures" / "real-feeds"
+
+
+class CapturesMissing(FileNotFoundError):
+    """A shared capture is absent: callers skip and say so (publishers' text is not copied)."""
+
+
+def need_capture(path: Path, what: str) -> None:
+    """Raise CapturesMissing, naming `what` reads the capture, when `path` is not a file."""
+    if not path.is_file():
+        raise CapturesMissing(
+            f"{path} is absent: {what} reads it in place from ../shared/fixtures/real-feeds "
+            "(set MONITOR_SHARED_DIR to point elsewhere)"
+        )

@@ -12,12 +12,12 @@ import pytest
 from bench.event_heldout import (
     CAPTURE_NAME,
     CAPTURES,
-    HeldoutMissing,
     load_heldout,
     load_labels,
     load_lookalikes,
     load_written,
 )
+from bench.shared import CapturesMissing
 
 EVENT_ID = re.compile(r"^\d{4}-\d{2}-\d{2}-[a-z0-9-]+$")
 ITEM_ID = re.compile(r"^lemonde2020#\d+$")
@@ -43,7 +43,7 @@ def test_labels_and_lookalikes_are_well_formed() -> None:
 def test_every_labelled_id_is_an_item_of_the_windows() -> None:
     try:
         rows = load_heldout(CAPTURES)
-    except HeldoutMissing as e:
+    except CapturesMissing as e:
         pytest.skip(f"../shared is absent, the held-out ids cannot be resolved: {e}")
     ids = [r[0] for r in rows]
     assert len(ids) == len(set(ids)) == 305
@@ -80,7 +80,7 @@ def test_written_events_have_three_outlets_and_lookalikes_resolve() -> None:
 def test_loader_keeps_the_windows_in_time_order_and_says_when_the_capture_is_absent(
     tmp_path: Path,
 ) -> None:
-    with pytest.raises(HeldoutMissing, match="absent"):
+    with pytest.raises(CapturesMissing, match="absent"):
         load_heldout(tmp_path)
     (tmp_path / CAPTURE_NAME).write_text(
         '<?xml version="1.0" encoding="utf-8"?><root>'

@@ -1,24 +1,30 @@
-"""Consistency of the second blind event set's files (no clustering is run here)."""
+"""Consistency of the second and third blind event sets' files (no clustering is run here)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 
-from bench.event_blind2 import (
-    WRITTEN3,
-    WRITTEN3_LOOKALIKES,
-    CapturesMissing,
-    load_real,
-    load_written,
-)
+from bench import event_blind2 as b2
+from bench import event_blind3 as b3
+from bench.shared import CapturesMissing
+
+REAL: dict[str, Callable[[], b2.Loaded]] = {"blind2": b2.load_real, "blind3": b3.load_real}
+WRITTEN: dict[str, tuple[Callable[[], b2.Loaded], int]] = {
+    # loader, events with three or more items the writer was asked for
+    "blind2 written 2": (b2.load_written, 40),
+    "blind2 written 3": (lambda: b2.load_written(b2.WRITTEN3, b2.WRITTEN3_LOOKALIKES), 40),
+    "blind3 written 4": (b3.load_written, 36),
+}
 
 
-def test_real_labels_name_captured_items_and_events_have_several_items() -> None:
+@pytest.mark.parametrize("part", sorted(REAL))
+def test_real_labels_name_captured_items_and_events_have_several_items(part: str) -> None:
     try:
-        items, labels, lookalikes = load_real()
+        items, labels, lookalikes = REAL[part]()
     except CapturesMissing as e:
         pytest.skip(str(e))
     ids = [i.id for i in items]
@@ -34,11 +40,14 @@ def test_real_labels_name_captured_items_and_events_have_several_items() -> None
     assert all(len(e) >= 2 for e in events_of_group.values())
 
 
-@pytest.mark.parametrize("part", ["written", "written3"])
+def test_the_sets_share_no_capture() -> None:
+    assert not set(b2.XML_FILES + b2.JSON_FILES) & set(b3.XML_FILES + b3.JSON_FILES)
+
+
+@pytest.mark.parametrize("part", sorted(WRITTEN))
 def test_written_events_are_multi_outlet_and_within_36_hours(part: str) -> None:
-    items, events, lookalikes = (
-        load_written() if part == "written" else load_written(WRITTEN3, WRITTEN3_LOOKALIKES)
-    )
+    load, several = WRITTEN[part]
+    items, events, lookalikes = load()
     by_event: dict[str, list[int]] = defaultdict(list)
     for n, item in enumerate(items):
         by_event[events[item.id]].append(n)
@@ -48,7 +57,7 @@ def test_written_events_are_multi_outlet_and_within_36_hours(part: str) -> None:
         assert max(times) - min(times) <= timedelta(hours=36)
         titles = {items[n].title for n in members}
         assert len(titles) == len(members)  # no repeated headline
-    assert sum(1 for m in by_event.values() if len(m) >= 3) >= 40
+    assert sum(1 for m in by_event.values() if len(m) >= 3) >= several
     events_of_group: dict[str, set[str]] = defaultdict(set)
     for item, group in lookalikes.items():
         events_of_group[group].add(events[item])

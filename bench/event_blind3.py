@@ -1,0 +1,87 @@
+"""A third blind evaluation set for event clustering, labelled by hand (round 6).
+
+Built like the second (bench/event_blind2.py) by two helpers who never saw a clusterer, its
+code, its output or the other labelled sets, with the same guideline ("the same event", quoted
+in bench/event_blind2.py). It was written before the change it judges and measured twice: with
+the grouping as it stood, then with the change (the keep rule was fixed before either run).
+
+1. **Real captures, exhaustive labels** (``load_real``), read in place from
+   ``../shared/fixtures/real-feeds`` (ids only in the repository): the single-day Le Monde
+   feeds not used by any other event set (international 2022-01-13, 2022-03-27, 2022-04-07,
+   2022-10-14, 2022-11-24, 2024-03-27; Europe 2022-11-01, 2022-12-15; « à la une »
+   2018-06-27), Sciences et Avenir's space feed of 2018-06-28, and NewsAPI's Le Monde (May
+   2023) and Libération (1–2 February 2021) responses: 247 items, read and id'd as
+   bench/event_blind2.py reads its captures. ``tests/data/event_blind3_labels.tsv`` lists the
+   items of every event with several items; ``tests/data/event_blind3_lookalikes.tsv`` groups
+   items that read alike but are different events. Mostly one outlet per event: a test of
+   *precision*.
+2. **Written multi-outlet coverage** (``load_written``), ``tests/data/event_blind3_written.jsonl``:
+   real events told by 3–4 invented French outlets each, 0–36 h apart, most of them on the
+   Armenia–Azerbaijan conflict, Russia's mediation and the CSTO, plus look-alike events (a
+   truce and its violation, two summits in one city, a toll update days later), grouped in
+   ``tests/data/event_blind3_written_lookalikes.tsv``. Unlike the second set's writers, who
+   gave every outlet its own angle, this writer was asked for what outlets mostly do: retell
+   the happening in their own words, some leading with the toll, a reaction or the context.
+
+This module only loads; scoring is bench/eval_events.py's job (``--blind3``).
+``python bench/event_blind3.py`` prints counts only.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import event_blind2 as b2  # noqa: E402
+from bench.shared import CAPTURES, CapturesMissing  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+LABELS = DATA / "event_blind3_labels.tsv"
+LOOKALIKES = DATA / "event_blind3_lookalikes.tsv"
+WRITTEN = DATA / "event_blind3_written.jsonl"
+WRITTEN_LOOKALIKES = DATA / "event_blind3_written_lookalikes.tsv"
+
+XML_FILES: tuple[str, ...] = (
+    "lemonde_2022-01-13_international.xml",
+    "lemonde_2022-03-27_international.xml",
+    "lemonde_2022-04-07_international.xml",
+    "lemonde_2022-10-14_international.xml",
+    "lemonde_2022-11-01_europe.xml",
+    "lemonde_2022-11-24_international.xml",
+    "lemonde_2022-12-15_europe.xml",
+    "lemonde_2024-03-27_international.xml",
+    "lemonde_2018-06-27_une.xml",
+    "sciencesetavenir_2018-06-28_espace.xml",
+)
+JSON_FILES: tuple[str, ...] = (
+    "newsapi_lemonde_2023-05.json",
+    "newsapi_liberation_2021-02.json",
+)
+
+
+def load_real(captures: Path = CAPTURES) -> b2.Loaded:
+    """Part 1: (items in time order, item -> event for multi-item events, item -> look-alike
+    group). Raises CapturesMissing when a capture is absent."""
+    return b2.load_real(captures, LABELS, LOOKALIKES, (XML_FILES, JSON_FILES))
+
+
+def load_written() -> b2.Loaded:
+    """Part 2: (items in time order, item -> event, item -> look-alike group of its event)."""
+    return b2.load_written(WRITTEN, WRITTEN_LOOKALIKES)
+
+
+def main() -> int:
+    try:
+        print(b2.counts("real", load_real()))
+    except CapturesMissing as e:
+        print(f"real: skipped ({e})")
+    print(b2.counts("written", load_written()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
