@@ -413,6 +413,10 @@ def blind3(params: Params, aliases: dict[str, str], show_errors: bool, stream: b
         parts.append(("Le Monde/Sc&Av/NewsAPI (real)", *b3.load_real()))
     except CapturesMissing as e:
         print(f"Le Monde/Sc&Av/NewsAPI (real): skipped ({e})")
+    try:
+        parts.append(("community site (real)", *b3.load_community()))
+    except CapturesMissing as e:
+        print(f"community site (real): skipped ({e})")
     parts.append(("written multi-outlet 4", *b3.load_written()))
     return _score_parts(parts, params, aliases, show_errors, stream)
 

@@ -15,7 +15,14 @@ the grouping as it stood, then with the change (the keep rule was fixed before e
    items of every event with several items; ``tests/data/event_blind3_lookalikes.tsv`` groups
    items that read alike but are different events. Mostly one outlet per event: a test of
    *precision*.
-2. **Written multi-outlet coverage** (``load_written``), ``tests/data/event_blind3_written.jsonl``:
+2. **A real stream of the conflict, exhaustive labels** (``load_community``): every post of
+   the Armenian community site's capture (``aamc_armenian-community-site_posts_2022-2026.jsonl``,
+   mostly reposts of armenews.com) in three windows, 1 Sep–31 Oct 2022 (the attacks on Armenia
+   of 13 September), 1 Sep–31 Dec 2023 (the offensive on Karabakh and the exodus) and 1 Feb–31
+   Mar 2024: 192 posts, id ``aamc#<sha1(source_file)[:10]>``, time the post's date.
+   ``tests/data/event_blind3_community_labels.tsv`` and ``..._community_lookalikes.tsv`` as
+   above. The profile's own stream, told by one site: where the kind-of-happening join acts.
+3. **Written multi-outlet coverage** (``load_written``), ``tests/data/event_blind3_written.jsonl``:
    real events told by 3–4 invented French outlets each, 0–36 h apart, most of them on the
    Armenia–Azerbaijan conflict, Russia's mediation and the CSTO, plus look-alike events (a
    truce and its violation, two summits in one city, a toll update days later), grouped in
@@ -29,7 +36,10 @@ This module only loads; scoring is bench/eval_events.py's job (``--blind3``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,11 +47,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import event_blind2 as b2  # noqa: E402
-from bench.shared import CAPTURES, CapturesMissing  # noqa: E402
+from bench.eval_item import EvalItem, read_labels  # noqa: E402
+from bench.shared import CAPTURES, CapturesMissing, need_capture  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 LABELS = DATA / "event_blind3_labels.tsv"
 LOOKALIKES = DATA / "event_blind3_lookalikes.tsv"
+COMMUNITY_LABELS = DATA / "event_blind3_community_labels.tsv"
+COMMUNITY_LOOKALIKES = DATA / "event_blind3_community_lookalikes.tsv"
 WRITTEN = DATA / "event_blind3_written.jsonl"
 WRITTEN_LOOKALIKES = DATA / "event_blind3_written_lookalikes.tsv"
 
@@ -69,6 +82,49 @@ def load_real(captures: Path = CAPTURES) -> b2.Loaded:
     return b2.load_real(captures, LABELS, LOOKALIKES, (XML_FILES, JSON_FILES))
 
 
+COMMUNITY = "aamc_armenian-community-site_posts_2022-2026.jsonl"
+# The labelled windows, inclusive, as the post's date (YYYY-MM-DD).
+COMMUNITY_WINDOWS: tuple[tuple[str, str], ...] = (
+    ("2022-09-01", "2022-10-31"),
+    ("2023-09-01", "2023-12-31"),
+    ("2024-02-01", "2024-03-31"),
+)
+
+
+def community_items(captures: Path = CAPTURES) -> list[EvalItem]:
+    """Every post of the windows, in time order (see the docstring)."""
+    path = captures / COMMUNITY
+    need_capture(path, "the blind set")
+    out: list[EvalItem] = []
+    # split on newlines only: str.splitlines also breaks inside strings at U+2028 and kin
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if not line.strip():
+            continue
+        post = json.loads(line)
+        stamp = str(post["date"])
+        if not any(lo <= stamp[:10] <= hi for lo, hi in COMMUNITY_WINDOWS):
+            continue
+        ident = f"aamc#{hashlib.sha1(str(post['source_file']).encode()).hexdigest()[:10]}"
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
+        out.append(EvalItem(ident, str(post["title"]), str(post.get("summary") or ""), when))
+    out.sort(key=lambda i: (i.time, i.id))
+    return out
+
+
+def load_community(captures: Path = CAPTURES) -> b2.Loaded:
+    """Part 2: (posts in time order, post -> event for multi-post events, post -> look-alike
+    group). Raises CapturesMissing when the capture is absent, ValueError when a label names a
+    post the windows do not have."""
+    items = community_items(captures)
+    ids = {i.id for i in items}
+    events = read_labels(COMMUNITY_LABELS, ("item", "event"))
+    look = read_labels(COMMUNITY_LOOKALIKES, ("item", "group"))
+    unknown = (set(events) | set(look)) - ids
+    if unknown:
+        raise ValueError(f"labels name posts not in the windows: {sorted(unknown)[:5]}")
+    return items, events, look
+
+
 def load_written() -> b2.Loaded:
     """Part 2: (items in time order, item -> event, item -> look-alike group of its event)."""
     return b2.load_written(WRITTEN, WRITTEN_LOOKALIKES)
@@ -79,6 +135,10 @@ def main() -> int:
         print(b2.counts("real", load_real()))
     except CapturesMissing as e:
         print(f"real: skipped ({e})")
+    try:
+        print(b2.counts("community", load_community()))
+    except CapturesMissing as e:
+        print(f"community: skipped ({e})")
     print(b2.counts("written", load_written()))
     return 0
 

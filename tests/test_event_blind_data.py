@@ -12,7 +12,11 @@ from bench import event_blind2 as b2
 from bench import event_blind3 as b3
 from bench.shared import CapturesMissing
 
-REAL: dict[str, Callable[[], b2.Loaded]] = {"blind2": b2.load_real, "blind3": b3.load_real}
+REAL: dict[str, Callable[[], b2.Loaded]] = {
+    "blind2": b2.load_real,
+    "blind3": b3.load_real,
+    "blind3 community": b3.load_community,
+}
 WRITTEN: dict[str, tuple[Callable[[], b2.Loaded], int]] = {
     # loader, events with three or more items the writer was asked for
     "blind2 written 2": (b2.load_written, 40),
