@@ -7,7 +7,7 @@
     python bench/eval_classifier.py --unseen3 [--errors]
     python bench/eval_classifier.py --unseen4 [--errors]
     python bench/eval_classifier.py --train5|--train6|--unseen5|--unseen6 [--errors]  (tune)
-    python bench/eval_classifier.py --unseen7                                     (held out)
+    python bench/eval_classifier.py --unseen7 [--errors]                  (tune since cycle 4)
 
 Every form takes --rules-only: the rules without the second-stage model (topics.model.json).
 
@@ -36,7 +36,9 @@ held-out figure. The fifth unseen set (tests/data/unseen_written_5.jsonl, `--uns
 out for two measurements in round 5, then declared tune material: its errors were read and fixed
 by the written definitions and the model trains on it. The sixth (`--unseen6`) went the same
 way in round 5's second cycle; tests/data/train_written_6.jsonl (`--train6`) is a second
-training set. The seventh (tests/data/unseen_written_7.jsonl, `--unseen7`) is held out.
+training set. The seventh (tests/data/unseen_written_7.jsonl, `--unseen7`) was held out for two
+measurements, then declared tune material in round 5's fourth cycle: its errors were read and
+fixed by the written definitions and the model trains on it.
 """
 
 from __future__ import annotations
