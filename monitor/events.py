@@ -22,12 +22,17 @@ How an item is compared with a story:
   word of what happened).
 * **Time**: the item's published date (else when it was first seen, which may be up to
   `undated_slack` after its publication) against the story's first and latest items. Past
-  `max_gap` nothing joins; within it the bar rises with the gap, so the next day's event (a
-  summit, then another summit) must be far more similar than a paraphrase of the same hour.
+  `max_gap` nothing joins; within it the bar rises with the gap (to `join_far` at a day, on to
+  `join_max` at two days), so the next day's event (a summit, then another summit) must be
+  far more similar than a paraphrase of the same hour.
 * **Look-alikes**: different years, or different dates in the titles (« ce samedi 10 février »
   / « ce dimanche 11 février »), or different episode numbers never join, nor a title with a
   word of a turn (« violé », « échec », « annulé », « démenti ») that the story never mentions;
   a title's own key word that the story never mentions (« sommet ») lowers the score.
+  A continuing story's next happening stays apart too: a title naming a new happening
+  (« de nouvelles attaques ») the story's titles never name, and, more than `far_after`
+  after the story began, a title sharing no word with the story's titles outside its rubric
+  (« Mort d'Elizabeth II : » the lying in state, then the funeral plan).
 * **Near-identical copies** (title signatures with Jaccard ≥ 0.7) join whatever the other
   signals say, unless the numbers in the titles disagree.
 * **Word vectors** (`monitor.wordvec`, static French fastText vectors; off when the package is
