@@ -402,23 +402,33 @@ def features(
     )
 
 
-_NEW = re.compile(r"\b[Nn]ouv(?:eau|eaux|el|elle|elles)\s+([^\W_]+)")
+_NEW = re.compile(r"\b[Nn]ouv(?:eau|eaux|el|elle|elles)\s+([^\W_]+)(?:\s+([^\W_]+))?")
+# Adjectives French puts before the noun (« une nouvelle forte réplique »): the noun after
+# one names the happening too.
+_BEFORE_NOUN = frozenset(
+    """fort forte forts fortes grand grande grands grandes gros grosse grosses petit petite
+    petits petites lourd lourde lourds lourdes vaste vastes longue longues violent violente
+    violents violentes puissant puissante puissants puissantes""".split()
+)
 _COLON = re.compile(r"\s:\s|:\s")
 
 
 def _fresh_terms(title: str, synonyms: Mapping[str, str], params: Params) -> frozenset[str]:
     """The terms of the happenings a title calls new (« de nouvelles attaques », « nouvelle
-    reine »): not a name (« Nouvelle-Zélande » has no space, « Nouveau Front populaire » a
-    capital), not a stopword (« une nouvelle fois »)."""
+    reine »; after an adjective, its noun too: « une nouvelle forte réplique »): not a name
+    (« Nouvelle-Zélande » has no space, « Nouveau Front populaire » a capital), not a stopword
+    (« une nouvelle fois », « nouvelle reine de Roland-Garros »)."""
     out: set[str] = set()
     for m in _NEW.finditer(title):
-        word = m.group(1)
-        if word[0].isupper():
-            continue
-        st = stem(fold(word))
-        if st in STOPWORDS or len(st) < 2 or st.isdigit():
-            continue
-        out.update(t for t in _event_terms(st, synonyms, params) if t[0] != "^")
+        for word in m.groups():
+            if not word or word[0].isupper():
+                break
+            st = stem(fold(word))
+            if st in STOPWORDS or len(st) < 2 or st.isdigit():
+                break
+            out.update(t for t in _event_terms(st, synonyms, params) if t[0] != "^")
+            if fold(word) not in _BEFORE_NOUN:
+                break
     return frozenset(out)
 
 

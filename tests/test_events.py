@@ -485,6 +485,8 @@ def test_a_title_naming_a_new_happening_joins_only_a_story_that_names_it() -> No
     attacks = EventIndex()
     _story(attacks, ("Attaques à la frontière entre l'Arménie et l'Azerbaïdjan", "", 0))
     assert attacks.decide(item).story_id == 1
+    # after an adjective, its noun names the happening too
+    assert {"forte", "replique"} <= feat("Séisme : une nouvelle forte réplique").fresh
     # names and set phrases are no new happening
     for title in (
         "Nouvelle-Zélande : un séisme",
