@@ -22,12 +22,17 @@ How an item is compared with a story:
   word of what happened).
 * **Time**: the item's published date (else when it was first seen, which may be up to
   `undated_slack` after its publication) against the story's first and latest items. Past
-  `max_gap` nothing joins; within it the bar rises with the gap, so the next day's event (a
-  summit, then another summit) must be far more similar than a paraphrase of the same hour.
+  `max_gap` nothing joins; within it the bar rises with the gap (to `join_far` at a day, on to
+  `join_max` at two days), so the next day's event (a summit, then another summit) must be
+  far more similar than a paraphrase of the same hour.
 * **Look-alikes**: different years, or different dates in the titles (« ce samedi 10 février »
   / « ce dimanche 11 février »), or different episode numbers never join, nor a title with a
   word of a turn (« violé », « échec », « annulé », « démenti ») that the story never mentions;
   a title's own key word that the story never mentions (« sommet ») lowers the score.
+  A continuing story's next happening stays apart too: a title naming a new happening
+  (« de nouvelles attaques ») the story's titles never name, and, more than `far_after`
+  after the story began, a title sharing no word with the story's titles outside its rubric
+  (« Mort d'Elizabeth II : » the lying in state, then the funeral plan).
 * **Near-identical copies** (title signatures with Jaccard ≥ 0.7) join whatever the other
   signals say, unless the numbers in the titles disagree.
 * **Word vectors** (`monitor.wordvec`, static French fastText vectors; off when the package is
@@ -151,6 +156,12 @@ class Params:
     join_far: float = 0.70  # score needed from `far_after` to `max_gap` from the story's items
     max_gap: timedelta = timedelta(hours=48)
     far_after: timedelta = timedelta(hours=24)  # the bar reaches join_far at this gap
+    join_max: float = 0.80  # past far_after the bar goes on rising, to this at max_gap
+    # A title naming a new happening (« nouvelles attaques », « nouvelle reine ») joins only
+    # a story whose titles name it too; an item more than far_after after a story's first
+    # item must share a title word outside its rubric (« Mort d'Elizabeth II : … »).
+    fresh_guard: bool = True
+    continuing_guard: bool = True
     # An undated item's time is when it was first seen: it was published then or earlier
     # (a feed's first poll brings its backlog), up to this much earlier for the decision.
     undated_slack: timedelta = timedelta(hours=48)
@@ -201,6 +212,11 @@ class EventFeatures:
     time: datetime
     dated: bool = True  # False: `time` is when the item was first seen (no published date)
     vector: Vector | None = field(default=None, compare=False)  # unit; None: vectors off
+    # the terms of a new happening its title names (« nouvelles attaques »: attaque, ~attaque)
+    fresh: frozenset[str] = frozenset()
+    # its title's terms outside a rubric (the few words before a colon: « Covid-19 : … »);
+    # None: the same as title_terms
+    body: frozenset[str] | None = None
 
 
 def entity_aliases(groups: Mapping[str, Iterable[tuple[str, bool]]]) -> dict[str, str]:
@@ -295,7 +311,10 @@ def features(
     loaded on first use; None: no semantic term)."""
     lede = summary[: params.lede_chars]
     terms: dict[str, float] = {}
-    title_words = [_word(t) for t in _WORD.findall(fold(title))]
+    folded = fold(title)
+    title_words = [_word(t) for t in _WORD.findall(folded)]
+    rubric = _rubric_words(folded)
+    body: set[str] = set()
     lede_words = [_word(t) for t in _WORD.findall(fold(lede))]
     multi = _multi_word_entities(aliases) if aliases else {}
     title_names = _entity_spans(title_words, multi)
@@ -325,6 +344,8 @@ def features(
         if entity is not None:  # a profile entity's word counts as the entity only
             title_terms.add(entity)  # Latchine and Lachin are one word for the cosine
             terms[entity] = params.title_weight
+            if i >= rubric:
+                body.add(entity)
             continue
         if st in STOPWORDS or len(st) < 2:
             continue
@@ -334,6 +355,8 @@ def features(
             else:
                 title_terms.add(term)
                 terms[term] = params.title_weight
+                if i >= rubric:
+                    body.add(term)
     for i, (tok, st) in enumerate(lede_words):
         if tok.isdigit():
             if _YEAR.match(tok):
@@ -374,7 +397,50 @@ def features(
         time=time,
         dated=dated,
         vector=vector,
+        fresh=_fresh_terms(title, synonyms, params),
+        body=frozenset(body) if rubric else None,
     )
+
+
+_NEW = re.compile(r"\b[Nn]ouv(?:eau|eaux|el|elle|elles)\s+([^\W_]+)(?:\s+([^\W_]+))?")
+# Adjectives French puts before the noun (« une nouvelle forte réplique »): the noun after
+# one names the happening too.
+_BEFORE_NOUN = frozenset(
+    """fort forte forts fortes grand grande grands grandes gros grosse grosses petit petite
+    petits petites lourd lourde lourds lourdes vaste vastes longue longues violent violente
+    violents violentes puissant puissante puissants puissantes""".split()
+)
+_COLON = re.compile(r"\s:\s|:\s")
+
+
+def _fresh_terms(title: str, synonyms: Mapping[str, str], params: Params) -> frozenset[str]:
+    """The terms of the happenings a title calls new (« de nouvelles attaques », « nouvelle
+    reine »; after an adjective, its noun too: « une nouvelle forte réplique »): not a name
+    (« Nouvelle-Zélande » has no space, « Nouveau Front populaire » a capital), not a stopword
+    (« une nouvelle fois », « nouvelle reine de Roland-Garros »)."""
+    out: set[str] = set()
+    for m in _NEW.finditer(title):
+        for word in m.groups():
+            if not word or word[0].isupper():
+                break
+            st = stem(fold(word))
+            if st in STOPWORDS or len(st) < 2 or st.isdigit():
+                break
+            out.update(t for t in _event_terms(st, synonyms, params) if t[0] != "^")
+            if fold(word) not in _BEFORE_NOUN:
+                break
+    return frozenset(out)
+
+
+def _rubric_words(folded: str) -> int:
+    """How many words a title's rubric has: the few words before its first colon (« Mort
+    d'Elizabeth II : », « Covid-19 : »), when words follow; 0 without one."""
+    m = _COLON.search(folded)
+    if m is None:
+        return 0
+    head = len(_WORD.findall(folded[: m.start()]))
+    tail = len(_WORD.findall(folded[m.end() :]))
+    return head if 0 < head <= 5 and tail >= 2 else 0
 
 
 def _event_terms(st: str, synonyms: Mapping[str, str], params: Params) -> list[str]:
@@ -584,13 +650,17 @@ class EventIndex:
                 continue
             if _look_alike(f, st):
                 continue
+            if p.fresh_guard and f.fresh and f.fresh.isdisjoint(self._title_union(st)):
+                continue  # a new happening the story's titles never name
+            if p.continuing_guard and self._continued_elsewhere(f, st):
+                continue
             if _near_duplicate(f, st, p.near_duplicate):
                 score, reason = 1.0, "near-duplicate"
             else:
                 q = q or self._query(f)
                 frac = min(gap / p.far_after, 1.0)
                 score = self._score(q, st, frac)
-                if score < p.join + (p.join_far - p.join) * frac:
+                if score < self._bar(gap, frac):
                     continue
                 reason = "similar"
             if best is None or score > best[0]:
@@ -598,6 +668,27 @@ class EventIndex:
         if best is None:
             return Decision(None, 0.0, "new")
         return Decision(best[1], best[0], best[2])
+
+    def _bar(self, gap: timedelta, frac: float) -> float:
+        """The score needed at a gap: rising to join_far at far_after, then to join_max at
+        max_gap (two days apart, the same words are most often the next happening)."""
+        p = self.params
+        bar = p.join + (p.join_far - p.join) * frac
+        if gap > p.far_after and p.max_gap > p.far_after:
+            bar += (p.join_max - p.join_far) * ((gap - p.far_after) / (p.max_gap - p.far_after))
+        return bar
+
+    def _continued_elsewhere(self, f: EventFeatures, st: StoryState) -> bool:
+        """An item more than far_after after the story's first item (a continuing story: the
+        lying in state, then the funeral plan) whose title shares no word outside its rubric
+        with the story's titles."""
+        since = f.time - st.first
+        if not f.dated:
+            since -= self.params.undated_slack
+        if since <= self.params.far_after:
+            return False
+        body = f.title_terms if f.body is None else f.body
+        return body.isdisjoint(self._title_union(st))
 
     def similarity(self, f: EventFeatures, story_id: int) -> float:
         """The score of an item against one story, at their distance in time (for tests and

@@ -455,3 +455,93 @@ def test_a_damaged_vectors_package_turns_the_vectors_off(
     (tmp_path / "v.npy").rename(tmp_path / "vectors")
     good = wordvec.load_directory(tmp_path)  # the same files, sound: loaded
     assert good is not None and good.mean_direction.shape == (wordvec.DIMS,)
+
+
+def _story(index: EventIndex, *items: tuple[str, str, float]) -> None:
+    for title, summary, hours in items:
+        index.add(1, feat(title, summary, T0 + timedelta(hours=hours)))
+
+
+def test_a_title_naming_a_new_happening_joins_only_a_story_that_names_it() -> None:
+    """« de nouvelles attaques » the next morning is the next happening, not the clash the
+    story reports, however close the words; a story of attacks takes them."""
+    clash = (
+        "Heurts meurtriers à la frontière entre l'Arménie et l'Azerbaïdjan",
+        "Soldats tués.",
+        0,
+    )
+    item = feat(
+        "L'Arménie et l'Azerbaïdjan s'accusent de nouvelles attaques à la frontière",
+        "Des tirs, au lendemain des heurts meurtriers.",
+        T0 + timedelta(hours=2),
+    )
+    assert item.fresh == {"attaque", "~attaque"}
+    unguarded = EventIndex(Params(fresh_guard=False))
+    _story(unguarded, clash)
+    assert unguarded.decide(item).story_id == 1  # the words alone would join it
+    index = EventIndex()
+    _story(index, clash)
+    assert index.decide(item).story_id is None
+    attacks = EventIndex()
+    _story(attacks, ("Attaques à la frontière entre l'Arménie et l'Azerbaïdjan", "", 0))
+    assert attacks.decide(item).story_id == 1
+    # after an adjective, its noun names the happening too
+    assert {"forte", "replique"} <= feat("Séisme : une nouvelle forte réplique").fresh
+    # names and set phrases are no new happening
+    for title in (
+        "Nouvelle-Zélande : un séisme",
+        "Le Nouveau Front populaire",
+        "une nouvelle fois",
+    ):
+        assert not feat(title).fresh, title
+
+
+def test_a_continuing_story_takes_a_later_day_only_with_a_title_word_beyond_the_rubric() -> None:
+    """A day after a story began, « Mort de la reine : » shared is not the same happening:
+    the funeral plan is not the lying in state; the queue at Westminster still is."""
+    lying_in_state = (
+        ("Mort de la reine : le cercueil exposé au palais de Westminster", "La file s'étire.", 0),
+        ("Le cercueil de la reine exposé à Westminster, des heures d'attente", "Hommage.", 6),
+        ("Mort de la reine : les images de l'hommage à Westminster", "La file d'attente.", 26),
+    )
+    funeral = feat(
+        "Mort de la reine : comment se dérouleront les funérailles de la souveraine",
+        "Le cercueil quittera Westminster lundi pour l'abbaye.",
+        T0 + timedelta(hours=30),
+    )
+    queue = feat(
+        "Mort de la reine : à Westminster, la file d'attente s'allonge encore",
+        "Des heures d'attente le long de la Tamise pour rendre hommage à la souveraine.",
+        T0 + timedelta(hours=30),
+    )
+    unguarded = EventIndex(Params(continuing_guard=False))
+    _story(unguarded, *lying_in_state)
+    assert unguarded.decide(funeral).story_id == 1
+    index = EventIndex()
+    _story(index, *lying_in_state)
+    assert index.decide(funeral).story_id is None
+    assert index.decide(queue).story_id == 1
+
+
+def test_the_bar_goes_on_rising_past_a_day() -> None:
+    """The same paraphrase joins 30 h after the story and not 44 h after (the bar rises from
+    join_far at far_after to join_max at max_gap)."""
+    index = EventIndex()
+    first = "Un maire interdit les barbecues sur les balcons de sa commune"
+    _story(index, (first, "L'arrêté municipal vise les nuisances et les risques d'incendie.", 0))
+    words = (
+        "Les barbecues interdits sur les balcons par arrêté municipal",
+        "Nuisances, fumées et risques d'incendie visés par le maire.",
+    )
+    day_after = feat(*words, when=T0 + timedelta(hours=30))
+    two_days = feat(*words, when=T0 + timedelta(hours=44))
+    p = index.params
+    assert p.join_far < index.similarity(two_days, 1) < p.join_max
+    assert index.decide(day_after).story_id == 1
+    assert index.decide(two_days).story_id is None
+    assert (
+        EventIndex(Params(join_max=p.join_far), index.stories, index.postings, index.df)
+        .decide(two_days)
+        .story_id
+        == 1
+    )
