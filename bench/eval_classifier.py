@@ -208,8 +208,13 @@ WHOLE_SETS: dict[str, tuple[str, str, str]] = {
     ),
     "unseen8": (
         "unseen_written_8.jsonl",
-        "the eighth unseen set (written in round 6, labelled blind by two people), held out",
-        "unseen 8, held out",
+        "the eighth unseen set (labelled blind by two people, measured twice), now tune material",
+        "unseen 8, measured twice, then tune material",
+    ),
+    "unseen9": (
+        "unseen_written_9.jsonl",
+        "the ninth unseen set (round 6, labelled blind by two people, no page of an earlier set), held out",
+        "unseen 9, held out",
     ),
 }
 
