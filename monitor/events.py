@@ -42,6 +42,13 @@ How an item is compared with a story:
   measured: other angles of one event (the toll, a reaction, the causes) have cosines
   (0.36–0.6) no higher than other news of the same day and actors (0.4–0.8), so the vectors
   join paraphrases, not angles.
+* **The profile's stream** (an item given the topics its classification matched): when no
+  story joins by the above, the item joins the story that shares a topic, an actor or place
+  and a kind of happening (`event_kinds`: fighting, a truce or talks and what they settle, a
+  capture, the CSTO, a blockade) and whose first item is within `kind_window` (12 h) of it,
+  the look-alike guards applying. A word of a broken truce makes an item fighting, never the
+  truce's. Topic and time alone join unrelated news of the conflict (every join they made on
+  real single-outlet streams was wrong); the kind is what keeps them apart.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Literal
 
 import numpy as np
@@ -99,6 +107,98 @@ TURNS = frozenset(
     """viole violee violer violation rompu rompue rompt rupture echec echoue echouent
     annule annulee annuler annulation bafoue bafouee bafouer""".split()
 )
+
+# The kind of happening a title of the profile's stream reports, by the first letters of its
+# folded words: fighting; a truce, talks, a signing and what they settle (peacekeepers,
+# territory handed back, prisoners); a capture; the CSTO; a blockade or an exodus. Items the
+# topic profile matched, of a shared topic and of one kind, within `kind_window` of a
+# story's first item, are one event (other angles of it: the toll, a reaction, the
+# consequence) when their words alone do not join them. « guerre » is no kind (« crimes de
+# guerre », « tournant de la guerre » are anything), nor « combattre ».
+KINDS: dict[str, str] = {
+    "fight": """combat affront heurt accroch bombard frapp tir attaqu offensiv escalad hostilit
+        agression incursion tues tue morts mort meurtri pilonn obus drone abattu assaut
+        antiterror mobilis martial""",
+    "settle": """cessez treve negoci pourparl rencontr reuni reunit sommet accord sign paraph
+        traite demarc delimit tripartit trilater casques contingent maintien restitu
+        retrocession prisonn captif detenu otage echang capitul armes""",
+    "capture": "chute capitul",
+    "blockade": "exode refugi deplac blocus corridor",
+}
+# The CSTO's happenings, for items the profile matched on `otsc` (its name alone is no kind:
+# its exercises and Armenia's freeze are two events): a summit, membership, a mission.
+CSTO_KINDS: dict[str, str] = {
+    "csto-summit": "sommet reuni reunit",
+    "csto-member": "gel quitt retir particip adhes membre represent",
+    "csto-mission": "troupes deploi intervention parachut contingent",
+    "csto-drill": "exerc manoeuvr",
+}
+_CSTO_PREFIXES: tuple[tuple[str, str], ...] = tuple(
+    (w, kind) for kind, words in CSTO_KINDS.items() for w in words.split()
+)
+
+# A word of a broken truce makes the item fighting, not the truce (« la trêve déjà bafouée »),
+# and of the kind `broken`, which never joins a story of a truce that has none.
+VIOLATION = frozenset(
+    """viole violee violes violees violer violation violations bafoue bafouee bafoues bafouees
+    bafouer rompu rompue rompt rupture eclats echec echoue echouent""".split()
+)
+# What follows these words (within `CONTEXT_REACH` words) is what came before the news, not
+# the news, when the title names a happening of its own: « capitulent après 24 heures
+# d'offensive », « premiers combats depuis le cessez-le-feu », « au lendemain de la trêve, les
+# bombardements reprennent ». When it names none, it is the news reacted to: « Aliev dénonce
+# un crime de guerre après le bombardement ». Fighting that ended (« signent la fin des
+# combats », « obtient un arrêt des combats ») is no fighting.
+CONTEXT_MARKERS = frozenset("apres depuis lendemain malgre avant".split())
+ENDED_MARKERS = frozenset("fin arret".split())
+CONTEXT_REACH = 4
+_CONTEXT_KINDS = frozenset({"fight", "settle"})
+_KIND_PREFIXES: tuple[tuple[str, str], ...] = tuple(
+    (w, kind) for kind, words in KINDS.items() for w in words.split()
+)
+
+
+def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
+    """The kinds of happening of a title of the profile's stream (`topics`: the profile's
+    topics the item matched; an `otsc` item's CSTO happenings are kinds of their own)."""
+    out: set[str] = set()
+    before: set[str] = set()  # fighting or a truce named as what came before (« après … »)
+    broken = False
+    csto = "otsc" in topics
+    reach = 0  # words left in a marker's reach
+    ended = False  # the marker says it ended (« fin des combats »)
+    for tok in _WORD.findall(fold(title)):
+        if tok in VIOLATION:  # not « violents »
+            broken = True
+        if tok in CONTEXT_MARKERS or tok in ENDED_MARKERS:
+            reach, ended = CONTEXT_REACH, tok in ENDED_MARKERS
+            continue
+        within = reach > 0
+        reach = max(reach - 1, 0)
+        if tok.startswith("combatt"):  # « rester, c'est combattre »
+            continue
+        for prefix, kind in _KIND_PREFIXES:
+            if tok.startswith(prefix):
+                if not within or kind not in _CONTEXT_KINDS:
+                    out.add(kind)
+                elif not ended:
+                    before.add(kind)
+        if csto:
+            for prefix, kind in _CSTO_PREFIXES:
+                if tok.startswith(prefix):
+                    out.add(kind)
+    if not out & _CONTEXT_KINDS:
+        out |= before  # a reaction « après le bombardement » is the bombing's
+    if broken:
+        out.discard("settle")
+        out |= {"fight", "broken"}
+    elif {"fight", "settle"} <= out:
+        # Words of fighting and of a truce or talks in one title: one is the other's context
+        # (« capitulent après 24 heures d'offensive », « une réunion urgente après
+        # l'offensive »), which one is the news the words do not say: neither kind joins.
+        out -= {"fight", "settle"}
+    return frozenset(out)
+
 
 # Words the French press uses for one happening told from different angles (folded,
 # light-stemmed, with their common inflections): each class is one more term beside the word
@@ -183,6 +283,10 @@ class Params:
     actor_candidates: int = 20  # latest stories per actor
     recent_candidates: int = 30  # latest stories of all
     sem_candidates: int = 2  # kept among those, best cosine first (≥ sem_gate)
+    # The profile's stream (items given their matched topics): one topic and one kind of
+    # happening (`event_kinds`) within this time of a story's first item join it.
+    kind_window: timedelta = timedelta(hours=12)
+    kind_candidates: int = 128  # latest stories of a kind looked at for it
 
 
 DEFAULT = Params()
@@ -201,6 +305,8 @@ class EventFeatures:
     time: datetime
     dated: bool = True  # False: `time` is when the item was first seen (no published date)
     vector: Vector | None = field(default=None, compare=False)  # unit; None: vectors off
+    topics: frozenset[str] = frozenset()  # the profile's topics it matched (none: not given)
+    kinds: frozenset[str] = frozenset()  # its kinds of happening (`event_kinds`), with topics
 
 
 def entity_aliases(groups: Mapping[str, Iterable[tuple[str, bool]]]) -> dict[str, str]:
@@ -289,10 +395,12 @@ def features(
     *,
     dated: bool = True,
     vectors: WordVectors | Literal["shared"] | None = "shared",
+    topics: Iterable[str] = (),
 ) -> EventFeatures:
     """The features of an item (title, summary, its published date or, with `dated=False`,
     the time it was first seen). `vectors`: the word vectors (default: the process's own,
-    loaded on first use; None: no semantic term)."""
+    loaded on first use; None: no semantic term). `topics`: the profile's topics the item
+    matched (its classification), which let it join by kind of happening."""
     lede = summary[: params.lede_chars]
     terms: dict[str, float] = {}
     title_words = [_word(t) for t in _WORD.findall(fold(title))]
@@ -374,6 +482,8 @@ def features(
         time=time,
         dated=dated,
         vector=vector,
+        topics=frozenset(topics),
+        kinds=event_kinds(title, topics) if topics else frozenset(),
     )
 
 
@@ -449,6 +559,8 @@ class StoryState:
     centroid: Vector | None = None  # mean of the items' unit vectors (None: none had one)
     vectors: int = 0  # items in the centroid
     unit: Vector | None = field(default=None, repr=False)  # cached centroid / its norm
+    topics: set[str] = field(default_factory=set)  # the profile's topics of its items
+    kinds: set[str] = field(default_factory=set)  # their kinds of happening
 
     def as_features(self) -> dict[str, object]:
         """The persisted form (the `features` column of a story)."""
@@ -464,6 +576,9 @@ class StoryState:
         if self.centroid is not None:
             out["vec"] = encode_vector(self.centroid)
             out["vec_items"] = self.vectors
+        if self.topics or self.kinds:
+            out["topics"] = sorted(self.topics)
+            out["kinds"] = sorted(self.kinds)
         return out
 
     @classmethod
@@ -486,6 +601,8 @@ class StoryState:
             items=int(str(data.get("items") or 1)),
             centroid=decode_vector(data.get("vec")),
             vectors=int(str(data.get("vec_items") or 0)),
+            topics={str(t) for t in _list(data.get("topics"))},
+            kinds={str(k) for k in _list(data.get("kinds"))},
         )
 
 
@@ -517,7 +634,7 @@ def _list(value: object) -> list[object]:
 class Decision:
     story_id: int | None  # None: start a new story
     score: float
-    reason: str  # "near-duplicate" | "similar" | "new"
+    reason: str  # "near-duplicate" | "similar" | "kind" | "new"
 
 
 @dataclass
@@ -549,6 +666,8 @@ class EventIndex:
     postings: dict[str, list[int]] = field(default_factory=dict)
     df: dict[str, int] = field(default_factory=dict)  # live stories holding each term
     _recent: deque[int] = field(default_factory=lambda: deque(maxlen=256))  # latest added to
+    # Stories with a kind of happening (the profile's stream), the latest added to or loaded last.
+    _kinded: dict[int, None] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.stories)
@@ -595,9 +714,36 @@ class EventIndex:
                 reason = "similar"
             if best is None or score > best[0]:
                 best = (score, sid, reason)
+        if best is None and f.kinds:
+            same = self._same_kind(f)
+            if same is not None:
+                return Decision(same, p.join, "kind")
         if best is None:
             return Decision(None, 0.0, "new")
         return Decision(best[1], best[0], best[2])
+
+    def _same_kind(self, f: EventFeatures) -> int | None:
+        """The profile's stream: the story of a topic, a kind of happening and an actor of
+        the item's whose first item is within `kind_window` of it (the nearest in time),
+        unless a look-alike guard keeps them apart."""
+        p = self.params
+        best: tuple[timedelta, int] | None = None
+        lo, hi = f.time - p.kind_window, f.time + p.kind_window
+        stories = self.stories
+        for sid in islice(reversed(self._kinded), p.kind_candidates):
+            st = stories.get(sid)
+            if st is None or not lo <= st.first <= hi:
+                continue
+            if st.kinds.isdisjoint(f.kinds) or st.topics.isdisjoint(f.topics):
+                continue
+            if not any(a in st.actors for a in f.actors) or _look_alike(f, st):
+                continue  # some actor or place in common: not a quake of the same hours
+            gap = abs(f.time - st.first)
+            if "broken" in f.kinds and "settle" in st.kinds and "broken" not in st.kinds:
+                continue  # a truce and its violation
+            if best is None or gap < best[0]:
+                best = (gap, sid)
+        return None if best is None else best[1]
 
     def similarity(self, f: EventFeatures, story_id: int) -> float:
         """The score of an item against one story, at their distance in time (for tests and
@@ -790,6 +936,11 @@ class EventIndex:
                 st.centroid = moved.astype(np.float32)
             st.unit = None
         st.years |= set(f.years)
+        st.topics |= f.topics
+        st.kinds |= f.kinds
+        if st.kinds:
+            self._kinded.pop(story_id, None)
+            self._kinded[story_id] = None
         if len(st.title_sigs) < 8:
             st.title_sigs.append(sig)
             st.title_numbers.append(f.numbers)
@@ -816,6 +967,9 @@ class EventIndex:
         # A story another process created or grew is as recent as one added here: without
         # this, the latest stories the meaning looks at were only this process's own.
         self._touch(st.id)
+        self._kinded.pop(st.id, None)
+        if st.kinds:
+            self._kinded[st.id] = None
 
     def _touch(self, story_id: int) -> None:
         """Mark a story as the latest added to (once in a row)."""
@@ -831,6 +985,7 @@ class EventIndex:
 
     def remove(self, story_id: int) -> None:
         st = self.stories.pop(story_id, None)
+        self._kinded.pop(story_id, None)
         if st is not None:
             for t in st.terms:
                 self._unpost(t)

@@ -12,7 +12,14 @@ import pytest
 
 from monitor import wordvec
 from monitor.classify import load_profile
-from monitor.events import EventIndex, Params, StoryState, features, profile_aliases
+from monitor.events import (
+    EventIndex,
+    Params,
+    StoryState,
+    event_kinds,
+    features,
+    profile_aliases,
+)
 from tests.conftest import DATA, ROOT
 
 ALIASES = profile_aliases(load_profile(ROOT / "config" / "topics.yaml"))
@@ -223,6 +230,121 @@ def test_a_denial_is_a_reaction_of_the_event_and_a_flouted_truce_a_turn() -> Non
     )
     assert index.similarity(flouted, 2) > index.params.join  # the words alone would join
     assert index.decide(flouted).story_id != 2
+
+
+KARABAKH = ("karabakh_ceasefire",)
+
+
+def kfeat(title: str, hours: float, topics: tuple[str, ...] = KARABAKH) -> Any:
+    return features(title, "", T0 + timedelta(hours=hours), ALIASES, topics=topics)
+
+
+def test_kinds_of_happening_come_from_the_title_and_the_topics() -> None:
+    assert event_kinds("Violents combats au Haut-Karabakh", KARABAKH) == {"fight"}
+    assert event_kinds("Erevan et Bakou signent un cessez-le-feu", KARABAKH) == {"settle"}
+    # A broken truce is fighting, not the truce.
+    assert event_kinds("La trêve déjà bafouée dans la nuit", KARABAKH) == {"fight", "broken"}
+    assert event_kinds("Le cessez-le-feu violé", KARABAKH) == {"fight", "broken"}
+    # « guerre » and « combattre » say nothing of what happened.
+    assert event_kinds("Une résolution sur les crimes de guerre", KARABAKH) == set()
+    assert event_kinds("Rester, c'est combattre", KARABAKH) == set()
+    # The CSTO's happenings are kinds of an `otsc` item: its exercises and Armenia's freeze
+    # are two events, its name alone no kind.
+    otsc = ("otsc",)
+    assert event_kinds("L'Arménie gèle sa participation à l'OTSC", otsc) == {"csto-member"}
+    assert event_kinds("Exercices militaires de l'OTSC en Biélorussie", otsc) == {"csto-drill"}
+    assert event_kinds("Le malaise grandit au sein de l'OTSC", otsc) == set()
+    assert event_kinds("L'Arménie gèle sa participation", KARABAKH) == set()
+
+
+def test_the_profiles_stream_joins_other_angles_of_one_kind_within_hours() -> None:
+    """Items the profile matched, of one topic and one kind of happening, within
+    `kind_window` of the story's first item: the toll and the reaction to an attack whose
+    words differ from the first report's."""
+    first = "Des tirs d'artillerie visent Gandja dans la nuit"
+    reaction = "Aliev dénonce une attaque contre un quartier résidentiel"
+    index = EventIndex()
+    index.add(1, kfeat(first, 0))
+    plain = EventIndex()
+    plain.add(1, features(first, "", T0, ALIASES))
+    assert plain.decide(features(reaction, "", T0 + timedelta(hours=4), ALIASES)).story_id is None
+    d = index.decide(kfeat(reaction, 4))
+    assert (d.story_id, d.reason) == (1, "kind")
+    # Not past the window, not another topic, not another kind, not without topics.
+    assert index.decide(kfeat(reaction, 13)).story_id is None
+    assert index.decide(kfeat(reaction, 4, ("otsc",))).story_id is None
+    assert index.decide(kfeat("Erevan et Bakou concluent une trêve", 4)).story_id is None
+    assert index.decide(features(reaction, "", T0 + timedelta(hours=4), ALIASES)).story_id is None
+
+
+def test_a_truce_and_its_violation_stay_apart_in_the_profiles_stream() -> None:
+    index = EventIndex()
+    index.add(1, kfeat("Erevan et Bakou concluent une trêve humanitaire à Moscou", 0))
+    index.add(1, kfeat("Des combats avant la trêve, puis le silence des armes", 1))  # both kinds
+    broken = kfeat("Gandja touchée, la trêve déjà bafouée", 6)
+    assert broken.kinds == {"fight", "broken"}
+    assert index.decide(broken).story_id is None  # the story has fighting words too
+    violated = kfeat("Le cessez-le-feu violé au Karabakh", 6)
+    assert index.decide(violated).story_id is None
+
+
+def test_fighting_and_a_truce_in_one_title_give_neither_kind() -> None:
+    """A demand for an urgent meeting about an offensive names fighting and talks: which is
+    the news the words do not say, so it opens no story a disarmament of the next morning
+    (a truce, another event) could join by kind."""
+    reaction = kfeat("Offensive au Karabakh : Paris demande une réunion urgente de l'ONU", 0)
+    assert reaction.kinds == set()
+    index = EventIndex()
+    index.add(1, reaction)
+    disarm = kfeat("Karabakh : les séparatistes acceptent de déposer les armes", 6)
+    assert disarm.kinds == {"settle"}
+    assert index.decide(disarm).story_id is None
+
+
+def test_what_came_before_gives_no_kind_unless_the_title_names_nothing_else() -> None:
+    """« après », « depuis », « au lendemain de »: the fighting or truce after them came
+    before the news when the title names a happening of its own; when it names none, it is
+    the happening reacted to. An ended fight (« la fin des combats ») is no fighting."""
+    assert event_kinds(
+        "Les forces du Karabakh capitulent après 24 heures d'offensive", KARABAKH
+    ) == {
+        "settle",
+        "capture",
+    }
+    assert event_kinds("Premiers combats depuis le cessez-le-feu à Hadrout", KARABAKH) == {"fight"}
+    assert event_kinds(
+        "Au lendemain de la trêve de Moscou, les bombardements reprennent", KARABAKH
+    ) == {"fight"}
+    assert event_kinds("Aliev dénonce un crime après le bombardement de Gandja", KARABAKH) == {
+        "fight"
+    }
+    assert event_kinds("Poutine, Aliev et Pachinian signent la fin des combats", KARABAKH) == {
+        "settle"
+    }
+    # The disarmament the morning after the offensive joins the capitulation, not the attack.
+    index = EventIndex()
+    index.add(1, kfeat("Bakou lance une offensive au Haut-Karabakh", 0))
+    index.add(2, kfeat("Les séparatistes du Karabakh acceptent de déposer les armes", 9))
+    late = kfeat("Les forces du Haut-Karabakh capitulent après 24 heures d'offensive", 11)
+    assert index.decide(late).story_id == 2
+
+
+def test_topics_and_kinds_are_persisted_and_old_stories_still_load() -> None:
+    index = EventIndex()
+    index.add(1, kfeat("Des tirs d'artillerie visent Gandja dans la nuit", 0))
+    st = index.stories[1]
+    data = json.loads(json.dumps(st.as_features()))
+    back = StoryState.from_features(1, st.first, st.last, data)
+    assert (back.topics, back.kinds) == ({"karabakh_ceasefire"}, {"fight"})
+    reloaded = EventIndex()
+    reloaded.put(back)
+    assert reloaded.decide(kfeat("Aliev dénonce une attaque contre un quartier", 3)).story_id == 1
+    old = {k: v for k, v in data.items() if k not in ("topics", "kinds")}  # stored before
+    before = StoryState.from_features(1, st.first, st.last, old)
+    assert (before.topics, before.kinds) == (set(), set())
+    plain = EventIndex()
+    plain.add(2, feat("Des tirs d'artillerie visent Gandja dans la nuit"))
+    assert "kinds" not in plain.stories[2].as_features()
 
 
 def test_an_undated_item_may_join_the_stories_of_the_days_before() -> None:
