@@ -45,7 +45,7 @@ How an item is compared with a story:
 * **The profile's stream** (an item given the topics its classification matched): when no
   story joins by the above, the item joins the story that shares a topic, an actor or place
   and a kind of happening (`event_kinds`: fighting, a truce or talks and what they settle, a
-  capture, the CSTO, a blockade) and whose first item is within `kind_window` (12 h) of it,
+  capture, the CSTO, a blockade) and whose first item is within `kind_window` (18 h) of it,
   the look-alike guards applying. A word of a broken truce makes an item fighting, never the
   truce's. Topic and time alone join unrelated news of the conflict (every join they made on
   real single-outlet streams was wrong); the kind is what keeps them apart.
@@ -285,7 +285,7 @@ class Params:
     sem_candidates: int = 2  # kept among those, best cosine first (≥ sem_gate)
     # The profile's stream (items given their matched topics): one topic and one kind of
     # happening (`event_kinds`) within this time of a story's first item join it.
-    kind_window: timedelta = timedelta(hours=12)
+    kind_window: timedelta = timedelta(hours=18)
     kind_candidates: int = 128  # latest stories of a kind looked at for it
 
 

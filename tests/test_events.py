@@ -271,7 +271,8 @@ def test_the_profiles_stream_joins_other_angles_of_one_kind_within_hours() -> No
     d = index.decide(kfeat(reaction, 4))
     assert (d.story_id, d.reason) == (1, "kind")
     # Not past the window, not another topic, not another kind, not without topics.
-    assert index.decide(kfeat(reaction, 13)).story_id is None
+    assert index.decide(kfeat(reaction, 17)).story_id == 1  # the next morning's reaction
+    assert index.decide(kfeat(reaction, 19)).story_id is None
     assert index.decide(kfeat(reaction, 4, ("otsc",))).story_id is None
     assert index.decide(kfeat("Erevan et Bakou concluent une trêve", 4)).story_id is None
     assert index.decide(features(reaction, "", T0 + timedelta(hours=4), ALIASES)).story_id is None
