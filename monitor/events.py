@@ -47,7 +47,10 @@ How an item is compared with a story:
   and a kind of happening (`event_kinds`: fighting, a truce or talks and what they settle, a
   capture, the CSTO, a blockade) and whose first item is within `kind_window` (18 h) of it,
   the look-alike guards applying. A word of a broken truce makes an item fighting, never the
-  truce's. Topic and time alone join unrelated news of the conflict (every join they made on
+  truce's; a title with words of fighting and of a truce gives neither (one is the other's
+  context), and words after « après », « depuis » count only when the title names nothing
+  else. A title of no kind but of a reaction (« appelle à la retenue », « dénonce ») joins
+  the one story of a kind its topic and an actor point to within the window, none if two. Topic and time alone join unrelated news of the conflict (every join they made on
   real single-outlet streams was wrong); the kind is what keeps them apart.
 """
 
@@ -118,18 +121,26 @@ TURNS = frozenset(
 KINDS: dict[str, str] = {
     "fight": """combat affront heurt accroch bombard frapp tir attaqu offensiv escalad hostilit
         agression incursion tues tue morts mort meurtri pilonn obus drone abattu assaut
-        antiterror mobilis martial""",
+        antiterror mobilis martial bombe explos""",
     "settle": """cessez treve negoci pourparl rencontr reuni reunit sommet accord sign paraph
         traite demarc delimit tripartit trilater casques contingent maintien restitu
         retrocession prisonn captif detenu otage echang capitul armes""",
     "capture": "chute capitul",
     "blockade": "exode refugi deplac blocus corridor",
 }
+# Whole words of a kind (a prefix would take too much: « pris » / « prisonniers »).
+KIND_WORDS: dict[str, str] = {
+    "capture": "pris prise tombe tombee",
+    "blockade": "coupe coupee isole isolee",
+}
+_KIND_OF_WORD: dict[str, str] = {
+    w: kind for kind, words in KIND_WORDS.items() for w in words.split()
+}
 # The CSTO's happenings, for items the profile matched on `otsc` (its name alone is no kind:
 # its exercises and Armenia's freeze are two events): a summit, membership, a mission.
 CSTO_KINDS: dict[str, str] = {
     "csto-summit": "sommet reuni reunit",
-    "csto-member": "gel quitt retir particip adhes membre represent",
+    "csto-member": "gel quitt retir particip adhes membre represent distanc sorti",
     "csto-mission": "troupes deploi intervention parachut contingent",
     "csto-drill": "exerc manoeuvr",
 }
@@ -141,7 +152,14 @@ _CSTO_PREFIXES: tuple[tuple[str, str], ...] = tuple(
 # and of the kind `broken`, which never joins a story of a truce that has none.
 VIOLATION = frozenset(
     """viole violee violes violees violer violation violations bafoue bafouee bafoues bafouees
-    bafouer rompu rompue rompt rupture eclats echec echoue echouent""".split()
+    bafouer rompu rompue rompt rupture eclats echec echoue echouent lambeaux""".split()
+)
+# A title of no kind of happening but of a reaction (a condemnation, a call, a demand, a
+# denial, protests): it reacts to a happening of its hours, and joins the one story of a kind
+# its topic and an actor point to (none when two could be meant).
+REACTIONS: tuple[str, ...] = tuple(
+    """denonc condamn appel reclam demand salu inquiet preoccup exhort retenue regrett dement
+    accus explicat reagi reaction colere manifest protest soutien satisf critiqu invoqu""".split()
 )
 # What follows these words (within `CONTEXT_REACH` words) is what came before the news, not
 # the news, when the title names a happening of its own: « capitulent après 24 heures
@@ -153,6 +171,7 @@ CONTEXT_MARKERS = frozenset("apres depuis lendemain malgre avant".split())
 ENDED_MARKERS = frozenset("fin arret".split())
 CONTEXT_REACH = 4
 _CONTEXT_KINDS = frozenset({"fight", "settle"})
+_REACTION = frozenset({"reaction"})
 _KIND_PREFIXES: tuple[tuple[str, str], ...] = tuple(
     (w, kind) for kind, words in KINDS.items() for w in words.split()
 )
@@ -177,18 +196,23 @@ def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
         reach = max(reach - 1, 0)
         if tok.startswith("combatt"):  # « rester, c'est combattre »
             continue
-        for prefix, kind in _KIND_PREFIXES:
-            if tok.startswith(prefix):
-                if not within or kind not in _CONTEXT_KINDS:
-                    out.add(kind)
-                elif not ended:
-                    before.add(kind)
+        kinds = [kind for prefix, kind in _KIND_PREFIXES if tok.startswith(prefix)]
+        whole = _KIND_OF_WORD.get(tok)
+        if whole is not None:
+            kinds.append(whole)
+        for kind in kinds:
+            if not within or kind not in _CONTEXT_KINDS:
+                out.add(kind)
+            elif not ended:
+                before.add(kind)
         if csto:
             for prefix, kind in _CSTO_PREFIXES:
                 if tok.startswith(prefix):
                     out.add(kind)
     if not out & _CONTEXT_KINDS:
         out |= before  # a reaction « après le bombardement » is the bombing's
+    if not out and any(tok.startswith(REACTIONS) for tok in _WORD.findall(fold(title))):
+        out.add("reaction")
     if broken:
         out.discard("settle")
         out |= {"fight", "broken"}
@@ -730,20 +754,30 @@ class EventIndex:
         best: tuple[timedelta, int] | None = None
         lo, hi = f.time - p.kind_window, f.time + p.kind_window
         stories = self.stories
+        reaction = f.kinds == _REACTION
+        found = 0
         for sid in islice(reversed(self._kinded), p.kind_candidates):
             st = stories.get(sid)
             if st is None or not lo <= st.first <= hi:
                 continue
-            if st.kinds.isdisjoint(f.kinds) or st.topics.isdisjoint(f.topics):
+            if st.topics.isdisjoint(f.topics):
+                continue
+            if reaction:
+                if st.kinds <= _REACTION:
+                    continue  # a reaction reacts to a happening, not to another reaction
+            elif not (st.kinds & f.kinds) - _REACTION:
                 continue
             if not any(a in st.actors for a in f.actors) or _look_alike(f, st):
                 continue  # some actor or place in common: not a quake of the same hours
             gap = abs(f.time - st.first)
             if "broken" in f.kinds and "settle" in st.kinds and "broken" not in st.kinds:
                 continue  # a truce and its violation
+            found += 1
             if best is None or gap < best[0]:
                 best = (gap, sid)
-        return None if best is None else best[1]
+        if best is None or (reaction and found > 1):
+            return None  # a reaction to which of two happenings: apart
+        return best[1]
 
     def similarity(self, f: EventFeatures, story_id: int) -> float:
         """The score of an item against one story, at their distance in time (for tests and

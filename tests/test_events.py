@@ -330,6 +330,45 @@ def test_what_came_before_gives_no_kind_unless_the_title_names_nothing_else() ->
     assert index.decide(late).story_id == 2
 
 
+def test_a_reaction_joins_the_one_happening_it_can_mean() -> None:
+    """A call for restraint names no kind of happening: it joins the one story of a kind of
+    its topic and actors within the window, not a story of reactions only, and none when two
+    happenings of its hours could be meant."""
+    title = "Moscou appelle Bakou et Erevan à la retenue"
+    call = kfeat(title, 5)
+    assert call.kinds == {"reaction"}
+    strike = "Des tirs d'artillerie de Bakou visent des villages arméniens"
+    index = EventIndex()
+    index.add(1, kfeat(strike, 0))
+    plain = EventIndex()  # the words alone: apart
+    plain.add(1, features(strike, "", T0, ALIASES))
+    assert plain.decide(features(title, "", T0 + timedelta(hours=5), ALIASES)).story_id is None
+    d = index.decide(call)
+    assert (d.story_id, d.reason) == (1, "kind")
+    # Two happenings of its hours: which one it reacts to, the words do not say.
+    index.add(2, kfeat("Bakou accepte une trêve humanitaire pour échanger les corps", 2))
+    assert index.decide(call).story_id is None
+    # A story of reactions only is no happening to react to.
+    reactions = EventIndex()
+    reactions.add(1, kfeat("L'UE dénonce l'attitude de Bakou envers Erevan", 0))
+    assert reactions.decide(call).story_id is None
+
+
+def test_more_words_of_a_kind() -> None:
+    assert event_kinds("Ilham Aliev annonce la prise de Choucha", KARABAKH) == {"capture"}
+    assert event_kinds("Le Karabakh coupé du monde", KARABAKH) == {"blockade"}
+    assert event_kinds("Gandja en deuil, la trêve de Moscou déjà en lambeaux", KARABAKH) == {
+        "fight",
+        "broken",
+    }
+    assert event_kinds("L'Artsakh sous les bombes", KARABAKH) == {"fight"}
+    assert event_kinds("Explosion d'un dépôt de carburant", KARABAKH) == {"fight"}
+    otsc = ("otsc",)
+    assert event_kinds("Sortie de l'OTSC : Erevan prend ses distances", otsc) == {"csto-member"}
+    # Whole words only: « prisonniers » is no capture.
+    assert event_kinds("Des prisonniers échangés", KARABAKH) == {"settle"}
+
+
 def test_topics_and_kinds_are_persisted_and_old_stories_still_load() -> None:
     index = EventIndex()
     index.add(1, kfeat("Des tirs d'artillerie visent Gandja dans la nuit", 0))
