@@ -45,13 +45,15 @@ How an item is compared with a story:
 * **The profile's stream** (an item given the topics its classification matched): when no
   story joins by the above, the item joins the story that shares a topic, an actor or place
   and a kind of happening (`event_kinds`: fighting, a truce or talks and what they settle, a
-  capture, the CSTO, a blockade) and whose first item is within `kind_window` (18 h) of it,
-  the look-alike guards applying. A word of a broken truce makes an item fighting, never the
-  truce's; a title with words of fighting and of a truce gives neither (one is the other's
-  context), and words after « après », « depuis » count only when the title names nothing
-  else. A title of no kind but of a reaction (« appelle à la retenue », « dénonce ») joins
-  the one story of a kind its topic and an actor point to within the window, none if two. Topic and time alone join unrelated news of the conflict (every join they made on
-  real single-outlet streams was wrong); the kind is what keeps them apart.
+  capture, the CSTO, a blockade) whose latest item is within `kind_window` (18 h) of it and
+  first item no more than `kind_span` (36 h: the next day) before it, the look-alike guards
+  applying. A word of a broken truce makes an item fighting, never the truce's; a title with
+  words of fighting and of a truce gives neither (one is the other's context), and words
+  after « après », « depuis » count only when the title names nothing else. A title of no
+  kind but of a reaction (« appelle à la retenue », « dénonce ») joins the one story of a
+  kind its topic and an actor point to within the window, none if two. Topic and time alone
+  join unrelated news of the conflict (every join they made on real single-outlet streams
+  was wrong); the kind is what keeps them apart.
 """
 
 from __future__ import annotations
@@ -115,16 +117,16 @@ TURNS = frozenset(
 # folded words: fighting; a truce, talks, a signing and what they settle (peacekeepers,
 # territory handed back, prisoners); a capture; the CSTO; a blockade or an exodus. Items the
 # topic profile matched, of a shared topic and of one kind, within `kind_window` of a
-# story's first item, are one event (other angles of it: the toll, a reaction, the
-# consequence) when their words alone do not join them. « guerre » is no kind (« crimes de
-# guerre », « tournant de la guerre » are anything), nor « combattre ».
+# story's latest item and `kind_span` of its first, are one event (other angles of it: the
+# toll, a reaction, the consequence) when their words alone do not join them. « guerre » is
+# no kind (« crimes de guerre », « tournant de la guerre » are anything), nor « combattre ».
 KINDS: dict[str, str] = {
     "fight": """combat affront heurt accroch bombard frapp tir attaqu offensiv escalad hostilit
         agression incursion tues tue morts mort meurtri pilonn obus drone abattu assaut
-        antiterror mobilis martial bombe explos""",
+        antiterror mobilis martial bombe explos disparu""",
     "settle": """cessez treve negoci pourparl rencontr reuni reunit sommet accord sign paraph
         traite demarc delimit tripartit trilater casques contingent maintien restitu
-        retrocession prisonn captif detenu otage echang capitul armes""",
+        retrocession prisonn captif detenu otage echang capitul armes paix libere libera""",
     "capture": "chute capitul",
     "blockade": "exode refugi deplac blocus corridor",
 }
@@ -132,6 +134,7 @@ KINDS: dict[str, str] = {
 KIND_WORDS: dict[str, str] = {
     "capture": "pris prise tombe tombee",
     "blockade": "coupe coupee isole isolee",
+    "settle": "ceder cede cedee cedes cession",
 }
 _KIND_OF_WORD: dict[str, str] = {
     w: kind for kind, words in KIND_WORDS.items() for w in words.split()
@@ -309,7 +312,8 @@ class Params:
     sem_candidates: int = 2  # kept among those, best cosine first (≥ sem_gate)
     # The profile's stream (items given their matched topics): one topic and one kind of
     # happening (`event_kinds`) within this time of a story's first item join it.
-    kind_window: timedelta = timedelta(hours=18)
+    kind_window: timedelta = timedelta(hours=18)  # from the story's latest item
+    kind_span: timedelta = timedelta(hours=36)  # from its first: the next day, no later
     kind_candidates: int = 128  # latest stories of a kind looked at for it
 
 
@@ -748,17 +752,19 @@ class EventIndex:
 
     def _same_kind(self, f: EventFeatures) -> int | None:
         """The profile's stream: the story of a topic, a kind of happening and an actor of
-        the item's whose first item is within `kind_window` of it (the nearest in time),
-        unless a look-alike guard keeps them apart."""
+        the item's whose latest item is within `kind_window` of it and first item no more
+        than `kind_span` before it (the nearest in time), unless a look-alike guard keeps
+        them apart."""
         p = self.params
         best: tuple[timedelta, int] | None = None
         lo, hi = f.time - p.kind_window, f.time + p.kind_window
+        span = p.kind_span
         stories = self.stories
         reaction = f.kinds == _REACTION
         found = 0
         for sid in islice(reversed(self._kinded), p.kind_candidates):
             st = stories.get(sid)
-            if st is None or not lo <= st.first <= hi:
+            if st is None or st.last < lo or st.first > hi or f.time - st.first > span:
                 continue
             if st.topics.isdisjoint(f.topics):
                 continue

@@ -369,6 +369,30 @@ def test_more_words_of_a_kind() -> None:
     assert event_kinds("Des prisonniers échangés", KARABAKH) == {"settle"}
 
 
+def test_the_kind_window_follows_the_story_to_the_next_day_only() -> None:
+    """Within `kind_window` of the story's latest item, and `kind_span` (the next day) of its
+    first: the next day's toll joins a story still told, a toll two days later does not."""
+    index = EventIndex()
+    index.add(1, kfeat("Des tirs d'artillerie visent Gandja dans la nuit", 0))
+    index.add(1, kfeat("Aliev dénonce une attaque contre un quartier résidentiel", 14))
+    toll = "Gandja : le bilan des bombardements s'alourdit, douze morts"
+    d = index.decide(kfeat(toll, 30))  # 30 h after the first item, 16 h after the latest
+    assert (d.story_id, d.reason) == (1, "kind")
+    index.add(1, kfeat("Bakou accuse Erevan de frappes sur Gandja", 28))
+    assert (
+        index.decide(kfeat(toll, 40)).story_id is None
+    )  # 12 h after the latest, 40 after the first
+
+
+def test_peace_released_prisoners_ceded_land_and_the_missing() -> None:
+    assert event_kinds("Moscou, grand absent de la paix arméno-azerbaïdjanaise", KARABAKH) == {
+        "settle"
+    }
+    assert event_kinds("Trente-deux soldats arméniens libérés par Bakou", KARABAKH) == {"settle"}
+    assert event_kinds("Agdam, Kelbajar : ce que l'Arménie doit céder", KARABAKH) == {"settle"}
+    assert event_kinds("Hadrout : des soldats arméniens portés disparus", KARABAKH) == {"fight"}
+
+
 def test_topics_and_kinds_are_persisted_and_old_stories_still_load() -> None:
     index = EventIndex()
     index.add(1, kfeat("Des tirs d'artillerie visent Gandja dans la nuit", 0))
