@@ -45,7 +45,8 @@ How an item is compared with a story:
 * **The profile's stream** (an item given the topics its classification matched): when no
   story joins by the above, the item joins the story that shares a topic, an actor or place
   and a kind of happening (`event_kinds`: fighting, a truce or talks and what they settle, a
-  capture, the CSTO, a blockade) whose latest item is within `kind_window` (18 h) of it and
+  capture, the CSTO, a blockade) whose latest item is within `kind_window` (18 h; 24 h for
+  an item of neither fighting nor a truce, happenings that do not recur daily) of it and
   first item no more than `kind_span` (36 h: the next day) before it, the look-alike guards
   applying. A word of a broken truce makes an item fighting, never the truce's; a title with
   words of fighting and of a truce gives neither (one is the other's context), and words
@@ -175,6 +176,7 @@ ENDED_MARKERS = frozenset("fin arret".split())
 CONTEXT_REACH = 4
 _CONTEXT_KINDS = frozenset({"fight", "settle"})
 _REACTION = frozenset({"reaction"})
+_DAILY = frozenset({"fight", "settle", "broken"})
 _KIND_PREFIXES: tuple[tuple[str, str], ...] = tuple(
     (w, kind) for kind, words in KINDS.items() for w in words.split()
 )
@@ -313,6 +315,7 @@ class Params:
     # The profile's stream (items given their matched topics): one topic and one kind of
     # happening (`event_kinds`) within this time of a story's first item join it.
     kind_window: timedelta = timedelta(hours=18)  # from the story's latest item
+    kind_window_slow: timedelta = timedelta(hours=24)  # for an item of no fight or truce
     kind_span: timedelta = timedelta(hours=36)  # from its first: the next day, no later
     kind_candidates: int = 128  # latest stories of a kind looked at for it
 
@@ -757,7 +760,10 @@ class EventIndex:
         them apart."""
         p = self.params
         best: tuple[timedelta, int] | None = None
-        lo, hi = f.time - p.kind_window, f.time + p.kind_window
+        # Fighting and truces recur day after day (a new attack, a truce and its violation);
+        # the other happenings and the reactions are told into the next day.
+        window = p.kind_window if f.kinds & _DAILY else p.kind_window_slow
+        lo, hi = f.time - window, f.time + window
         span = p.kind_span
         stories = self.stories
         reaction = f.kinds == _REACTION

@@ -384,6 +384,22 @@ def test_the_kind_window_follows_the_story_to_the_next_day_only() -> None:
     )  # 12 h after the latest, 40 after the first
 
 
+def test_a_blockade_is_told_into_the_next_day_fighting_recurs_daily() -> None:
+    """An item of neither fighting nor a truce joins within `kind_window_slow` (24 h) of the
+    story's latest item; fighting only within `kind_window` (18 h): a new attack the next
+    day is another event."""
+    index = EventIndex()
+    index.add(1, kfeat("Le corridor de Latchine bloqué par des manifestants azerbaïdjanais", 0))
+    d = index.decide(kfeat("Latchine : Erevan accuse Bakou d'organiser un blocus", 21))
+    assert (d.story_id, d.reason) == (1, "kind")
+    fights = EventIndex()
+    fights.add(1, kfeat("Des tirs d'artillerie visent Gandja dans la nuit", 0))
+    assert (
+        fights.decide(kfeat("Bakou dénonce de nouveaux bombardements à Gandja", 21)).story_id
+        is None
+    )
+
+
 def test_peace_released_prisoners_ceded_land_and_the_missing() -> None:
     assert event_kinds("Moscou, grand absent de la paix arméno-azerbaïdjanaise", KARABAKH) == {
         "settle"
