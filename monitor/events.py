@@ -125,9 +125,12 @@ KINDS: dict[str, str] = {
     "fight": """combat affront heurt accroch bombard frapp tir attaqu offensiv escalad hostilit
         agression incursion tues tue morts mort meurtri pilonn obus drone abattu assaut
         antiterror mobilis martial bombe explos disparu""",
-    "settle": """cessez treve negoci pourparl rencontr reuni reunit sommet accord sign paraph
-        traite demarc delimit tripartit trilater casques contingent maintien restitu
-        retrocession prisonn captif detenu otage echang capitul armes paix libere libera""",
+    "truce": "cessez treve capitul armes",
+    "talks": "negoci pourparl rencontr reuni reunit sommet tripartit trilater",
+    "deal": "accord sign paraph traite paix",
+    "border": "demarc delimit restitu retrocession",
+    "troops": "casques contingent maintien",
+    "prisoners": "prisonn captif detenu otage echang libere libera",
     "capture": "chute capitul",
     "blockade": "exode refugi deplac blocus corridor",
 }
@@ -135,7 +138,7 @@ KINDS: dict[str, str] = {
 KIND_WORDS: dict[str, str] = {
     "capture": "pris prise tombe tombee",
     "blockade": "coupe coupee isole isolee",
-    "settle": "ceder cede cedee cedes cession",
+    "border": "ceder cede cedee cedes cession",
 }
 _KIND_OF_WORD: dict[str, str] = {
     w: kind for kind, words in KIND_WORDS.items() for w in words.split()
@@ -174,9 +177,20 @@ REACTIONS: tuple[str, ...] = tuple(
 CONTEXT_MARKERS = frozenset("apres depuis lendemain malgre avant".split())
 ENDED_MARKERS = frozenset("fin arret".split())
 CONTEXT_REACH = 4
-_CONTEXT_KINDS = frozenset({"fight", "settle"})
+SETTLE_KINDS = frozenset({"truce", "talks", "deal", "border", "troops", "prisoners"})
+_CONTEXT_KINDS = SETTLE_KINDS | {"fight"}
+# Kinds of a settlement told together: a truce negotiated, for an exchange of prisoners; an
+# agreement reached at a summit, handing back land, sending peacekeepers.
+_LINKED: dict[str, frozenset[str]] = {
+    "truce": frozenset({"truce", "talks", "prisoners"}),
+    "talks": frozenset({"talks", "truce", "deal", "border"}),
+    "deal": frozenset({"deal", "talks", "border", "troops", "prisoners"}),
+    "border": frozenset({"border", "deal", "talks"}),
+    "troops": frozenset({"troops", "deal"}),
+    "prisoners": frozenset({"prisoners", "truce", "deal"}),
+}
 _REACTION = frozenset({"reaction"})
-_DAILY = frozenset({"fight", "settle", "broken"})
+_DAILY = _CONTEXT_KINDS | {"broken"}
 _KIND_PREFIXES: tuple[tuple[str, str], ...] = tuple(
     (w, kind) for kind, words in KINDS.items() for w in words.split()
 )
@@ -219,13 +233,13 @@ def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
     if not out and any(tok.startswith(REACTIONS) for tok in _WORD.findall(fold(title))):
         out.add("reaction")
     if broken:
-        out.discard("settle")
+        out -= SETTLE_KINDS
         out |= {"fight", "broken"}
-    elif {"fight", "settle"} <= out:
+    elif "fight" in out and out & SETTLE_KINDS:
         # Words of fighting and of a truce or talks in one title: one is the other's context
         # (« capitulent après 24 heures d'offensive », « une réunion urgente après
         # l'offensive »), which one is the news the words do not say: neither kind joins.
-        out -= {"fight", "settle"}
+        out -= _CONTEXT_KINDS
     return frozenset(out)
 
 
@@ -767,6 +781,9 @@ class EventIndex:
         span = p.kind_span
         stories = self.stories
         reaction = f.kinds == _REACTION
+        linked = set(f.kinds)
+        for k in f.kinds:
+            linked |= _LINKED.get(k, frozenset())
         found = 0
         for sid in islice(reversed(self._kinded), p.kind_candidates):
             st = stories.get(sid)
@@ -777,12 +794,12 @@ class EventIndex:
             if reaction:
                 if st.kinds <= _REACTION:
                     continue  # a reaction reacts to a happening, not to another reaction
-            elif not (st.kinds & f.kinds) - _REACTION:
+            elif not (st.kinds & linked) - _REACTION:
                 continue
             if not any(a in st.actors for a in f.actors) or _look_alike(f, st):
                 continue  # some actor or place in common: not a quake of the same hours
             gap = abs(f.time - st.first)
-            if "broken" in f.kinds and "settle" in st.kinds and "broken" not in st.kinds:
+            if "broken" in f.kinds and st.kinds & SETTLE_KINDS and "broken" not in st.kinds:
                 continue  # a truce and its violation
             found += 1
             if best is None or gap < best[0]:

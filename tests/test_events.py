@@ -241,7 +241,7 @@ def kfeat(title: str, hours: float, topics: tuple[str, ...] = KARABAKH) -> Any:
 
 def test_kinds_of_happening_come_from_the_title_and_the_topics() -> None:
     assert event_kinds("Violents combats au Haut-Karabakh", KARABAKH) == {"fight"}
-    assert event_kinds("Erevan et Bakou signent un cessez-le-feu", KARABAKH) == {"settle"}
+    assert event_kinds("Erevan et Bakou signent un cessez-le-feu", KARABAKH) == {"deal", "truce"}
     # A broken truce is fighting, not the truce.
     assert event_kinds("La trêve déjà bafouée dans la nuit", KARABAKH) == {"fight", "broken"}
     assert event_kinds("Le cessez-le-feu violé", KARABAKH) == {"fight", "broken"}
@@ -298,7 +298,7 @@ def test_fighting_and_a_truce_in_one_title_give_neither_kind() -> None:
     index = EventIndex()
     index.add(1, reaction)
     disarm = kfeat("Karabakh : les séparatistes acceptent de déposer les armes", 6)
-    assert disarm.kinds == {"settle"}
+    assert disarm.kinds == {"truce"}
     assert index.decide(disarm).story_id is None
 
 
@@ -309,7 +309,7 @@ def test_what_came_before_gives_no_kind_unless_the_title_names_nothing_else() ->
     assert event_kinds(
         "Les forces du Karabakh capitulent après 24 heures d'offensive", KARABAKH
     ) == {
-        "settle",
+        "truce",
         "capture",
     }
     assert event_kinds("Premiers combats depuis le cessez-le-feu à Hadrout", KARABAKH) == {"fight"}
@@ -320,7 +320,7 @@ def test_what_came_before_gives_no_kind_unless_the_title_names_nothing_else() ->
         "fight"
     }
     assert event_kinds("Poutine, Aliev et Pachinian signent la fin des combats", KARABAKH) == {
-        "settle"
+        "deal"
     }
     # The disarmament the morning after the offensive joins the capitulation, not the attack.
     index = EventIndex()
@@ -366,7 +366,7 @@ def test_more_words_of_a_kind() -> None:
     otsc = ("otsc",)
     assert event_kinds("Sortie de l'OTSC : Erevan prend ses distances", otsc) == {"csto-member"}
     # Whole words only: « prisonniers » is no capture.
-    assert event_kinds("Des prisonniers échangés", KARABAKH) == {"settle"}
+    assert event_kinds("Des prisonniers échangés", KARABAKH) == {"prisoners"}
 
 
 def test_the_kind_window_follows_the_story_to_the_next_day_only() -> None:
@@ -402,11 +402,29 @@ def test_a_blockade_is_told_into_the_next_day_fighting_recurs_daily() -> None:
 
 def test_peace_released_prisoners_ceded_land_and_the_missing() -> None:
     assert event_kinds("Moscou, grand absent de la paix arméno-azerbaïdjanaise", KARABAKH) == {
-        "settle"
+        "deal"
     }
-    assert event_kinds("Trente-deux soldats arméniens libérés par Bakou", KARABAKH) == {"settle"}
-    assert event_kinds("Agdam, Kelbajar : ce que l'Arménie doit céder", KARABAKH) == {"settle"}
+    assert event_kinds("Trente-deux soldats arméniens libérés par Bakou", KARABAKH) == {"prisoners"}
+    assert event_kinds("Agdam, Kelbajar : ce que l'Arménie doit céder", KARABAKH) == {"border"}
     assert event_kinds("Hadrout : des soldats arméniens portés disparus", KARABAKH) == {"fight"}
+
+
+def test_kinds_of_a_settlement_join_the_kinds_told_with_them() -> None:
+    """A truce joins its talks and its prisoner exchange; an agreement its summit, the land
+    handed back and the peacekeepers; but a release of prisoners is no talk about the border
+    line, nor peacekeepers a truce."""
+    index = EventIndex()
+    index.add(1, kfeat("Nouvelle ronde de pourparlers sur le tracé de la frontière", 0))
+    release = kfeat("Bakou libère un prisonnier arménien de Syunik", 3)
+    assert release.kinds == {"prisoners"}
+    assert index.decide(release).story_id is None
+    truce = EventIndex()
+    truce.add(1, kfeat("Erevan et Bakou concluent une trêve humanitaire à Moscou", 0))
+    swap = kfeat("Erevan et Bakou rendront les prisonniers et les corps", 5)
+    assert truce.decide(swap).story_id == 1
+    assert (
+        truce.decide(kfeat("Les casques bleus russes arrivent à Stepanakert", 5)).story_id is None
+    )
 
 
 def test_topics_and_kinds_are_persisted_and_old_stories_still_load() -> None:
