@@ -326,8 +326,9 @@ class Params:
     actor_candidates: int = 20  # latest stories per actor
     recent_candidates: int = 30  # latest stories of all
     sem_candidates: int = 2  # kept among those, best cosine first (≥ sem_gate)
-    # The profile's stream (items given their matched topics): one topic and one kind of
-    # happening (`event_kinds`) within this time of a story's first item join it.
+    # The profile's stream (items given their matched topics): one topic, one kind of
+    # happening (`event_kinds`, or kinds told together) and an actor join a story within these
+    # times of its latest and first items.
     kind_window: timedelta = timedelta(hours=18)  # from the story's latest item
     kind_window_slow: timedelta = timedelta(hours=24)  # for an item of no fight or truce
     kind_span: timedelta = timedelta(hours=36)  # from its first: the next day, no later
