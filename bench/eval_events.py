@@ -129,11 +129,15 @@ def split_of(event: str) -> str:
 
 
 def cluster(items: list[EvalItem], params: Params, aliases: dict[str, str]) -> dict[str, int]:
-    """Item id → story id, assigning the items one by one in time order."""
+    """Item id → story id, assigning the items one by one in time order. Each item comes with
+    the topics the profile matched, as production passes its classification."""
     index = EventIndex(params)
     story_of: dict[str, int] = {}
     for n, it in enumerate(items):
-        f = item_features(it.title, it.summary, it.time, aliases, params, dated=it.dated)
+        topics = _topics(it)
+        f = item_features(
+            it.title, it.summary, it.time, aliases, params, dated=it.dated, topics=topics
+        )
         d = index.decide(f)
         sid = d.story_id if d.story_id is not None else n
         index.add(sid, f)
@@ -261,7 +265,8 @@ def written_pairs(params: Params, aliases: dict[str, str]) -> list[tuple[str, st
 
 def _pair_features(side: dict[str, str], aliases: dict[str, str], params: Params):  # type: ignore[no-untyped-def]
     when = datetime.fromisoformat(side["published"])
-    return item_features(side["title"], side["summary"], when, aliases, params)
+    topics = _topics(EvalItem("pair", side["title"], side["summary"], when))
+    return item_features(side["title"], side["summary"], when, aliases, params, topics=topics)
 
 
 def main() -> int:

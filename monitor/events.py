@@ -47,6 +47,19 @@ How an item is compared with a story:
   measured: other angles of one event (the toll, a reaction, the causes) have cosines
   (0.36–0.6) no higher than other news of the same day and actors (0.4–0.8), so the vectors
   join paraphrases, not angles.
+* **The profile's stream** (an item given the topics its classification matched): when no
+  story joins by the above, the item joins the story that shares a topic, an actor or place
+  and a kind of happening (`event_kinds`: fighting, a truce or talks and what they settle, a
+  capture, the CSTO, a blockade) whose latest item is within `kind_window` (18 h; 24 h for
+  an item of neither fighting nor a truce, happenings that do not recur daily) of it and
+  first item no more than `kind_span` (36 h: the next day) before it, the look-alike guards
+  applying. A word of a broken truce makes an item fighting, never the truce's; a title with
+  words of fighting and of a truce gives neither (one is the other's context), and words
+  after « après », « depuis » count only when the title names nothing else. A title of no
+  kind but of a reaction (« appelle à la retenue », « dénonce ») joins the one story of a
+  kind its topic and an actor point to within the window, none if two. Topic and time alone
+  join unrelated news of the conflict (every join they made on real single-outlet streams
+  was wrong); the kind is what keeps them apart.
 """
 
 from __future__ import annotations
@@ -59,6 +72,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Literal
 
 import numpy as np
@@ -104,6 +118,135 @@ TURNS = frozenset(
     """viole violee violer violation rompu rompue rompt rupture echec echoue echouent
     annule annulee annuler annulation bafoue bafouee bafouer""".split()
 )
+
+# The kind of happening a title of the profile's stream reports, by the first letters of its
+# folded words: fighting; a truce, talks, a signing and what they settle (peacekeepers,
+# territory handed back, prisoners); a capture; the CSTO; a blockade or an exodus. Items the
+# topic profile matched, of a shared topic and of one kind, within `kind_window` of a
+# story's latest item and `kind_span` of its first, are one event (other angles of it: the
+# toll, a reaction, the consequence) when their words alone do not join them. « guerre » is
+# no kind (« crimes de guerre », « tournant de la guerre » are anything), nor « combattre ».
+KINDS: dict[str, str] = {
+    "fight": """combat affront heurt accroch bombard frapp tir attaqu offensiv escalad hostilit
+        agression incursion tues tue morts mort meurtri pilonn obus drone abattu assaut
+        antiterror mobilis martial bombe explos disparu""",
+    "truce": "cessez treve capitul armes",
+    "talks": "negoci pourparl rencontr reuni reunit sommet tripartit trilater",
+    "deal": "accord sign paraph traite paix",
+    "border": "demarc delimit restitu retrocession",
+    "troops": "casques contingent maintien",
+    "prisoners": "prisonn captif detenu otage echang libere libera",
+    "capture": "chute capitul",
+    "blockade": "exode refugi deplac blocus corridor",
+}
+# Whole words of a kind (a prefix would take too much: « pris » / « prisonniers »).
+KIND_WORDS: dict[str, str] = {
+    "capture": "pris prise tombe tombee",
+    "blockade": "coupe coupee isole isolee",
+    "border": "ceder cede cedee cedes cession",
+}
+_KIND_OF_WORD: dict[str, str] = {
+    w: kind for kind, words in KIND_WORDS.items() for w in words.split()
+}
+# The CSTO's happenings, for items the profile matched on `otsc` (its name alone is no kind:
+# its exercises and Armenia's freeze are two events): a summit, membership, a mission.
+CSTO_KINDS: dict[str, str] = {
+    "csto-summit": "sommet reuni reunit",
+    "csto-member": "gel quitt retir particip adhes membre represent distanc sorti",
+    "csto-mission": "troupes deploi intervention parachut contingent",
+    "csto-drill": "exerc manoeuvr",
+}
+_CSTO_PREFIXES: tuple[tuple[str, str], ...] = tuple(
+    (w, kind) for kind, words in CSTO_KINDS.items() for w in words.split()
+)
+
+# A word of a broken truce makes the item fighting, not the truce (« la trêve déjà bafouée »),
+# and of the kind `broken`, which never joins a story of a truce that has none.
+VIOLATION = frozenset(
+    """viole violee violes violees violer violation violations bafoue bafouee bafoues bafouees
+    bafouer rompu rompue rompt rupture eclats echec echoue echouent lambeaux""".split()
+)
+# A title of no kind of happening but of a reaction (a condemnation, a call, a demand, a
+# denial, protests): it reacts to a happening of its hours, and joins the one story of a kind
+# its topic and an actor point to (none when two could be meant).
+REACTIONS: tuple[str, ...] = tuple(
+    """denonc condamn appel reclam demand salu inquiet preoccup exhort retenue regrett dement
+    accus explicat reagi reaction colere manifest protest soutien satisf critiqu invoqu""".split()
+)
+# What follows these words (within `CONTEXT_REACH` words) is what came before the news, not
+# the news, when the title names a happening of its own: « capitulent après 24 heures
+# d'offensive », « premiers combats depuis le cessez-le-feu », « au lendemain de la trêve, les
+# bombardements reprennent ». When it names none, it is the news reacted to: « Aliev dénonce
+# un crime de guerre après le bombardement ». Fighting that ended (« signent la fin des
+# combats », « obtient un arrêt des combats ») is no fighting.
+CONTEXT_MARKERS = frozenset("apres depuis lendemain malgre avant".split())
+ENDED_MARKERS = frozenset("fin arret".split())
+CONTEXT_REACH = 4
+SETTLE_KINDS = frozenset({"truce", "talks", "deal", "border", "troops", "prisoners"})
+_CONTEXT_KINDS = SETTLE_KINDS | {"fight"}
+# Kinds of a settlement told together: a truce negotiated, for an exchange of prisoners; an
+# agreement reached at a summit, handing back land, sending peacekeepers.
+_LINKED: dict[str, frozenset[str]] = {
+    "truce": frozenset({"truce", "talks", "prisoners"}),
+    "talks": frozenset({"talks", "truce", "deal", "border"}),
+    "deal": frozenset({"deal", "talks", "border", "troops", "prisoners"}),
+    "border": frozenset({"border", "deal", "talks"}),
+    "troops": frozenset({"troops", "deal"}),
+    "prisoners": frozenset({"prisoners", "truce", "deal"}),
+}
+_REACTION = frozenset({"reaction"})
+_DAILY = _CONTEXT_KINDS | {"broken"}
+_KIND_PREFIXES: tuple[tuple[str, str], ...] = tuple(
+    (w, kind) for kind, words in KINDS.items() for w in words.split()
+)
+
+
+def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
+    """The kinds of happening of a title of the profile's stream (`topics`: the profile's
+    topics the item matched; an `otsc` item's CSTO happenings are kinds of their own)."""
+    out: set[str] = set()
+    before: set[str] = set()  # fighting or a truce named as what came before (« après … »)
+    broken = False
+    csto = "otsc" in topics
+    reach = 0  # words left in a marker's reach
+    ended = False  # the marker says it ended (« fin des combats »)
+    for tok in _WORD.findall(fold(title)):
+        if tok in VIOLATION:  # not « violents »
+            broken = True
+        if tok in CONTEXT_MARKERS or tok in ENDED_MARKERS:
+            reach, ended = CONTEXT_REACH, tok in ENDED_MARKERS
+            continue
+        within = reach > 0
+        reach = max(reach - 1, 0)
+        if tok.startswith("combatt"):  # « rester, c'est combattre »
+            continue
+        kinds = [kind for prefix, kind in _KIND_PREFIXES if tok.startswith(prefix)]
+        whole = _KIND_OF_WORD.get(tok)
+        if whole is not None:
+            kinds.append(whole)
+        for kind in kinds:
+            if not within or kind not in _CONTEXT_KINDS:
+                out.add(kind)
+            elif not ended:
+                before.add(kind)
+        if csto:
+            for prefix, kind in _CSTO_PREFIXES:
+                if tok.startswith(prefix):
+                    out.add(kind)
+    if not out & _CONTEXT_KINDS:
+        out |= before  # a reaction « après le bombardement » is the bombing's
+    if not out and any(tok.startswith(REACTIONS) for tok in _WORD.findall(fold(title))):
+        out.add("reaction")
+    if broken:
+        out -= SETTLE_KINDS
+        out |= {"fight", "broken"}
+    elif "fight" in out and out & SETTLE_KINDS:
+        # Words of fighting and of a truce or talks in one title: one is the other's context
+        # (« capitulent après 24 heures d'offensive », « une réunion urgente après
+        # l'offensive »), which one is the news the words do not say: neither kind joins.
+        out -= _CONTEXT_KINDS
+    return frozenset(out)
+
 
 # Words the French press uses for one happening told from different angles (folded,
 # light-stemmed, with their common inflections): each class is one more term beside the word
@@ -194,6 +337,13 @@ class Params:
     actor_candidates: int = 20  # latest stories per actor
     recent_candidates: int = 30  # latest stories of all
     sem_candidates: int = 2  # kept among those, best cosine first (≥ sem_gate)
+    # The profile's stream (items given their matched topics): one topic, one kind of
+    # happening (`event_kinds`, or kinds told together) and an actor join a story within these
+    # times of its latest and first items.
+    kind_window: timedelta = timedelta(hours=18)  # from the story's latest item
+    kind_window_slow: timedelta = timedelta(hours=24)  # for an item of no fight or truce
+    kind_span: timedelta = timedelta(hours=36)  # from its first: the next day, no later
+    kind_candidates: int = 128  # latest stories of a kind looked at for it
 
 
 DEFAULT = Params()
@@ -217,6 +367,8 @@ class EventFeatures:
     # its title's terms outside a rubric (the few words before a colon: « Covid-19 : … »);
     # None: the same as title_terms
     body: frozenset[str] | None = None
+    topics: frozenset[str] = frozenset()  # the profile's topics it matched (none: not given)
+    kinds: frozenset[str] = frozenset()  # its kinds of happening (`event_kinds`), with topics
 
 
 def entity_aliases(groups: Mapping[str, Iterable[tuple[str, bool]]]) -> dict[str, str]:
@@ -305,10 +457,12 @@ def features(
     *,
     dated: bool = True,
     vectors: WordVectors | Literal["shared"] | None = "shared",
+    topics: Iterable[str] = (),
 ) -> EventFeatures:
     """The features of an item (title, summary, its published date or, with `dated=False`,
     the time it was first seen). `vectors`: the word vectors (default: the process's own,
-    loaded on first use; None: no semantic term)."""
+    loaded on first use; None: no semantic term). `topics`: the profile's topics the item
+    matched (its classification), which let it join by kind of happening."""
     lede = summary[: params.lede_chars]
     terms: dict[str, float] = {}
     folded = fold(title)
@@ -399,6 +553,8 @@ def features(
         vector=vector,
         fresh=_fresh_terms(title, synonyms, params),
         body=frozenset(body) if rubric else None,
+        topics=frozenset(topics),
+        kinds=event_kinds(title, topics) if topics else frozenset(),
     )
 
 
@@ -515,6 +671,8 @@ class StoryState:
     centroid: Vector | None = None  # mean of the items' unit vectors (None: none had one)
     vectors: int = 0  # items in the centroid
     unit: Vector | None = field(default=None, repr=False)  # cached centroid / its norm
+    topics: set[str] = field(default_factory=set)  # the profile's topics of its items
+    kinds: set[str] = field(default_factory=set)  # their kinds of happening
 
     def as_features(self) -> dict[str, object]:
         """The persisted form (the `features` column of a story)."""
@@ -530,6 +688,9 @@ class StoryState:
         if self.centroid is not None:
             out["vec"] = encode_vector(self.centroid)
             out["vec_items"] = self.vectors
+        if self.topics or self.kinds:
+            out["topics"] = sorted(self.topics)
+            out["kinds"] = sorted(self.kinds)
         return out
 
     @classmethod
@@ -552,6 +713,8 @@ class StoryState:
             items=int(str(data.get("items") or 1)),
             centroid=decode_vector(data.get("vec")),
             vectors=int(str(data.get("vec_items") or 0)),
+            topics={str(t) for t in _list(data.get("topics"))},
+            kinds={str(k) for k in _list(data.get("kinds"))},
         )
 
 
@@ -583,7 +746,7 @@ def _list(value: object) -> list[object]:
 class Decision:
     story_id: int | None  # None: start a new story
     score: float
-    reason: str  # "near-duplicate" | "similar" | "new"
+    reason: str  # "near-duplicate" | "similar" | "kind" | "new"
 
 
 @dataclass
@@ -615,6 +778,8 @@ class EventIndex:
     postings: dict[str, list[int]] = field(default_factory=dict)
     df: dict[str, int] = field(default_factory=dict)  # live stories holding each term
     _recent: deque[int] = field(default_factory=lambda: deque(maxlen=256))  # latest added to
+    # Stories with a kind of happening (the profile's stream), the latest added to or loaded last.
+    _kinded: dict[int, None] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.stories)
@@ -665,6 +830,10 @@ class EventIndex:
                 reason = "similar"
             if best is None or score > best[0]:
                 best = (score, sid, reason)
+        if best is None and f.kinds:
+            same = self._same_kind(f)
+            if same is not None:
+                return Decision(same, p.join, "kind")
         if best is None:
             return Decision(None, 0.0, "new")
         return Decision(best[1], best[0], best[2])
@@ -689,6 +858,47 @@ class EventIndex:
             return False
         body = f.title_terms if f.body is None else f.body
         return body.isdisjoint(self._title_union(st))
+
+    def _same_kind(self, f: EventFeatures) -> int | None:
+        """The profile's stream: the story of a topic, a kind of happening and an actor of
+        the item's whose latest item is within `kind_window` of it and first item no more
+        than `kind_span` before it (the nearest in time), unless a look-alike guard keeps
+        them apart."""
+        p = self.params
+        best: tuple[timedelta, int] | None = None
+        # Fighting and truces recur day after day (a new attack, a truce and its violation);
+        # the other happenings and the reactions are told into the next day.
+        window = p.kind_window if f.kinds & _DAILY else p.kind_window_slow
+        lo, hi = f.time - window, f.time + window
+        span = p.kind_span
+        stories = self.stories
+        reaction = f.kinds == _REACTION
+        linked = set(f.kinds)
+        for k in f.kinds:
+            linked |= _LINKED.get(k, frozenset())
+        found = 0
+        for sid in islice(reversed(self._kinded), p.kind_candidates):
+            st = stories.get(sid)
+            if st is None or st.last < lo or st.first > hi or f.time - st.first > span:
+                continue
+            if st.topics.isdisjoint(f.topics):
+                continue
+            if reaction:
+                if st.kinds <= _REACTION:
+                    continue  # a reaction reacts to a happening, not to another reaction
+            elif not (st.kinds & linked) - _REACTION:
+                continue
+            if not any(a in st.actors for a in f.actors) or _look_alike(f, st):
+                continue  # some actor or place in common: not a quake of the same hours
+            gap = abs(f.time - st.first)
+            if "broken" in f.kinds and st.kinds & SETTLE_KINDS and "broken" not in st.kinds:
+                continue  # a truce and its violation
+            found += 1
+            if best is None or gap < best[0]:
+                best = (gap, sid)
+        if best is None or (reaction and found > 1):
+            return None  # a reaction to which of two happenings: apart
+        return best[1]
 
     def similarity(self, f: EventFeatures, story_id: int) -> float:
         """The score of an item against one story, at their distance in time (for tests and
@@ -881,6 +1091,11 @@ class EventIndex:
                 st.centroid = moved.astype(np.float32)
             st.unit = None
         st.years |= set(f.years)
+        st.topics |= f.topics
+        st.kinds |= f.kinds
+        if st.kinds:
+            self._kinded.pop(story_id, None)
+            self._kinded[story_id] = None
         if len(st.title_sigs) < 8:
             st.title_sigs.append(sig)
             st.title_numbers.append(f.numbers)
@@ -907,6 +1122,9 @@ class EventIndex:
         # A story another process created or grew is as recent as one added here: without
         # this, the latest stories the meaning looks at were only this process's own.
         self._touch(st.id)
+        self._kinded.pop(st.id, None)
+        if st.kinds:
+            self._kinded[st.id] = None
 
     def _touch(self, story_id: int) -> None:
         """Mark a story as the latest added to (once in a row)."""
@@ -922,6 +1140,7 @@ class EventIndex:
 
     def remove(self, story_id: int) -> None:
         st = self.stories.pop(story_id, None)
+        self._kinded.pop(story_id, None)
         if st is not None:
             for t in st.terms:
                 self._unpost(t)

@@ -18,9 +18,9 @@ def servers(pg_admin_url: str, redis_server_url: str) -> dict[str, str]:
     return SERVERS.env()
 
 
-def run(script: str, servers: dict[str, str] | None = None) -> str:
+def run(script: str, servers: dict[str, str] | None = None, *args: str) -> str:
     r = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), "--smoke"],
+        [sys.executable, str(ROOT / "bench" / script), "--smoke", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -66,9 +66,24 @@ def test_eval_events_smoke() -> None:
     assert "written pairs: paraphrases joined" in out and "p95" in out
 
 
+def test_eval_events_profile_stream_smoke() -> None:
+    """--profile-stream scores only the items the profile matches: fewer than all of them."""
+    out = run("eval_events.py", None, "--profile-stream", "--no-bench", "--split", "all")
+    assert "written pairs: paraphrases joined" in out
+    if "real captures: skipped" not in out:
+        assert "(the profile's stream)" in out
+        line = next(x for x in out.splitlines() if x.startswith("all "))
+        assert int(line.split()[1]) < 120  # the smoke run's 120 items, most not the conflict's
+
+
 def test_bench_assign_smoke() -> None:
     out = run("bench_assign.py")
     assert "p95" in out and "linear scan" in out
+
+
+def test_bench_assign_kinds_smoke() -> None:
+    out = run("bench_assign.py", None, "--kinds")
+    assert "every item of a kind" in out and "p95" in out
 
 
 def test_bench_corpus_smoke() -> None:

@@ -12,7 +12,14 @@ import pytest
 
 from monitor import wordvec
 from monitor.classify import load_profile
-from monitor.events import EventIndex, Params, StoryState, features, profile_aliases
+from monitor.events import (
+    EventIndex,
+    Params,
+    StoryState,
+    event_kinds,
+    features,
+    profile_aliases,
+)
 from tests.conftest import DATA, ROOT
 
 ALIASES = profile_aliases(load_profile(ROOT / "config" / "topics.yaml"))
@@ -223,6 +230,219 @@ def test_a_denial_is_a_reaction_of_the_event_and_a_flouted_truce_a_turn() -> Non
     )
     assert index.similarity(flouted, 2) > index.params.join  # the words alone would join
     assert index.decide(flouted).story_id != 2
+
+
+KARABAKH = ("karabakh_ceasefire",)
+
+
+def kfeat(title: str, hours: float, topics: tuple[str, ...] = KARABAKH) -> Any:
+    return features(title, "", T0 + timedelta(hours=hours), ALIASES, topics=topics)
+
+
+def test_kinds_of_happening_come_from_the_title_and_the_topics() -> None:
+    assert event_kinds("Violents combats au Haut-Karabakh", KARABAKH) == {"fight"}
+    assert event_kinds("Erevan et Bakou signent un cessez-le-feu", KARABAKH) == {"deal", "truce"}
+    # A broken truce is fighting, not the truce.
+    assert event_kinds("La trêve déjà bafouée dans la nuit", KARABAKH) == {"fight", "broken"}
+    assert event_kinds("Le cessez-le-feu violé", KARABAKH) == {"fight", "broken"}
+    # « guerre » and « combattre » say nothing of what happened.
+    assert event_kinds("Une résolution sur les crimes de guerre", KARABAKH) == set()
+    assert event_kinds("Rester, c'est combattre", KARABAKH) == set()
+    # The CSTO's happenings are kinds of an `otsc` item: its exercises and Armenia's freeze
+    # are two events, its name alone no kind.
+    otsc = ("otsc",)
+    assert event_kinds("L'Arménie gèle sa participation à l'OTSC", otsc) == {"csto-member"}
+    assert event_kinds("Exercices militaires de l'OTSC en Biélorussie", otsc) == {"csto-drill"}
+    assert event_kinds("Le malaise grandit au sein de l'OTSC", otsc) == set()
+    assert event_kinds("L'Arménie gèle sa participation", KARABAKH) == set()
+
+
+def test_the_profiles_stream_joins_other_angles_of_one_kind_within_hours() -> None:
+    """Items the profile matched, of one topic and one kind of happening, within
+    `kind_window` of the story's first item: the toll and the reaction to an attack whose
+    words differ from the first report's."""
+    first = "Des tirs d'artillerie visent Gandja dans la nuit"
+    reaction = "Aliev dénonce une attaque contre un quartier résidentiel"
+    index = EventIndex()
+    index.add(1, kfeat(first, 0))
+    plain = EventIndex()
+    plain.add(1, features(first, "", T0, ALIASES))
+    assert plain.decide(features(reaction, "", T0 + timedelta(hours=4), ALIASES)).story_id is None
+    d = index.decide(kfeat(reaction, 4))
+    assert (d.story_id, d.reason) == (1, "kind")
+    # Not past the window, not another topic, not another kind, not without topics.
+    assert index.decide(kfeat(reaction, 17)).story_id == 1  # the next morning's reaction
+    assert index.decide(kfeat(reaction, 19)).story_id is None
+    assert index.decide(kfeat(reaction, 4, ("otsc",))).story_id is None
+    assert index.decide(kfeat("Erevan et Bakou concluent une trêve", 4)).story_id is None
+    assert index.decide(features(reaction, "", T0 + timedelta(hours=4), ALIASES)).story_id is None
+
+
+def test_a_truce_and_its_violation_stay_apart_in_the_profiles_stream() -> None:
+    index = EventIndex()
+    index.add(1, kfeat("Erevan et Bakou concluent une trêve humanitaire à Moscou", 0))
+    index.add(1, kfeat("Des combats avant la trêve, puis le silence des armes", 1))  # both kinds
+    broken = kfeat("Gandja touchée, la trêve déjà bafouée", 6)
+    assert broken.kinds == {"fight", "broken"}
+    assert index.decide(broken).story_id is None  # the story has fighting words too
+    violated = kfeat("Le cessez-le-feu violé au Karabakh", 6)
+    assert index.decide(violated).story_id is None
+
+
+def test_fighting_and_a_truce_in_one_title_give_neither_kind() -> None:
+    """A demand for an urgent meeting about an offensive names fighting and talks: which is
+    the news the words do not say, so it opens no story a disarmament of the next morning
+    (a truce, another event) could join by kind."""
+    reaction = kfeat("Offensive au Karabakh : Paris demande une réunion urgente de l'ONU", 0)
+    assert reaction.kinds == set()
+    index = EventIndex()
+    index.add(1, reaction)
+    disarm = kfeat("Karabakh : les séparatistes acceptent de déposer les armes", 6)
+    assert disarm.kinds == {"truce"}
+    assert index.decide(disarm).story_id is None
+
+
+def test_what_came_before_gives_no_kind_unless_the_title_names_nothing_else() -> None:
+    """« après », « depuis », « au lendemain de »: the fighting or truce after them came
+    before the news when the title names a happening of its own; when it names none, it is
+    the happening reacted to. An ended fight (« la fin des combats ») is no fighting."""
+    assert event_kinds(
+        "Les forces du Karabakh capitulent après 24 heures d'offensive", KARABAKH
+    ) == {
+        "truce",
+        "capture",
+    }
+    assert event_kinds("Premiers combats depuis le cessez-le-feu à Hadrout", KARABAKH) == {"fight"}
+    assert event_kinds(
+        "Au lendemain de la trêve de Moscou, les bombardements reprennent", KARABAKH
+    ) == {"fight"}
+    assert event_kinds("Aliev dénonce un crime après le bombardement de Gandja", KARABAKH) == {
+        "fight"
+    }
+    assert event_kinds("Poutine, Aliev et Pachinian signent la fin des combats", KARABAKH) == {
+        "deal"
+    }
+    # The disarmament the morning after the offensive joins the capitulation, not the attack.
+    index = EventIndex()
+    index.add(1, kfeat("Bakou lance une offensive au Haut-Karabakh", 0))
+    index.add(2, kfeat("Les séparatistes du Karabakh acceptent de déposer les armes", 9))
+    late = kfeat("Les forces du Haut-Karabakh capitulent après 24 heures d'offensive", 11)
+    assert index.decide(late).story_id == 2
+
+
+def test_a_reaction_joins_the_one_happening_it_can_mean() -> None:
+    """A call for restraint names no kind of happening: it joins the one story of a kind of
+    its topic and actors within the window, not a story of reactions only, and none when two
+    happenings of its hours could be meant."""
+    title = "Moscou appelle Bakou et Erevan à la retenue"
+    call = kfeat(title, 5)
+    assert call.kinds == {"reaction"}
+    strike = "Des tirs d'artillerie de Bakou visent des villages arméniens"
+    index = EventIndex()
+    index.add(1, kfeat(strike, 0))
+    plain = EventIndex()  # the words alone: apart
+    plain.add(1, features(strike, "", T0, ALIASES))
+    assert plain.decide(features(title, "", T0 + timedelta(hours=5), ALIASES)).story_id is None
+    d = index.decide(call)
+    assert (d.story_id, d.reason) == (1, "kind")
+    # Two happenings of its hours: which one it reacts to, the words do not say.
+    index.add(2, kfeat("Bakou accepte une trêve humanitaire pour échanger les corps", 2))
+    assert index.decide(call).story_id is None
+    # A story of reactions only is no happening to react to.
+    reactions = EventIndex()
+    reactions.add(1, kfeat("L'UE dénonce l'attitude de Bakou envers Erevan", 0))
+    assert reactions.decide(call).story_id is None
+
+
+def test_more_words_of_a_kind() -> None:
+    assert event_kinds("Ilham Aliev annonce la prise de Choucha", KARABAKH) == {"capture"}
+    assert event_kinds("Le Karabakh coupé du monde", KARABAKH) == {"blockade"}
+    assert event_kinds("Gandja en deuil, la trêve de Moscou déjà en lambeaux", KARABAKH) == {
+        "fight",
+        "broken",
+    }
+    assert event_kinds("L'Artsakh sous les bombes", KARABAKH) == {"fight"}
+    assert event_kinds("Explosion d'un dépôt de carburant", KARABAKH) == {"fight"}
+    otsc = ("otsc",)
+    assert event_kinds("Sortie de l'OTSC : Erevan prend ses distances", otsc) == {"csto-member"}
+    # Whole words only: « prisonniers » is no capture.
+    assert event_kinds("Des prisonniers échangés", KARABAKH) == {"prisoners"}
+
+
+def test_the_kind_window_follows_the_story_to_the_next_day_only() -> None:
+    """Within `kind_window` of the story's latest item, and `kind_span` (the next day) of its
+    first: the next day's toll joins a story still told, a toll two days later does not."""
+    index = EventIndex()
+    index.add(1, kfeat("Des tirs d'artillerie visent Gandja dans la nuit", 0))
+    index.add(1, kfeat("Aliev dénonce une attaque contre un quartier résidentiel", 14))
+    toll = "Gandja : le bilan des bombardements s'alourdit, douze morts"
+    d = index.decide(kfeat(toll, 30))  # 30 h after the first item, 16 h after the latest
+    assert (d.story_id, d.reason) == (1, "kind")
+    index.add(1, kfeat("Bakou accuse Erevan de frappes sur Gandja", 28))
+    assert (
+        index.decide(kfeat(toll, 40)).story_id is None
+    )  # 12 h after the latest, 40 after the first
+
+
+def test_a_blockade_is_told_into_the_next_day_fighting_recurs_daily() -> None:
+    """An item of neither fighting nor a truce joins within `kind_window_slow` (24 h) of the
+    story's latest item; fighting only within `kind_window` (18 h): a new attack the next
+    day is another event."""
+    index = EventIndex()
+    index.add(1, kfeat("Le corridor de Latchine bloqué par des manifestants azerbaïdjanais", 0))
+    d = index.decide(kfeat("Latchine : Erevan accuse Bakou d'organiser un blocus", 21))
+    assert (d.story_id, d.reason) == (1, "kind")
+    fights = EventIndex()
+    fights.add(1, kfeat("Des tirs d'artillerie visent Gandja dans la nuit", 0))
+    assert (
+        fights.decide(kfeat("Bakou dénonce de nouveaux bombardements à Gandja", 21)).story_id
+        is None
+    )
+
+
+def test_peace_released_prisoners_ceded_land_and_the_missing() -> None:
+    assert event_kinds("Moscou, grand absent de la paix arméno-azerbaïdjanaise", KARABAKH) == {
+        "deal"
+    }
+    assert event_kinds("Trente-deux soldats arméniens libérés par Bakou", KARABAKH) == {"prisoners"}
+    assert event_kinds("Agdam, Kelbajar : ce que l'Arménie doit céder", KARABAKH) == {"border"}
+    assert event_kinds("Hadrout : des soldats arméniens portés disparus", KARABAKH) == {"fight"}
+
+
+def test_kinds_of_a_settlement_join_the_kinds_told_with_them() -> None:
+    """A truce joins its talks and its prisoner exchange; an agreement its summit, the land
+    handed back and the peacekeepers; but a release of prisoners is no talk about the border
+    line, nor peacekeepers a truce."""
+    index = EventIndex()
+    index.add(1, kfeat("Nouvelle ronde de pourparlers sur le tracé de la frontière", 0))
+    release = kfeat("Bakou libère un prisonnier arménien de Syunik", 3)
+    assert release.kinds == {"prisoners"}
+    assert index.decide(release).story_id is None
+    truce = EventIndex()
+    truce.add(1, kfeat("Erevan et Bakou concluent une trêve humanitaire à Moscou", 0))
+    swap = kfeat("Erevan et Bakou rendront les prisonniers et les corps", 5)
+    assert truce.decide(swap).story_id == 1
+    assert (
+        truce.decide(kfeat("Les casques bleus russes arrivent à Stepanakert", 5)).story_id is None
+    )
+
+
+def test_topics_and_kinds_are_persisted_and_old_stories_still_load() -> None:
+    index = EventIndex()
+    index.add(1, kfeat("Des tirs d'artillerie visent Gandja dans la nuit", 0))
+    st = index.stories[1]
+    data = json.loads(json.dumps(st.as_features()))
+    back = StoryState.from_features(1, st.first, st.last, data)
+    assert (back.topics, back.kinds) == ({"karabakh_ceasefire"}, {"fight"})
+    reloaded = EventIndex()
+    reloaded.put(back)
+    assert reloaded.decide(kfeat("Aliev dénonce une attaque contre un quartier", 3)).story_id == 1
+    old = {k: v for k, v in data.items() if k not in ("topics", "kinds")}  # stored before
+    before = StoryState.from_features(1, st.first, st.last, old)
+    assert (before.topics, before.kinds) == (set(), set())
+    plain = EventIndex()
+    plain.add(2, feat("Des tirs d'artillerie visent Gandja dans la nuit"))
+    assert "kinds" not in plain.stories[2].as_features()
 
 
 def test_an_undated_item_may_join_the_stories_of_the_days_before() -> None:

@@ -281,3 +281,38 @@ def test_stories_made_before_event_clustering_stay_valid(db_url: str) -> None:
         assert story is not None and story.item_count == 2 and story.source_count == 2
         assert story.features and story.features["terms"]
     db.dispose()
+
+
+STRIKE = ParsedItem(
+    key="https://a.example.org/gandja",
+    guid=None,
+    link="https://a.example.org/gandja",
+    title="Des tirs d'artillerie visent Gandja dans la nuit",
+    summary="",
+    published=NOW - timedelta(hours=5),
+)
+REACTION = ParsedItem(
+    key="https://b.example.org/aliev",
+    guid=None,
+    link="https://b.example.org/aliev",
+    title="Aliev dénonce une attaque contre un quartier résidentiel",
+    summary="",
+    published=NOW - timedelta(hours=2),
+)
+
+
+def test_the_profiles_stream_joins_another_workers_story_of_the_same_kind(db_url: str) -> None:
+    """The classification's topics reach the decision: a reaction in other words joins the
+    attack's story, opened by another worker, through its persisted topics and kinds."""
+    db, (fa, fb) = setup(db_url)
+    first = StoryCache(aliases=ALIASES)
+    assert store_and_match(db, fa, OTHER, first) is not None  # `first` has loaded its window
+    assert store_and_match(db, fb, STRIKE, StoryCache(aliases=ALIASES)) is not None
+    with db.session() as s:
+        story = s.get(Story, story_of(db, STRIKE.link or ""))
+        assert story is not None and story.features is not None
+        assert story.features["topics"] == ["karabakh_ceasefire"]
+        assert story.features["kinds"] == ["fight"]
+    assert store_and_match(db, fa, REACTION, first) is None  # joins: no second alert
+    assert story_of(db, REACTION.link or "") == story_of(db, STRIKE.link or "")
+    db.dispose()

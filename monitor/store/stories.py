@@ -123,10 +123,16 @@ class StoryCache:
 
     # --- deciding and writing --------------------------------------------------------------
 
-    def features_of(self, item: ParsedItem, now: datetime) -> EventFeatures:
+    def features_of(
+        self, item: ParsedItem, now: datetime, topics: Sequence[str] = ()
+    ) -> EventFeatures:
+        """`topics`: the profile's topics the item matched (its classification's), which let
+        it join a story of the same kind of happening (`monitor.events.event_kinds`)."""
         when = item.published or now
         dated = item.published is not None
-        return features(item.title, item.summary, when, self.aliases, self.params, dated=dated)
+        return features(
+            item.title, item.summary, when, self.aliases, self.params, dated=dated, topics=topics
+        )
 
 
 def _story_columns() -> Select[
@@ -216,7 +222,7 @@ def assign_stories(
     out: list[Assigned] = []
     touched: dict[int, tuple[int, Classification]] = {}
     for n, (row, item, c) in enumerate(items):
-        f = cache.features_of(item, now)
+        f = cache.features_of(item, now, c.topics)
         decision = cache.index.decide(f)
         if decision.story_id is None:
             sid = ids.next(remaining=len(items) - n)
