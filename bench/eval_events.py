@@ -1,7 +1,7 @@
 """Event clustering against hand labels: real multi-outlet captures and written look-alikes.
 
     python bench/eval_events.py [--split tune|test|all] [--errors] [--smoke] [--no-bench]
-                                [--heldout | --blind2 | --blind3] [--profile-stream]
+                                [--heldout | --blind2 | --blind3 | --blind4] [--profile-stream]
 
 The real captures of ../shared/fixtures/real-feeds (twelve outlets in May 2020, six in
 January–February 2024) are read in place with the project's own feed parser; every item goes
@@ -288,14 +288,19 @@ def main() -> int:
     ap.add_argument(
         "--blind3",
         action="store_true",
-        help="the third blind set (bench/event_blind3.py): measured before and after, not tuned on",
+        help="the third blind set (bench/event_blind3.py), tune material since its two runs",
+    )
+    ap.add_argument(
+        "--blind4",
+        action="store_true",
+        help="the fourth blind set (bench/event_blind4.py): measured before and after, not tuned on",
     )
     ap.add_argument(
         "--profile-stream",
         action="store_true",
         help=(
             "score only the items the topic profile matches "
-            "(captures' splits, --heldout, --blind2, --blind3)"
+            "(captures' splits, --heldout, --blind2, --blind3, --blind4)"
         ),
     )
     args = ap.parse_args()
@@ -308,6 +313,8 @@ def main() -> int:
         return blind2(params, aliases, args.errors, stream)
     if args.blind3:
         return blind3(params, aliases, args.errors, stream)
+    if args.blind4:
+        return blind4(params, aliases, args.errors, stream)
 
     pairs = written_pairs(params, aliases)
     bad = [f"{name} ({kind})" for name, kind, ok in pairs if not ok]
@@ -423,6 +430,23 @@ def blind3(params: Params, aliases: dict[str, str], show_errors: bool, stream: b
     except CapturesMissing as e:
         print(f"community site (real): skipped ({e})")
     parts.append(("written multi-outlet 4", *b3.load_written()))
+    return _score_parts(parts, params, aliases, show_errors, stream)
+
+
+def blind4(params: Params, aliases: dict[str, str], show_errors: bool, stream: bool = False) -> int:
+    """The fourth blind set (bench/event_blind4.py), round 6 (`stream`: only the items the
+    profile matches)."""
+    from bench import event_blind4 as b4
+
+    parts: list[Part] = []
+    for name, load in (
+        ("Le Monde 2020 war (real)", b4.load_war),
+        ("community site 2024 (real)", b4.load_community),
+    ):
+        try:
+            parts.append((name, *load()))
+        except CapturesMissing as e:
+            print(f"{name}: skipped ({e})")
     return _score_parts(parts, params, aliases, show_errors, stream)
 
 

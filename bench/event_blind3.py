@@ -91,8 +91,10 @@ COMMUNITY_WINDOWS: tuple[tuple[str, str], ...] = (
 )
 
 
-def community_items(captures: Path = CAPTURES) -> list[EvalItem]:
-    """Every post of the windows, in time order (see the docstring)."""
+def community_items(
+    captures: Path = CAPTURES, windows: tuple[tuple[str, str], ...] = COMMUNITY_WINDOWS
+) -> list[EvalItem]:
+    """Every post of the windows (this set's by default), in time order (see the docstring)."""
     path = captures / COMMUNITY
     need_capture(path, "the blind set")
     out: list[EvalItem] = []
@@ -102,7 +104,7 @@ def community_items(captures: Path = CAPTURES) -> list[EvalItem]:
             continue
         post = json.loads(line)
         stamp = str(post["date"])
-        if not any(lo <= stamp[:10] <= hi for lo, hi in COMMUNITY_WINDOWS):
+        if not any(lo <= stamp[:10] <= hi for lo, hi in windows):
             continue
         ident = f"aamc#{hashlib.sha1(str(post['source_file']).encode()).hexdigest()[:10]}"
         when = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
@@ -111,14 +113,19 @@ def community_items(captures: Path = CAPTURES) -> list[EvalItem]:
     return out
 
 
-def load_community(captures: Path = CAPTURES) -> b2.Loaded:
+def load_community(
+    captures: Path = CAPTURES,
+    windows: tuple[tuple[str, str], ...] = COMMUNITY_WINDOWS,
+    labels: Path = COMMUNITY_LABELS,
+    lookalikes: Path = COMMUNITY_LOOKALIKES,
+) -> b2.Loaded:
     """Part 2: (posts in time order, post -> event for multi-post events, post -> look-alike
     group). Raises CapturesMissing when the capture is absent, ValueError when a label names a
     post the windows do not have."""
-    items = community_items(captures)
+    items = community_items(captures, windows)
     ids = {i.id for i in items}
-    events = read_labels(COMMUNITY_LABELS, ("item", "event"))
-    look = read_labels(COMMUNITY_LOOKALIKES, ("item", "group"))
+    events = read_labels(labels, ("item", "event"))
+    look = read_labels(lookalikes, ("item", "group"))
     unknown = (set(events) | set(look)) - ids
     if unknown:
         raise ValueError(f"labels name posts not in the windows: {sorted(unknown)[:5]}")

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,8 +68,11 @@ def in_windows(date: str) -> bool:
     return any(lo <= date <= hi for lo, hi in WINDOWS)
 
 
-def load_heldout(captures: Path = CAPTURES) -> list[tuple[str, str, str, datetime]]:
-    """(id, title, summary, time) of every item of the labelled windows, in time order.
+def load_heldout(
+    captures: Path = CAPTURES, keep: Callable[[str, str, str], bool] | None = None
+) -> list[tuple[str, str, str, datetime]]:
+    """(id, title, summary, time) of every item of the labelled windows (or, with `keep`, of
+    every item `keep(date, title, summary)` accepts), in time order.
 
     The capture has a day, not a time: an item's time is 12:00 UTC of its date attribute, and
     items of one day keep the capture's order (its numero), which the sort preserves.
@@ -80,11 +84,12 @@ def load_heldout(captures: Path = CAPTURES) -> list[tuple[str, str, str, datetim
     for item in ET.parse(path).getroot().iter("item"):
         date = item.get("date") or ""
         numero = item.get("numero") or ""
-        if not in_windows(date) or not numero.isdigit():
-            continue
-        when = datetime.strptime(date, "%Y%m%d").replace(tzinfo=UTC) + timedelta(hours=12)
         title = (item.findtext("titre") or "").strip()
         summary = (item.findtext("description") or "").strip()
+        wanted = in_windows(date) if keep is None else keep(date, title, summary)
+        if not wanted or not numero.isdigit():
+            continue
+        when = datetime.strptime(date, "%Y%m%d").replace(tzinfo=UTC) + timedelta(hours=12)
         rows.append((int(numero), (f"{ID_PREFIX}{numero}", title, summary, when)))
     rows.sort(key=lambda r: (r[1][3], r[0]))
     return [r for _, r in rows]

@@ -1,4 +1,4 @@
-"""Consistency of the second and third blind event sets' files (no clustering is run here)."""
+"""Consistency of the second, third and fourth blind event sets' files (no clustering is run here)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ import pytest
 
 from bench import event_blind2 as b2
 from bench import event_blind3 as b3
+from bench import event_blind4 as b4
 from bench.shared import CapturesMissing
 
 REAL: dict[str, Callable[[], b2.Loaded]] = {
     "blind2": b2.load_real,
     "blind3": b3.load_real,
     "blind3 community": b3.load_community,
+    "blind4 war": b4.load_war,
+    "blind4 community": b4.load_community,
 }
 WRITTEN: dict[str, tuple[Callable[[], b2.Loaded], int]] = {
     # loader, events with three or more items the writer was asked for
