@@ -409,3 +409,32 @@ def test_split_an_item_off_its_story_makes_a_new_story_with_its_own_alert(db_url
     assert store_and_match(db, fb, B_AGAIN, worker) is None  # the new story has its alert
     assert story_of(db, B_AGAIN.link or "") == new
     db.dispose()
+
+
+def test_split_the_item_a_story_was_named_and_alerted_after(db_url: str) -> None:
+    """Splitting the first item off: the old story keeps its alert, which now stands on its
+    remaining item's match (retention deletes a story's matches with it), and takes that
+    item's title; the split item's story has its own alert on the item's match."""
+    db, (fa, fb) = setup(db_url)
+    cache = StoryCache(aliases=ALIASES)
+    old_alert = store_and_match(db, fa, A, cache)
+    assert old_alert is not None and store_and_match(db, fb, B, cache) is None
+    old = story_of(db, A.link or "")
+    assert old is not None
+    with db.session() as s:
+        a_row = s.scalar(select(Item.id).where(Item.link == A.link))
+        assert a_row is not None
+        done = split_item(s, old, a_row, "Boris", NOW, ALIASES)
+    with db.session() as s:
+        matches = {item: mid for item, mid in s.execute(select(Match.item_id, Match.id))}
+        b_row = s.scalar(select(Item.id).where(Item.link == B.link))
+        assert b_row is not None
+        kept = s.get(Alert, old_alert)
+        assert kept is not None and kept.story_id == old and kept.match_id == matches[b_row]
+        made = s.get(Alert, done.alert.id)
+        assert made is not None and made.story_id == done.story_id
+        assert made.match_id == matches[a_row]
+        o, n = s.get(Story, old), s.get(Story, done.story_id)
+        assert o is not None and n is not None
+        assert o.title == B.title and n.title == A.title
+    db.dispose()
