@@ -645,12 +645,14 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from monitor.classify import load_profile
+    from monitor.events import profile_aliases
     from monitor.web.app import Window, create_app
 
     settings = _settings(with_feeds=False)
     _setup_logging(settings.log_level)
     log = logging.getLogger("monitor.serve")
-    topics = list(load_profile(settings.profile_path).topics)
+    profile = load_profile(settings.profile_path)
+    topics = list(profile.topics)
     db = _database()
     if host not in ("127.0.0.1", "localhost", "::1") and not settings.web_token:
         log.warning("listening on %s without MONITOR_WEB_TOKEN: anyone who reaches it can give "
@@ -662,6 +664,8 @@ def serve(host: str, port: int) -> None:
             token=settings.web_token,
             public_url=settings.public_url,
             health_max_age=settings.health_max_age,
+            aliases=profile_aliases(profile),
+            targets=settings.targets,
         )
     )
     log.info("serving http://%s:%d/ (database %s)", host, port, db.engine.url.render_as_string())

@@ -69,7 +69,7 @@ import heapq
 import math
 import re
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
@@ -716,6 +716,20 @@ class StoryState:
             topics={str(t) for t in _list(data.get("topics"))},
             kinds={str(k) for k in _list(data.get("kinds"))},
         )
+
+
+def story_of(story_id: int, items: Sequence[EventFeatures], params: Params = DEFAULT) -> StoryState:
+    """A story's state made again from its items' features alone, as an index holding only
+    them would keep it: what a story becomes when an item is split off it (the story left
+    behind, from its other items) and the new story the item opens (from the item)."""
+    if not items:
+        raise ValueError("a story has at least one item")
+    index = EventIndex(params)
+    st: StoryState | None = None
+    for f in items:
+        st = index.add(story_id, f)
+    assert st is not None
+    return st
 
 
 def encode_vector(v: Vector) -> str:

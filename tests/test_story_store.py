@@ -7,17 +7,20 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from alembic import command
 from sqlalchemy import func, select, text
 
 from monitor.classify import load_profile
+from monitor.errors import InputError
 from monitor.events import profile_aliases
 from monitor.store import Database, upgrade
 from monitor.store import feeds as feed_store
 from monitor.store import items as item_store
 from monitor.store import matches as match_store
 from monitor.store.db import alembic_config
-from monitor.store.models import Alert, Feed, Item, Story
+from monitor.store.models import Alert, Feed, Item, Match, Story, StorySplit
+from monitor.store.split import split_item
 from monitor.store.stories import StoryCache
 from monitor.types import Classification, Evidence, FeedConfig
 from monitor.types import Item as ParsedItem
@@ -315,4 +318,123 @@ def test_the_profiles_stream_joins_another_workers_story_of_the_same_kind(db_url
         assert story.features["kinds"] == ["fight"]
     assert store_and_match(db, fa, REACTION, first) is None  # joins: no second alert
     assert story_of(db, REACTION.link or "") == story_of(db, STRIKE.link or "")
+    db.dispose()
+
+
+# --- splitting an item off its story ("another event", from the web window) ---------------
+
+B_AGAIN = ParsedItem(
+    key="https://c.example.org/treve-moscou",
+    guid=None,
+    link="https://c.example.org/treve-moscou",
+    title="Haut-Karabakh : une trêve entre Bakou et Erevan négociée à Moscou",
+    summary="Les deux ministres ont quitté Moscou dans la nuit.",
+    published=NOW - timedelta(hours=2),
+)
+
+
+def test_split_an_item_off_its_story_makes_a_new_story_with_its_own_alert(db_url: str) -> None:
+    """A wrong merge undone: the item leaves its story (recorded, with who and when), opens a
+    story of its own with a new alert; both stories get a new revision, so another process's
+    index reads them again, and a later copy of the split item joins the new story. A split
+    of an unknown item, of an item of another story, or of a story's last item writes nothing."""
+    db, (fa, fb) = setup(db_url)
+    worker = StoryCache(aliases=ALIASES)  # a polling process's index, kept across the split
+    old_alert = store_and_match(db, fa, A, worker)
+    assert old_alert is not None
+    assert store_and_match(db, fb, B, worker) is None  # joined A's story
+    assert store_and_match(db, fa, OTHER, worker) is not None
+    old = story_of(db, A.link or "")
+    other = story_of(db, OTHER.link or "")
+    assert old is not None and other is not None and story_of(db, B.link or "") == old
+    with db.session() as s:
+        b_row = s.scalar(select(Item.id).where(Item.link == B.link))
+        a_row = s.scalar(select(Item.id).where(Item.link == A.link))
+        other_row = s.scalar(select(Item.id).where(Item.link == OTHER.link))
+        before = int(s.scalar(select(func.max(Story.revision))) or 0)
+    assert b_row is not None and a_row is not None and other_row is not None
+    assert "negociee" in worker.index.stories[old].terms  # B's words, in A's story
+
+    def refused(story: int, item: int) -> str:
+        with db.session() as s:
+            with pytest.raises(InputError) as e:
+                split_item(s, story, item, "Anna", NOW, ALIASES)
+            s.rollback()
+        return str(e.value)
+
+    assert refused(old, 999_999) == "no item 999999"
+    assert refused(old, other_row) == f"item {other_row} is not a source of story {old}"
+    assert refused(999_999, b_row) == "no story 999999"
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(StorySplit)) == 0
+        assert s.scalar(select(func.max(Story.revision))) == before
+
+    later = NOW + timedelta(minutes=5)
+    with db.session() as s:
+        done = split_item(s, old, b_row, "Anna", later, ALIASES)
+    new = done.story_id
+    assert new not in (old, other) and done.from_story_id == old and done.item_id == b_row
+    assert done.alert.story_id == new and done.alert.topics == C.topics
+    with db.session() as s:
+        o, n = s.get(Story, old), s.get(Story, new)
+        assert o is not None and n is not None
+        assert (o.item_count, o.source_count, n.item_count, n.source_count) == (1, 1, 1, 1)
+        assert o.revision == n.revision and o.revision > before  # both read again everywhere
+        assert n.title == B.title and o.title == A.title
+        assert n.event_time == B.published and n.last_event_time == B.published
+        assert o.event_time == A.published and o.last_event_time == A.published
+        assert n.topics == ["karabakh_ceasefire"] and n.score == 12.0
+        assert n.features and o.features and n.features["items"] == o.features["items"] == 1
+        assert s.scalar(select(Item.story_id).where(Item.id == b_row)) == new
+        assert s.scalar(select(Match.story_id).where(Match.item_id == b_row)) == new
+        alerts = {sid: aid for sid, aid in s.execute(select(Alert.story_id, Alert.id))}
+        assert alerts[old] == old_alert and alerts[new] == done.alert.id  # the old one kept
+        (row,) = s.scalars(select(StorySplit)).all()
+        assert (row.item_id, row.from_story_id, row.story_id, row.who) == (b_row, old, new, "Anna")
+        assert row.created_at == later
+    # The last item of a story, and the split item's new story, cannot be split again.
+    assert (
+        refused(old, a_row) == f"item {a_row} is the only source of story {old}: nothing to split"
+    )
+    assert (
+        refused(new, b_row) == f"item {b_row} is the only source of story {new}: nothing to split"
+    )
+    # The polling process's index reads both stories again: the old story lost B's words.
+    with db.session() as s:
+        worker.refresh(s, later)
+    assert worker.index.stories[old].items == 1 and worker.index.stories[new].items == 1
+    assert "negociee" not in worker.index.stories[old].terms
+    assert "negociee" in worker.index.stories[new].terms
+    # A later copy of the split item joins the new story, not the old one.
+    assert store_and_match(db, fb, B_AGAIN, worker) is None  # the new story has its alert
+    assert story_of(db, B_AGAIN.link or "") == new
+    db.dispose()
+
+
+def test_split_the_item_a_story_was_named_and_alerted_after(db_url: str) -> None:
+    """Splitting the first item off: the old story keeps its alert, which now stands on its
+    remaining item's match (retention deletes a story's matches with it), and takes that
+    item's title; the split item's story has its own alert on the item's match."""
+    db, (fa, fb) = setup(db_url)
+    cache = StoryCache(aliases=ALIASES)
+    old_alert = store_and_match(db, fa, A, cache)
+    assert old_alert is not None and store_and_match(db, fb, B, cache) is None
+    old = story_of(db, A.link or "")
+    assert old is not None
+    with db.session() as s:
+        a_row = s.scalar(select(Item.id).where(Item.link == A.link))
+        assert a_row is not None
+        done = split_item(s, old, a_row, "Boris", NOW, ALIASES)
+    with db.session() as s:
+        matches = {item: mid for item, mid in s.execute(select(Match.item_id, Match.id))}
+        b_row = s.scalar(select(Item.id).where(Item.link == B.link))
+        assert b_row is not None
+        kept = s.get(Alert, old_alert)
+        assert kept is not None and kept.story_id == old and kept.match_id == matches[b_row]
+        made = s.get(Alert, done.alert.id)
+        assert made is not None and made.story_id == done.story_id
+        assert made.match_id == matches[a_row]
+        o, n = s.get(Story, old), s.get(Story, done.story_id)
+        assert o is not None and n is not None
+        assert o.title == B.title and n.title == A.title
     db.dispose()

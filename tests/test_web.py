@@ -27,7 +27,7 @@ from monitor.evaluate import RELEVANCE, change, score, true_topics
 from monitor.feed_health import silence
 from monitor.links import story_url
 from monitor.settings import load_settings
-from monitor.store.models import Delivery, Feedback, Item, Story
+from monitor.store.models import Delivery, Feedback, Item, Story, StorySplit
 from monitor.views import list_feeds
 from monitor.web import present
 from monitor.web.app import CSRF_COOKIE, Window, create_app
@@ -281,6 +281,88 @@ def test_retry_a_dead_delivery_then_it_is_delivered(filled_both: Filled) -> None
         f"/deliveries/{did}/retry", data={"csrf": token}, headers={"HX-Request": "true"}
     )
     assert again.status_code == 409 and "already sent" in again.text
+
+
+SOLDIER = "nouvelles violations du cessez-le-feu près de Latchine : un soldat arménien tué"
+SOLDIER_ITEM = """<item>
+  <title>Haut-Karabakh : nouvelles violations du cessez-le-feu près de Latchine : un soldat arménien tué</title>
+  <link>https://fil-a.example.org/monde/karabakh-soldat-tue</link>
+  <guid isPermaLink="true">https://fil-a.example.org/monde/karabakh-soldat-tue</guid>
+  <description>Un militaire a été tué par un tireur isolé à un poste de la frontière, selon Erevan.</description>
+  <pubDate>Tue, 13 Sep 2022 10:05:00 +0200</pubDate>
+</item>
+</channel>"""
+
+
+def split_rows(f: Filled) -> list[tuple[int, int, int, str]]:
+    with f.rt.db.session() as s:
+        return [
+            (r.item_id, r.from_story_id, r.story_id, r.who)
+            for r in s.scalars(select(StorySplit).order_by(StorySplit.id))
+        ]
+
+
+def test_split_an_item_off_its_story_gives_the_desk_its_alert(
+    filled_both: Filled, feed_server: FeedServer
+) -> None:
+    """A wrong merge undone from the story page: a later poll puts a report of another event
+    (a soldier killed) into the Latchine story; "another event" on that source makes it a
+    story of its own whose alert reaches the target (a real apprise post to the loopback
+    webhook). Refusals (no CSRF, another story's item, an unknown item, the last item) write
+    nothing."""
+    f = filled_both
+    body = (DATA / "caucase_a.xml").read_bytes().replace(b"</channel>", SOLDIER_ITEM.encode())
+    feed_server.add("/a.xml", body)
+    again = pipeline.run_cycle(f.rt, None, everything=True)
+    assert again.alerts == 0  # the wrong merge: no alert for the soldier's story
+    sid = f.story_id("nouvelles violations")
+    with f.rt.db.session() as s:
+        soldier = s.scalars(select(Item).where(Item.title.contains("soldat"))).one()
+        assert soldier.story_id == sid
+        other = s.scalars(select(Item.id).where(Item.title.contains("OTSC"))).one()
+    client = f.app(targets=f.rt.targets, aliases=f.rt.stories.aliases)
+    page = client.get(f"/stories/{sid}")
+    assert page.text.count(f'hx-post="/stories/{sid}/split"') == 2  # one per source
+    otsc = f.story_id("OTSC")
+    assert "/split" not in client.get(f"/stories/{otsc}").text  # one source: nothing to split
+    assert client.get(f"/stories/{sid}/split").status_code == 405
+    refused = client.post(f"/stories/{sid}/split", data={"item": str(soldier.id)})
+    assert refused.status_code == 403 and "CSRF" in refused.text
+    token = csrf(client, f"/stories/{sid}")
+    hx = {"HX-Request": "true"}
+    wrong = client.post(
+        f"/stories/{sid}/split", data={"item": str(other), "csrf": token}, headers=hx
+    )
+    assert wrong.status_code == 400
+    assert f"item {other} is not a source of story {sid}" in wrong.text
+    unknown = client.post(f"/stories/{sid}/split", data={"item": "99999", "csrf": token})
+    assert unknown.status_code == 400 and "no item 99999" in unknown.text
+    last = client.post(f"/stories/{otsc}/split", data={"item": str(other), "csrf": token})
+    assert last.status_code == 400 and "only source" in last.text
+    assert split_rows(f) == []
+
+    done = client.post(
+        f"/stories/{sid}/split",
+        data={"item": str(soldier.id), "csrf": token, "who": "Anna"},
+        headers=hx,
+    )
+    assert done.status_code == 200 and "split off" in done.text
+    assert done.text.lstrip().startswith('<section id="sources"')  # htmx gets the sources
+    ((item, old, new, who),) = split_rows(f)
+    assert (item, old, who) == (soldier.id, sid, "Anna") and new != sid
+    assert f'href="/stories/{new}"' in done.text
+    assert SOLDIER not in done.text  # the item left the old story
+    assert SOLDIER in client.get(f"/stories/{new}").text
+    assert "split off" in client.get(f"/stories/{new}").text  # by whom, when
+    # The new story's alert goes out as a poll's would: a real post to the webhook.
+    f.hook.down = False
+    pipeline.deliver_due(f.rt, alert_ids=None)
+    assert any(SOLDIER in t for t in f.hook.titles())
+    with f.rt.db.session() as s:
+        alerted = s.scalars(
+            select(Delivery).join(Delivery.alert).where(Delivery.alert.has(story_id=new))
+        )
+        assert [d.status for d in alerted] == ["sent"]
 
 
 # --- API and topic feeds --------------------------------------------------------------------

@@ -26,6 +26,7 @@ from monitor.store.models import (
     Match,
     MatchTopic,
     Story,
+    StorySplit,
 )
 from monitor.types import Item as ParsedItem
 
@@ -97,6 +98,17 @@ class FeedbackView:
 
 
 @dataclass(frozen=True)
+class SplitView:
+    """An item split off a story in the window: from story `from_story_id` into `story_id`."""
+
+    item_id: int
+    from_story_id: int
+    story_id: int
+    who: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class StoryView:
     id: int
     title: str
@@ -111,6 +123,7 @@ class StoryView:
     deliveries: tuple[DeliveryView, ...]
     feedback: tuple[FeedbackView, ...]
     items: tuple[ItemView, ...]
+    splits: tuple[SplitView, ...] = ()  # items split off it, or the split that made it
 
 
 def _matched_story_ids(topic: str | None, since: datetime | None) -> Any:
@@ -198,6 +211,21 @@ def load_stories(session: Session, ids: Sequence[int]) -> list[StoryView]:
     feedback: dict[int, list[FeedbackView]] = defaultdict(list)
     for f in feedback_of(session, ids):
         feedback[f.story_id].append(f)
+    splits: dict[int, list[SplitView]] = defaultdict(list)
+    for sp in session.execute(
+        select(
+            StorySplit.item_id,
+            StorySplit.from_story_id,
+            StorySplit.story_id,
+            StorySplit.who,
+            StorySplit.created_at,
+        )
+        .where(StorySplit.story_id.in_(ids) | StorySplit.from_story_id.in_(ids))
+        .order_by(StorySplit.created_at, StorySplit.id)
+    ):
+        view = SplitView(*sp)
+        for sid in {view.from_story_id, view.story_id}:
+            splits[sid].append(view)
 
     views: dict[int, list[ItemView]] = defaultdict(list)
     for r in items:
@@ -255,6 +283,7 @@ def load_stories(session: Session, ids: Sequence[int]) -> list[StoryView]:
                 deliveries=tuple(deliveries.get(sid, ())),
                 feedback=tuple(feedback.get(sid, ())),
                 items=tuple(its),
+                splits=tuple(splits.get(sid, ())),
             )
         )
     return out

@@ -296,6 +296,22 @@ class Feedback(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class StorySplit(Base):
+    """An item an analyst split off its story in the web window ("another event"): it left
+    `from_story_id` and became story `story_id`, which got its own alert."""
+
+    __tablename__ = "story_splits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    from_story_id: Mapped[int] = mapped_column(
+        ForeignKey("stories.id", ondelete="CASCADE"), index=True
+    )
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
+    who: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class Heartbeat(Base):
     """The last polling cycle of each kind of scheduler (`run`, `celery`): what /healthz reads."""
 

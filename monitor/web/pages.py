@@ -8,9 +8,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from monitor import deliver
 from monitor.errors import InputError
 from monitor.feed_health import FEED_WINDOW, SILENCE_FACTOR, silence
 from monitor.store import browse
+from monitor.store.split import split_item
 from monitor.web import present
 from monitor.web.present import delivery_error, display_target, story_state
 from monitor.web.window import (
@@ -100,6 +102,8 @@ def _story_context(request: Request, s: browse.StoryView, **extra: Any) -> dict[
         "delivery_error": delivery_error,
         "who": request.cookies.get(WHO_COOKIE, ""),
         "message": None,
+        "split_message": None,
+        "new_story": None,
         **extra,
     }
 
@@ -195,6 +199,50 @@ async def feedback(request: Request) -> Response:
     if why_not is None and who != "anonymous":
         set_cookie(response, WHO_COOKIE, who)
     return response
+
+
+async def split(request: Request) -> Response:
+    """ "Another event": an item leaves its story and opens a new one, whose alert is routed to
+    the targets as a poll routes a new story's (`deliver.route_new_alerts`), in one transaction."""
+    w = window(request)
+    sid = int(request.path_params["story_id"])
+    form = await request.form()
+    refused = why_not = refusal(request, form)
+    given = form.get("who") or request.cookies.get(WHO_COOKIE) or ""
+    who = " ".join(str(given).split())[:100] or "anonymous"
+    raw = str(form.get("item") or "")
+    item = int(raw) if raw.isdigit() else None
+    if why_not is None and item is None:
+        why_not = f"say which item to split off (item={raw!r} is not an item id)"
+
+    def save() -> tuple[list[browse.StoryView], int | None, str | None]:
+        with w.db.session() as s:
+            found = browse.load_stories(s, [sid])
+            if not found or why_not is not None or item is None:
+                return found, None, why_not
+            now = w.clock()
+            try:
+                done = split_item(s, sid, item, who, now, w.aliases)
+            except InputError as e:
+                s.rollback()
+                return found, None, str(e)
+            a = done.alert
+            deliver.route_new_alerts(s, [(a.id, a.topics)], w.targets, now)
+            return browse.load_stories(s, [sid]), done.story_id, None
+
+    found, new_id, why_not = await _in_thread(save)
+    if not found:
+        return render(request, "error.html", {"message": f"no story {sid}"}, 404)
+    status = 403 if refused else 400 if why_not else 200
+    if not _htmx(request):
+        if why_not is None:
+            return RedirectResponse(f"/stories/{sid}", status_code=303)
+        return render(request, "error.html", {"message": why_not}, status)
+    message = why_not or f"split off: it is now story {new_id}, with its own alert"
+    context = _story_context(
+        request, found[0], split_message=message, failed=bool(why_not), new_story=new_id
+    )
+    return render(request, "_sources.html", context, status)
 
 
 async def retry(request: Request) -> Response:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.store import Database
+from monitor.types import Target
 from monitor.web import present
 
 HERE = Path(__file__).parent
@@ -57,6 +58,10 @@ class Window:
     health_max_age: float = 300.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     metrics_registry: CollectorRegistry | None = None
+    # What splitting an item off its story needs: the profile's entity aliases (for the
+    # stories' features, as the pipeline computes them) and the targets its new alert goes to.
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    targets: Sequence[Target] = ()
 
     def site(self, request: Request) -> str:
         """Base URL of story pages: MONITOR_PUBLIC_URL, else the URL this request came to."""
