@@ -305,6 +305,9 @@ class Params:
     # item must share a title word outside its rubric (« Mort d'Elizabeth II : … »).
     fresh_guard: bool = True
     continuing_guard: bool = True
+    # A title's attribution (« - Serge Tateossian 19/09/2022 - Source : Paris Match », a
+    # community site's repost) is no word of what happened: dropped from the title's words.
+    drop_byline: bool = True
     # An undated item's time is when it was first seen: it was published then or earlier
     # (a feed's first poll brings its backlog), up to this much earlier for the decision.
     undated_slack: timedelta = timedelta(hours=48)
@@ -465,6 +468,8 @@ def features(
     matched (its classification), which let it join by kind of happening."""
     lede = summary[: params.lede_chars]
     terms: dict[str, float] = {}
+    if params.drop_byline:
+        title = strip_byline(title)
     folded = fold(title)
     title_words = [_word(t) for t in _WORD.findall(folded)]
     rubric = _rubric_words(folded)
@@ -556,6 +561,29 @@ def features(
         topics=frozenset(topics),
         kinds=event_kinds(title, topics) if topics else frozenset(),
     )
+
+
+# A repost's attribution: « Source » and what follows, a numeric date (« 19/09/2022 ») and the
+# author's name before it, then, once one of those is gone, an author left alone after a dash
+# (« - Serge Tateosian - Source : Revue des deux mondes »).
+_SOURCE = re.compile(r"\s(?:[-–—:]\s*)?[Ss]ource\s*:?\s*[A-Z].*$")
+_NUM_DATE = re.compile(
+    r"\s(?:[-–—]\s*)?(?:[A-Z][\w'’-]*\s+(?:[^\W\d_][\w'’-]*\s+)?)?(?:le\s+)?"
+    r"\d{1,2}/\d{1,2}/\d{2,4}\b.*$"
+)
+_NAME_TAIL = re.compile(r"\s[-–—]\s*[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,2}$")
+
+
+def strip_byline(title: str) -> str:
+    """A title without its attribution tail (« … - Serge Tateossian 19/09/2022 - Source :
+    Paris Match »): the author and the outlet a post is reposted from are no part of the
+    happening, and a site reposting one author's picks would otherwise join them all. A
+    title without « Source » or a numeric date is left as it is (« Kosovo - Serbie »)."""
+    out = _NUM_DATE.sub("", _SOURCE.sub("", title)).rstrip()
+    if out == title.rstrip():
+        return title
+    out = _NAME_TAIL.sub("", out)
+    return out if _WORD.search(out) else title
 
 
 _NEW = re.compile(r"\b[Nn]ouv(?:eau|eaux|el|elle|elles)\s+([^\W_]+)(?:\s+([^\W_]+))?")

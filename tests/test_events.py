@@ -765,3 +765,28 @@ def test_the_bar_goes_on_rising_past_a_day() -> None:
         .story_id
         == 1
     )
+
+
+def test_a_reposts_attribution_is_no_word_of_what_happened() -> None:
+    """A community site reposting one author's picks from one outlet: the attribution tail
+    (« - Anne Martin 19/09/2022 - Source : La Gazette ») is shared by unrelated posts and
+    joined them; without it they stay apart. Titles without « Source » or a numeric date
+    keep their dash and what follows."""
+    from monitor.events import strip_byline
+
+    tail = " - Anne Martin 19/09/2022 - Source : La Gazette du Sud"
+    story = ("Les vendanges commencent dans la vallée de l'Ararat" + tail, "", 0.0)
+    post = "Un concert de soutien à l'Arménie à la salle des fêtes" + tail
+    when = T0 + timedelta(hours=1)
+    keep = Params(drop_byline=False)
+    unguarded = EventIndex(keep)
+    story_title, story_summary, _ = story
+    unguarded.add(1, features(story_title, story_summary, T0, ALIASES, keep))
+    assert unguarded.decide(features(post, "", when, ALIASES, keep)).story_id == 1
+    index = EventIndex()
+    _story(index, story)
+    assert index.decide(feat(post, "", when)).story_id is None
+    assert strip_byline("Un concert - Anne Martin - Source : La Gazette") == "Un concert"
+    assert strip_byline("Un concert - Anne martin le 19/09/2022 Évreux") == "Un concert"
+    for title in ("Le Kosovo - Serbie : un accord", "Kosovo - Serbie", "De source sûre - Le Pen"):
+        assert strip_byline(title) == title
