@@ -32,7 +32,10 @@ How an item is compared with a story:
   A continuing story's next happening stays apart too: a title naming a new happening
   (« de nouvelles attaques ») the story's titles never name, and, more than `far_after`
   after the story began, a title sharing no word with the story's titles outside its rubric
-  (« Mort d'Elizabeth II : » the lying in state, then the funeral plan).
+  (« Mort d'Elizabeth II : » the lying in state, then the funeral plan). An opinion piece
+  (a title that is one quotation, after at most a rubric) is its own event, joining only as
+  a near-identical copy; a repost's attribution (« - Author 19/09/2022 - Source : Outlet »)
+  is no word of the title.
 * **Near-identical copies** (title signatures with Jaccard ≥ 0.7) join whatever the other
   signals say, unless the numbers in the titles disagree.
 * **Word vectors** (`monitor.wordvec`, static French fastText vectors; off when the package is
@@ -305,6 +308,13 @@ class Params:
     # item must share a title word outside its rubric (« Mort d'Elizabeth II : … »).
     fresh_guard: bool = True
     continuing_guard: bool = True
+    # A title's attribution (« - Serge Tateossian 19/09/2022 - Source : Paris Match », a
+    # community site's repost) is no word of what happened: dropped from the title's words.
+    drop_byline: bool = True
+    # A title that is a quotation and nothing else (after its rubric: « Attentat près de
+    # Moscou : « La population russe semble condamnée… » ») heads an opinion piece, a
+    # tribune's own event: it joins a story only as a near-identical copy.
+    opinion_apart: bool = True
     # An undated item's time is when it was first seen: it was published then or earlier
     # (a feed's first poll brings its backlog), up to this much earlier for the decision.
     undated_slack: timedelta = timedelta(hours=48)
@@ -369,6 +379,7 @@ class EventFeatures:
     body: frozenset[str] | None = None
     topics: frozenset[str] = frozenset()  # the profile's topics it matched (none: not given)
     kinds: frozenset[str] = frozenset()  # its kinds of happening (`event_kinds`), with topics
+    opinion: bool = False  # its title is a quotation and nothing else (`opinion_title`)
 
 
 def entity_aliases(groups: Mapping[str, Iterable[tuple[str, bool]]]) -> dict[str, str]:
@@ -465,6 +476,8 @@ def features(
     matched (its classification), which let it join by kind of happening."""
     lede = summary[: params.lede_chars]
     terms: dict[str, float] = {}
+    if params.drop_byline:
+        title = strip_byline(title)
     folded = fold(title)
     title_words = [_word(t) for t in _WORD.findall(folded)]
     rubric = _rubric_words(folded)
@@ -555,7 +568,48 @@ def features(
         body=frozenset(body) if rubric else None,
         topics=frozenset(topics),
         kinds=event_kinds(title, topics) if topics else frozenset(),
+        opinion=opinion_title(title),
     )
+
+
+# A repost's attribution: « Source » and what follows, a numeric date (« 19/09/2022 ») and the
+# author's name before it, then, once one of those is gone, an author left alone after a dash
+# (« - Serge Tateosian - Source : Revue des deux mondes »).
+_SOURCE = re.compile(r"\s(?:[-–—:]\s*)?[Ss]ource\s*:?\s*[A-Z].*$")
+_NUM_DATE = re.compile(
+    r"\s(?:[-–—]\s*)?(?:[A-Z][\w'’-]*\s+(?:[^\W\d_][\w'’-]*\s+)?)?(?:le\s+)?"
+    r"\d{1,2}/\d{1,2}/\d{2,4}\b.*$"
+)
+_NAME_TAIL = re.compile(r"\s[-–—]\s*[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,2}$")
+
+
+def strip_byline(title: str) -> str:
+    """A title without its attribution tail (« … - Serge Tateossian 19/09/2022 - Source :
+    Paris Match »): the author and the outlet a post is reposted from are no part of the
+    happening, and a site reposting one author's picks would otherwise join them all. A
+    title without « Source » or a numeric date is left as it is (« Kosovo - Serbie »)."""
+    out = _NUM_DATE.sub("", _SOURCE.sub("", title)).rstrip()
+    if out == title.rstrip():
+        return title
+    out = _NAME_TAIL.sub("", out)
+    return out if _WORD.search(out) else title
+
+
+_QUOTED = re.compile(r"^[«“\"]([^«»“”\"]+)[»”\"]\W*$")
+
+
+def opinion_title(title: str) -> bool:
+    """A title that is one quotation of four words or more, with at most a rubric before it
+    (« « Si une coalition contre l'EI devait rassembler… » », « Attentat près de Moscou :
+    « La population russe… » »): how an opinion piece is titled. A quotation followed by what
+    happened (« « La patrie est en danger » : Pachinian appelle… », « …, déclare le ministre »)
+    is not."""
+    text = title.strip()
+    m = _COLON.search(text)
+    if m is not None and 0 < len(_WORD.findall(text[: m.start()])) <= 5:
+        text = text[m.end() :].strip()
+    quoted = _QUOTED.match(text)
+    return quoted is not None and len(_WORD.findall(quoted.group(1))) >= 4
 
 
 _NEW = re.compile(r"\b[Nn]ouv(?:eau|eaux|el|elle|elles)\s+([^\W_]+)(?:\s+([^\W_]+))?")
@@ -829,6 +883,10 @@ class EventIndex:
                 continue
             if _look_alike(f, st):
                 continue
+            if p.opinion_apart and f.opinion:
+                if _near_duplicate(f, st, p.near_duplicate):
+                    best = (1.0, sid, "near-duplicate")
+                continue  # an opinion piece is its own event
             if p.fresh_guard and f.fresh and f.fresh.isdisjoint(self._title_union(st)):
                 continue  # a new happening the story's titles never name
             if p.continuing_guard and self._continued_elsewhere(f, st):
@@ -844,7 +902,7 @@ class EventIndex:
                 reason = "similar"
             if best is None or score > best[0]:
                 best = (score, sid, reason)
-        if best is None and f.kinds:
+        if best is None and f.kinds and not (p.opinion_apart and f.opinion):
             same = self._same_kind(f)
             if same is not None:
                 return Decision(same, p.join, "kind")

@@ -765,3 +765,63 @@ def test_the_bar_goes_on_rising_past_a_day() -> None:
         .story_id
         == 1
     )
+
+
+def test_a_reposts_attribution_is_no_word_of_what_happened() -> None:
+    """A community site reposting one author's picks from one outlet: the attribution tail
+    (« - Anne Martin 19/09/2022 - Source : La Gazette ») is shared by unrelated posts and
+    joined them; without it they stay apart. Titles without « Source » or a numeric date
+    keep their dash and what follows."""
+    from monitor.events import strip_byline
+
+    tail = " - Anne Martin 19/09/2022 - Source : La Gazette du Sud"
+    story = ("Les vendanges commencent dans la vallée de l'Ararat" + tail, "", 0.0)
+    post = "Un concert de soutien à l'Arménie à la salle des fêtes" + tail
+    when = T0 + timedelta(hours=1)
+    keep = Params(drop_byline=False)
+    unguarded = EventIndex(keep)
+    story_title, story_summary, _ = story
+    unguarded.add(1, features(story_title, story_summary, T0, ALIASES, keep))
+    assert unguarded.decide(features(post, "", when, ALIASES, keep)).story_id == 1
+    index = EventIndex()
+    _story(index, story)
+    assert index.decide(feat(post, "", when)).story_id is None
+    assert strip_byline("Un concert - Anne Martin - Source : La Gazette") == "Un concert"
+    assert strip_byline("Un concert - Anne martin le 19/09/2022 Évreux") == "Un concert"
+    for title in ("Le Kosovo - Serbie : un accord", "Kosovo - Serbie", "De source sûre - Le Pen"):
+        assert strip_byline(title) == title
+
+
+def test_an_opinion_piece_titled_by_a_quotation_is_its_own_event() -> None:
+    """A tribune (a title that is one quotation, after at most a rubric) on the day's event
+    shares its words and joined it; it stays apart, as a near-identical copy still joins.
+    A quotation followed by what happened is a report, not an opinion piece."""
+    from monitor.events import opinion_title
+
+    quake = (
+        "Séisme au Maroc : les secours cherchent des survivants dans les villages de l'Atlas",
+        "Le bilan du séisme dépasse deux mille morts dans les villages de montagne.",
+        0.0,
+    )
+    words = (
+        "Séisme au Maroc : « Les villages de l'Atlas paient le prix de décennies d'abandon »",
+        "Pour l'historien, le séisme dans les villages de montagne révèle leur abandon.",
+    )
+    when = T0 + timedelta(hours=3)
+    keep = Params(opinion_apart=False)
+    unguarded = EventIndex(keep)
+    unguarded.add(1, features(quake[0], quake[1], T0, ALIASES, keep))
+    assert unguarded.decide(features(*words, when, ALIASES, keep)).story_id == 1
+    index = EventIndex()
+    _story(index, quake)
+    op_ed = feat(*words, when=when)
+    assert op_ed.opinion
+    assert index.decide(op_ed).story_id is None
+    _story(index, (words[0], words[1], 1.0))
+    assert index.decide(op_ed).reason == "near-duplicate"
+    for title in (
+        "« La patrie est en danger » : Pachinian appelle les Arméniens à se mobiliser",
+        "« Nous répondons présents », déclare le ministre",
+        "« Route Trump » : le Syunik au cœur de l'accord",
+    ):
+        assert not opinion_title(title), title
