@@ -354,6 +354,13 @@ def test_the_band_is_the_widest_within_the_tolerance_of_the_fewest_errors() -> N
     assert choose_band(a, 500) == choose_band(b, 500) == (3.0, INF)
 
 
+def test_the_rules_keep_the_final_say_far_above_the_threshold() -> None:
+    # An unbounded band above would let the model overrule every clear rule match: even when it
+    # has the fewest errors, the widest finite band is chosen.
+    errors = _band_table((INF, INF), 40, 80) | {(6.0, INF): 41}
+    assert choose_band(errors, examples=500, tolerance=0.002) == (6.0, INF)
+
+
 def test_band_errors_count_the_combined_decisions() -> None:
     # margins far above, near, far below; the model says no, yes, yes
     probs, margins, ys = [0.1, 0.9, 0.9], [10.0, 0.2, -10.0], [1, 1, 0]

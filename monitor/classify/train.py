@@ -247,10 +247,14 @@ def choose_band(
     errors, the widest above the threshold (then below it). Choosing the narrowest band with
     the fewest errors made the choice jump (mediation: rules_above 3.0 → 0.5 between two
     retrainings for one error), and a narrow band above the threshold lets every rule match
-    there stand, false alerts included."""
-    fewest = min(errors.values())
+    there stand, false alerts included. The band above stays finite: a rule score far above
+    the threshold is a match whatever the model says (the alert's reasons are the rules'), as
+    "The second stage" in the README says; cross-validation scores the capped and the
+    unbounded choice the same (round 6)."""
+    finite = [band for band in BANDS if band[0] < INF]
+    fewest = min(errors[band] for band in finite)
     slack = max(1, round(tolerance * examples))
-    near = [band for band in BANDS if errors[band] <= fewest + slack]
+    near = [band for band in finite if errors[band] <= fewest + slack]
     return max(near, key=lambda band: (band[0], band[1]))
 
 
