@@ -450,7 +450,10 @@ def test_unseen_written_set_quality_holds() -> None:
     assert metrics["relevance"]["precision"] >= 0.97, metrics["relevance"]
     assert metrics["relevance"]["recall"] >= 0.94, metrics["relevance"]
     assert metrics["otsc"]["f1"] >= 0.95 and metrics["karabakh_ceasefire"]["f1"] >= 0.96
-    assert metrics["russian_mediation"]["f1"] >= 0.85, metrics["russian_mediation"]
+    # 0.85 before ten Minsk Group "end" items were relabelled karabakh only (precision8; three
+    # of them in this half, support 24 → 21): on the new labels the previous profile and model
+    # measure 0.800, this one 0.842 (the same five misses, one false alert instead of three).
+    assert metrics["russian_mediation"]["f1"] >= 0.84, metrics["russian_mediation"]
 
 
 def test_second_unseen_set_quality_holds() -> None:
@@ -893,3 +896,79 @@ def test_multilateral_summits_are_not_trilateral_ones() -> None:
     )
     assert RULES_ONLY.classify(item).topics == ()
     assert RULES_ONLY.rules(item).scores["russian_mediation"] < 6
+
+
+@pytest.mark.parametrize(
+    ("title", "summary", "expected"),
+    [
+        # The Minsk Group's end is not its mediation (README: russian_mediation is Russia or
+        # the group acting as mediator): karabakh_ceasefire only.
+        (
+            "L'OSCE ferme définitivement le groupe de Minsk",
+            "Les deux capitales avaient demandé la dissolution de l'instance créée en 1992.",
+            {"karabakh_ceasefire"},
+        ),
+        # Russia's patrols in Karabakh are its peacekeepers.
+        (
+            "Tirs sur une patrouille russe près de Martouni",
+            "Le ministère russe de la Défense signale un véhicule touché au Karabakh, sans blessé.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        # Russia lowering the tension between the parties.
+        (
+            "Moscou s'efforce de faire retomber la tension",
+            "Le Kremlin appelle Erevan et Bakou à la retenue après les incidents au Karabakh.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        # Russia named in a compound: the Russian–Turkish monitoring centre.
+        (
+            "Le centre russo-turc d'observation de la trêve achève sa mission",
+            "Installé dans le district d'Aghdam, il contrôlait le cessez-le-feu au Karabakh.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        # The conflict as the background of another story (Turkey–Armenia normalisation).
+        (
+            "Arménie-Turquie : les émissaires se revoient à Vienne",
+            "La frontière fermée depuis 1993 reste au centre des discussions ; le conflit du "
+            "Karabakh demeure en toile de fond.",
+            set(),
+        ),
+        # Armenia refusing to sign the alliance's text over Baku's attacks: its grievance, otsc.
+        (
+            "L'Arménie refuse de signer le communiqué de l'OTSC",
+            "Erevan reproche au texte de taire les tirs azerbaïdjanais à sa frontière.",
+            {"otsc"},
+        ),
+    ],
+)
+def test_set8_failure_kinds(title: str, summary: str, expected: set[str]) -> None:
+    """Round 5's fifth cycle (the eighth unseen set's failure kinds, written anew): the Minsk
+    Group's end, Russian patrols, de-escalation, Russia in a compound, the conflict as a
+    background, a refusal to sign the alliance's text. The rules alone and the
+    rules with the model agree."""
+    item = Item(key="x", guid=None, link=None, title=title, summary=summary)
+    assert set(RULES_ONLY.classify(item).topics) == expected
+    assert set(topics(title, summary)) == expected
+
+
+ORIGIN = (
+    "Deux commerçants originaires de Choucha tués à Moscou",
+    "La police russe enquête ; Bakou convoque l'ambassadeur de Russie.",
+)
+
+
+def test_a_place_as_peoples_origin_is_not_the_conflict_by_the_rules() -> None:
+    """A place of Karabakh as people's origin in a story set elsewhere (set 8's Russia–
+    Azerbaijan crisis), and an ambassador summoned (a protest, not Russia convening the
+    parties): the rules say neither topic."""
+    item = Item(key="x", guid=None, link=None, title=ORIGIN[0], summary=ORIGIN[1])
+    assert set(RULES_ONLY.classify(item).topics) == set()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the model reads 'Choucha' and 'tués' in the title as the conflict and overrides "
+    "the rules' no (precision8's notes): a hard-negative kind the training data lacks",
+)
+def test_a_place_as_peoples_origin_is_not_the_conflict_with_the_model() -> None:
+    assert set(topics(*ORIGIN)) == set()

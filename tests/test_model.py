@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,15 @@ from monitor.classify.model import (
     save_model,
     sigmoid,
 )
-from monitor.classify.train import Example, read_examples, train_model
+from monitor.classify.train import (
+    BANDS,
+    INF,
+    Example,
+    band_errors,
+    choose_band,
+    read_examples,
+    train_model,
+)
 from monitor.errors import InputError, ProfileError
 from monitor.types import Item
 from tests.conftest import ROOT
@@ -154,10 +163,22 @@ def test_the_shipped_model_is_loaded_and_used() -> None:
 def test_a_confidence_of_one_half_or_more_means_matched_for_every_topic() -> None:
     """Where the rules decide alone (far from their threshold) the model may disagree; the
     confidence a target's min_confidence reads must still say which side the decision took."""
-    profile = load_profile(default_profile_path())
+    shipped = load_profile(default_profile_path())
+    assert shipped.model is not None
+    # The shipped bands may be infinite (the model decides everywhere: the widest band within
+    # the tolerance of the fewest errors, precision8's notes); narrow ones here, so that the
+    # rules decide alone somewhere and the test has something to test.
+    model = replace(
+        shipped.model,
+        topics={
+            t: replace(
+                tm, rules_above=min(tm.rules_above, 1.5), rules_below=min(tm.rules_below, 1.5)
+            )
+            for t, tm in shipped.model.topics.items()
+        },
+    )
+    profile = replace(shipped, model=model)
     scorer = Scorer(profile)
-    model = profile.model
-    assert model is not None
     overridden = 0
     for name in ("eval_items.jsonl", "unseen_written_4.jsonl", "train_written_5.jsonl"):
         for line in (ROOT / "tests" / "data" / name).read_text(encoding="utf-8").splitlines():
@@ -307,3 +328,43 @@ def test_a_model_trained_for_another_version_of_the_profile_is_not_used(
         assert load_profile(path).model is None
     assert "topic 'conflict'" in caplog.text
     assert load_profile(path, with_model=False).model is None
+
+
+def _band_table(
+    best: tuple[float, float], fewest: int, others: int
+) -> dict[tuple[float, float], int]:
+    errors = {band: others for band in BANDS}
+    errors[best] = fewest
+    return errors
+
+
+def test_the_band_is_the_widest_within_the_tolerance_of_the_fewest_errors() -> None:
+    # The narrow band has one error fewer than a wide one: fold noise, the wide one is chosen
+    # (precision7: mediation's band went 3.0 → 0.5 for one error and rules-decided false
+    # alerts appeared).
+    errors = _band_table((0.5, INF), 50, 80)
+    errors[(3.0, INF)] = 51
+    assert choose_band(errors, examples=500, tolerance=0.002) == (3.0, INF)
+    # Past the tolerance the fewest errors win.
+    errors[(3.0, INF)] = 53
+    assert choose_band(errors, examples=500, tolerance=0.002) == (0.5, INF)
+    # The same numbers one error apart either way give the same choice (the instability fixed).
+    a = _band_table((0.5, INF), 50, 80) | {(3.0, INF): 51}
+    b = _band_table((3.0, INF), 50, 80) | {(0.5, INF): 51}
+    assert choose_band(a, 500) == choose_band(b, 500) == (3.0, INF)
+
+
+def test_the_rules_keep_the_final_say_far_above_the_threshold() -> None:
+    # An unbounded band above would let the model overrule every clear rule match: even when it
+    # has the fewest errors, the widest finite band is chosen.
+    errors = _band_table((INF, INF), 40, 80) | {(6.0, INF): 41}
+    assert choose_band(errors, examples=500, tolerance=0.002) == (6.0, INF)
+
+
+def test_band_errors_count_the_combined_decisions() -> None:
+    # margins far above, near, far below; the model says no, yes, yes
+    probs, margins, ys = [0.1, 0.9, 0.9], [10.0, 0.2, -10.0], [1, 1, 0]
+    errors = band_errors(probs, margins, ys)
+    assert errors[(0.5, 0.5)] == 0  # the rules decide both far cases, the model the near one
+    assert errors[(INF, INF)] == 2  # the model decides all three, wrong twice
+    assert set(errors) == set(BANDS)

@@ -6,8 +6,9 @@ Per topic:
 1. the word features kept are those of at least `min_df` training items; rule features are
    scaled up by `rule_scale` before fitting so the L2 penalty holds them back less than words;
 2. out-of-fold logits (stratified k-fold) give the Platt calibration (slope, offset) and choose
-   the band around the rule threshold where the model decides (`BANDS`: the narrowest band
-   among those with the fewest out-of-fold errors), so the rules keep their clear cases;
+   the band around the rule threshold where the model decides (`BANDS`: among the bands within
+   `BAND_TOLERANCE` of the fewest out-of-fold errors, the widest, so that a one-error difference
+   cannot swing it to a narrow band), the rules deciding alone outside it;
 3. the final fit on every example gives the weights; words under `min_weight` are dropped to
    keep the file small.
 `cross_validate` runs the whole procedure inside each outer fold and reports rules alone and
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from monitor.text import clean_text
 from monitor.types import Item
 
 # (rules_above, rules_below) in rule-score points around the threshold; inf: the model decides
-# on that side whatever the rules say. Ordered narrowest first (ties go to the rules).
+# on that side whatever the rules say.
 INF = math.inf
 BANDS: tuple[tuple[float, float], ...] = tuple(
     sorted(
@@ -220,19 +221,41 @@ def fit_platt(zs: Sequence[float], ys: Sequence[int]) -> tuple[float, float]:
     return a, b
 
 
-def _choose_band(
+# Out-of-fold error counts this close to the fewest are fold noise (a few items change sides
+# between retrainings on slightly different data), so they count as a tie: the fewest errors,
+# plus this share of the examples (at least one error).
+BAND_TOLERANCE = 0.002
+
+
+def band_errors(
     probs: Sequence[float], margins: Sequence[float], ys: Sequence[int]
-) -> tuple[float, float]:
-    best: tuple[int, tuple[float, float]] | None = None
+) -> dict[tuple[float, float], int]:
+    """Out-of-fold errors of the combined decision for every band of `BANDS`."""
+    out = {}
     for above, below in BANDS:
         tm = TopicModel(0.0, 1.0, 0.0, above, below)
-        errors = sum(
+        out[(above, below)] = sum(
             decide(p, m, tm) != bool(y) for p, m, y in zip(probs, margins, ys, strict=True)
         )
-        if best is None or errors < best[0]:
-            best = (errors, (above, below))
-    assert best is not None
-    return best[1]
+    return out
+
+
+def choose_band(
+    errors: Mapping[tuple[float, float], int], examples: int, tolerance: float = BAND_TOLERANCE
+) -> tuple[float, float]:
+    """The band where the model decides: among the bands within `tolerance` of the fewest
+    errors, the widest above the threshold (then below it). Choosing the narrowest band with
+    the fewest errors made the choice jump (mediation: rules_above 3.0 → 0.5 between two
+    retrainings for one error), and a narrow band above the threshold lets every rule match
+    there stand, false alerts included. The band above stays finite: a rule score far above
+    the threshold is a match whatever the model says (the alert's reasons are the rules'), as
+    "The second stage" in the README says; cross-validation scores the capped and the
+    unbounded choice the same (round 6)."""
+    finite = [band for band in BANDS if band[0] < INF]
+    fewest = min(errors[band] for band in finite)
+    slack = max(1, round(tolerance * examples))
+    near = [band for band in finite if errors[band] <= fewest + slack]
+    return max(near, key=lambda band: (band[0], band[1]))
 
 
 def train_model(
@@ -261,7 +284,8 @@ def train_model(
         if folds and 0 < sum(ys) < len(ys):
             slope, offset = fit_platt(oof, ys)
             probs = [sigmoid(slope * z + offset) for z in oof]
-            above, below = _choose_band(probs, [m[t] for m in v.margins], ys)
+            errors = band_errors(probs, [m[t] for m in v.margins], ys)
+            above, below = choose_band(errors, len(ys))
         else:  # too few examples to hold any out: the model's own probabilities, rules outside
             slope, offset, above, below = 1.0, 0.0, 0.5, 0.5
         bias, weights = _Fit(v, t, s).weights(s.min_weight)
