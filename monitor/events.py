@@ -786,6 +786,23 @@ def story_of(story_id: int, items: Sequence[EventFeatures], params: Params = DEF
     return st
 
 
+def stored_features(
+    title: str,
+    summary: str | None,
+    published: datetime | None,
+    first_seen: datetime,
+    topics: Iterable[str] = (),
+    aliases: Mapping[str, str] | None = None,
+    params: Params = DEFAULT,
+) -> EventFeatures:
+    """The features of an item as stored (its row and its match's topics): at its published
+    date, or when it was first seen if the feed gave none, as a poll computed them."""
+    when = published or first_seen
+    return features(
+        title, summary or "", when, aliases, params, dated=published is not None, topics=topics
+    )
+
+
 def encode_vector(v: Vector) -> str:
     """A vector as base64 of its float16 values (600 bytes for 300 dimensions, 800 in text)."""
     return base64.b64encode(np.asarray(v, dtype="<f2").tobytes()).decode("ascii")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from monitor.classify import load_profile
 from monitor.errors import InputError
@@ -18,10 +20,11 @@ from monitor.store import Database, upgrade
 from monitor.store import feeds as feed_store
 from monitor.store import items as item_store
 from monitor.store import matches as match_store
-from monitor.store.db import alembic_config
+from monitor.store.db import Busy, alembic_config, once_more_on_conflict
 from monitor.store.models import Alert, Feed, Item, Match, Story, StorySplit
 from monitor.store.split import split_item
 from monitor.store.stories import StoryCache
+from monitor.text import signature
 from monitor.types import Classification, Evidence, FeedConfig
 from monitor.types import Item as ParsedItem
 from tests.conftest import ROOT
@@ -437,4 +440,62 @@ def test_split_the_item_a_story_was_named_and_alerted_after(db_url: str) -> None
         o, n = s.get(Story, old), s.get(Story, done.story_id)
         assert o is not None and n is not None
         assert o.title == B.title and n.title == A.title
+    db.dispose()
+
+
+def test_split_an_opener_the_feed_edited_renames_the_story(db_url: str) -> None:
+    """The story was named after its first item, whose title a feed edited since (« EN
+    DIRECT - »): splitting that item off still renames the story after the item left first."""
+    db, (fa, fb) = setup(db_url)
+    cache = StoryCache(aliases=ALIASES)
+    assert store_and_match(db, fa, A, cache) is not None
+    assert store_and_match(db, fb, B, cache) is None
+    old = story_of(db, A.link or "")
+    assert old is not None
+    with db.session() as s:
+        a_row = s.scalar(select(Item.id).where(Item.link == A.link))
+        assert a_row is not None
+        edited = f"EN DIRECT - {A.title}"
+        s.execute(update(Item).where(Item.id == a_row).values(title=edited))
+    with db.session() as s:
+        done = split_item(s, old, a_row, "Boris", NOW, ALIASES)
+    with db.session() as s:
+        o, n = s.get(Story, old), s.get(Story, done.story_id)
+        assert o is not None and n is not None
+        assert (o.title, n.title) == (B.title, edited)
+        assert o.title_signature == " ".join(sorted(signature(B.title)))
+    db.dispose()
+
+
+def test_a_transaction_aborted_for_a_conflict_runs_once_more(pg_url: str) -> None:
+    """PostgreSQL's conflict codes (deadlock, serialization), raised by the server in a real
+    transaction: once more, then Busy; any other database error is not retried."""
+    db = Database(pg_url)
+    runs: list[str] = []
+
+    def aborted(*states: str) -> Callable[[], str]:
+        def work() -> str:
+            state = states[len(runs)]
+            runs.append(state)
+            with db.session() as s:
+                if state != "ok":
+                    s.execute(
+                        text(
+                            "DO $$ BEGIN RAISE EXCEPTION 'conflict' "
+                            f"USING ERRCODE = '{state}'; END $$"
+                        )
+                    )
+            return "done"
+
+        return work
+
+    assert once_more_on_conflict(aborted("40P01", "ok")) == "done" and runs == ["40P01", "ok"]
+    runs.clear()
+    with pytest.raises(Busy):
+        once_more_on_conflict(aborted("40001", "40P01"))
+    assert runs == ["40001", "40P01"]
+    runs.clear()
+    with pytest.raises(DBAPIError):  # unique_violation: not a conflict to wait out
+        once_more_on_conflict(aborted("23505", "ok"))
+    assert runs == ["23505"]
     db.dispose()

@@ -8,6 +8,8 @@ import json
 import re
 import subprocess
 import sys
+import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,11 +25,16 @@ from sqlalchemy import select, text, update
 from starlette.testclient import TestClient
 
 from monitor import pipeline
+from monitor.classify import classify
 from monitor.evaluate import RELEVANCE, change, score, true_topics
 from monitor.feed_health import silence
 from monitor.links import story_url
 from monitor.settings import load_settings
-from monitor.store.models import Delivery, Feedback, Item, Story, StorySplit
+from monitor.store import items as item_store
+from monitor.store import matches as match_store
+from monitor.store.models import Delivery, Feed, Feedback, Item, Story, StorySplit
+from monitor.store.stories import lock_assignments
+from monitor.types import Item as ParsedItem
 from monitor.views import list_feeds
 from monitor.web import present
 from monitor.web.app import CSRF_COOKIE, Window, create_app
@@ -284,14 +291,14 @@ def test_retry_a_dead_delivery_then_it_is_delivered(filled_both: Filled) -> None
 
 
 SOLDIER = "nouvelles violations du cessez-le-feu près de Latchine : un soldat arménien tué"
-SOLDIER_ITEM = """<item>
-  <title>Haut-Karabakh : nouvelles violations du cessez-le-feu près de Latchine : un soldat arménien tué</title>
-  <link>https://fil-a.example.org/monde/karabakh-soldat-tue</link>
-  <guid isPermaLink="true">https://fil-a.example.org/monde/karabakh-soldat-tue</guid>
-  <description>Un militaire a été tué par un tireur isolé à un poste de la frontière, selon Erevan.</description>
-  <pubDate>Tue, 13 Sep 2022 10:05:00 +0200</pubDate>
-</item>
-</channel>"""
+SOLDIER_ITEM = ParsedItem(  # our own written item: another event than the Latchine violations
+    key="https://fil-a.example.org/monde/karabakh-soldat-tue",
+    guid=None,
+    link="https://fil-a.example.org/monde/karabakh-soldat-tue",
+    title=f"Haut-Karabakh : {SOLDIER}",
+    summary="Un militaire a été tué par un tireur isolé à un poste de la frontière, selon Erevan.",
+    published=datetime(2022, 9, 13, 8, 5, tzinfo=UTC),
+)
 
 
 def split_rows(f: Filled) -> list[tuple[int, int, int, str]]:
@@ -302,23 +309,32 @@ def split_rows(f: Filled) -> list[tuple[int, int, int, str]]:
         ]
 
 
-def test_split_an_item_off_its_story_gives_the_desk_its_alert(
-    filled_both: Filled, feed_server: FeedServer
-) -> None:
-    """A wrong merge undone from the story page: a later poll puts a report of another event
-    (a soldier killed) into the Latchine story; "another event" on that source makes it a
-    story of its own whose alert reaches the target (a real apprise post to the loopback
-    webhook). Refusals (no CSRF, another story's item, an unknown item, the last item) write
-    nothing."""
-    f = filled_both
-    body = (DATA / "caucase_a.xml").read_bytes().replace(b"</channel>", SOLDIER_ITEM.encode())
-    feed_server.add("/a.xml", body)
-    again = pipeline.run_cycle(f.rt, None, everything=True)
-    assert again.alerts == 0  # the wrong merge: no alert for the soldier's story
+def merge_wrongly(f: Filled) -> tuple[int, int]:
+    """A wrong merge made on purpose (whatever the clusterer would decide): the soldier's
+    report, stored and matched as a poll stores it, put into the Latchine story, which is
+    already alerted, so it gets no alert of its own. Returns (story id, item row)."""
     sid = f.story_id("nouvelles violations")
+    now = datetime.now(UTC)
+    c = classify(SOLDIER_ITEM, f.rt.profile)
+    assert c.match
     with f.rt.db.session() as s:
-        soldier = s.scalars(select(Item).where(Item.title.contains("soldat"))).one()
-        assert soldier.story_id == sid
+        feed = s.scalars(select(Feed.id).where(Feed.name == "Fil A")).one()
+        (stored,) = item_store.store_items(s, feed, [SOLDIER_ITEM], now)
+        s.execute(update(Item).where(Item.id == stored.row_id).values(story_id=sid))
+        ((match, alert),) = match_store.record_matches(s, [(stored.row_id, SOLDIER_ITEM, c)], now)
+        assert match is not None and alert is None  # joined the story: no alert
+        s.execute(update(Story).where(Story.id == sid).values(item_count=Story.item_count + 1))
+    return sid, stored.row_id
+
+
+def test_split_an_item_off_its_story_gives_the_desk_its_alert(filled_both: Filled) -> None:
+    """A wrong merge undone from the story page: a report of another event (a soldier killed)
+    in the Latchine story; "another event" on that source makes it a story of its own whose
+    alert reaches the target (a real apprise post to the loopback webhook). Refusals (no
+    CSRF, another story's item, an unknown item, the last item, odd ids) write nothing."""
+    f = filled_both
+    sid, soldier = merge_wrongly(f)
+    with f.rt.db.session() as s:
         other = s.scalars(select(Item.id).where(Item.title.contains("OTSC"))).one()
     client = f.app(targets=f.rt.targets, aliases=f.rt.stories.aliases)
     page = client.get(f"/stories/{sid}")
@@ -326,7 +342,7 @@ def test_split_an_item_off_its_story_gives_the_desk_its_alert(
     otsc = f.story_id("OTSC")
     assert "/split" not in client.get(f"/stories/{otsc}").text  # one source: nothing to split
     assert client.get(f"/stories/{sid}/split").status_code == 405
-    refused = client.post(f"/stories/{sid}/split", data={"item": str(soldier.id)})
+    refused = client.post(f"/stories/{sid}/split", data={"item": str(soldier)})
     assert refused.status_code == 403 and "CSRF" in refused.text
     token = csrf(client, f"/stories/{sid}")
     hx = {"HX-Request": "true"}
@@ -339,17 +355,26 @@ def test_split_an_item_off_its_story_gives_the_desk_its_alert(
     assert unknown.status_code == 400 and "no item 99999" in unknown.text
     last = client.post(f"/stories/{otsc}/split", data={"item": str(other), "csrf": token})
     assert last.status_code == 400 and "only source" in last.text
-    assert split_rows(f) == []
+    # Odd ids: a superscript digit `int` refuses, an Arabic-Indic digit it reads as 3 (the
+    # Latchine story's other item could be 3), a number no database column holds.
+    for raw in ["²", "٣", "9" * 25, "9" * 12, " 3", "-1"]:  # 12 digits: past PG's integer
+        odd = client.post(f"/stories/{sid}/split", data={"item": raw, "csrf": token})
+        assert odd.status_code == 400 and "is not an item id" in odd.text, raw
+    for huge in ["9" * 25, "9" * 12]:
+        for action, data in [("split", {"item": "1"}), ("feedback", {"verdict": "noise"})]:
+            odd = client.post(f"/stories/{huge}/{action}", data={**data, "csrf": token})
+            assert odd.status_code == 400 and "is not an id" in odd.text, action
+    assert split_rows(f) == [] and feedback_rows(f) == []
 
     done = client.post(
         f"/stories/{sid}/split",
-        data={"item": str(soldier.id), "csrf": token, "who": "Anna"},
+        data={"item": str(soldier), "csrf": token, "who": "Anna"},
         headers=hx,
     )
     assert done.status_code == 200 and "split off" in done.text
     assert done.text.lstrip().startswith('<section id="sources"')  # htmx gets the sources
     ((item, old, new, who),) = split_rows(f)
-    assert (item, old, who) == (soldier.id, sid, "Anna") and new != sid
+    assert (item, old, who) == (soldier, sid, "Anna") and new != sid
     assert f'href="/stories/{new}"' in done.text
     assert SOLDIER not in done.text  # the item left the old story
     assert SOLDIER in client.get(f"/stories/{new}").text
@@ -363,6 +388,64 @@ def test_split_an_item_off_its_story_gives_the_desk_its_alert(
             select(Delivery).join(Delivery.alert).where(Delivery.alert.has(story_id=new))
         )
         assert [d.status for d in alerted] == ["sent"]
+
+
+def test_a_split_that_deadlocks_with_a_poll_is_tried_again(
+    tmp_path: Path, feed_server: FeedServer, webhook: Webhook, pg_url: str
+) -> None:
+    """PostgreSQL: a poll refreshing an item's row before it takes the assignment lock, while
+    the split holds that lock and waits for the row, is a deadlock; PostgreSQL aborts the one
+    whose check runs first, the split (it waited first). The split is tried again once the
+    poll is through, and the analyst sees it done (no 500)."""
+    f = fill(tmp_path, feed_server, webhook, pg_url)
+    sid, soldier = merge_wrongly(f)
+    client = f.app(targets=f.rt.targets, aliases=f.rt.stories.aliases)
+    token = csrf(client, f"/stories/{sid}")
+    holding = threading.Event()
+    poll: list[str] = []
+
+    def split_waits_for_the_row() -> bool:
+        with f.rt.db.session() as s:
+            waiting = s.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND query LIKE 'UPDATE items%'"
+                )
+            )
+        return bool(waiting)
+
+    def a_poll() -> None:  # what store_items then assign_stories do, in that order
+        try:
+            with f.rt.db.session() as s:
+                s.execute(
+                    update(Item).where(Item.id == soldier).values(last_seen_at=datetime.now(UTC))
+                )
+                holding.set()
+                for _ in range(500):
+                    if split_waits_for_the_row():
+                        break
+                    time.sleep(0.01)
+                else:
+                    raise AssertionError("the split never waited for the item's row")
+                lock_assignments(s)
+            poll.append("ok")
+        except Exception as e:
+            poll.append(repr(e))
+
+    t = threading.Thread(target=a_poll)
+    t.start()
+    assert holding.wait(10)
+    done = client.post(
+        f"/stories/{sid}/split",
+        data={"item": str(soldier), "csrf": token},
+        headers={"HX-Request": "true"},
+    )
+    t.join(30)
+    assert poll == ["ok"]  # the poll went through: the split was the deadlock's victim
+    assert done.status_code == 200 and "split off" in done.text
+    ((item, old, _, _),) = split_rows(f)
+    assert (item, old) == (soldier, sid)
+    f.rt.db.dispose()
 
 
 # --- API and topic feeds --------------------------------------------------------------------

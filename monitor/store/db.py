@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.errors import StorageError, first_line
@@ -18,6 +18,7 @@ from monitor.errors import StorageError, first_line
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 _UPGRADE_LOCK = 7_246_001  # PostgreSQL advisory lock id: one migrator at a time
+T = TypeVar("T")
 
 
 def normalise_url(url: str) -> str:
@@ -177,6 +178,38 @@ def open_existing(url: str) -> Database:
         raise NoDatabaseError(f"the database {shown_url(url)} has no monitor tables: {hint}")
     ensure_schema(db.engine)
     return db
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back
+# only because another one held what it needed; running it again can succeed.
+CONFLICTS = frozenset({"40P01", "40001"})
+
+
+def conflicted(error: DBAPIError) -> bool:
+    """Whether the database aborted a transaction for a conflict with another (see CONFLICTS)."""
+    return getattr(error.orig, "sqlstate", None) in CONFLICTS
+
+
+class Busy(StorageError):
+    """A transaction aborted twice for a conflict with another (see `once_more_on_conflict`)."""
+
+
+def once_more_on_conflict(work: Callable[[], T]) -> T:
+    """`work()` (one whole transaction), run once more if the database aborted it for a
+    conflict (a PostgreSQL deadlock or serialization failure: nothing of it was written);
+    Busy if it is aborted again."""
+    try:
+        return work()
+    except DBAPIError as e:
+        if not conflicted(e):
+            raise
+        log.info("transaction aborted (%s), once more", first_line(e))
+    try:
+        return work()
+    except DBAPIError as e:
+        if not conflicted(e):
+            raise
+        raise Busy(f"aborted twice by the database: {first_line(e)}") from e
 
 
 class Database:

@@ -20,9 +20,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
-from monitor.events import DEFAULT, EventFeatures, EventIndex, Params, StoryState, features
+from monitor.events import (
+    DEFAULT,
+    EventFeatures,
+    EventIndex,
+    Params,
+    StoryState,
+    features,
+    stored_features,
+)
 from monitor.store.common import is_postgres, table
-from monitor.store.models import Item, ItemFeed, Story
+from monitor.store.models import Item, ItemFeed, Match, Story
 from monitor.text import signature
 from monitor.types import Classification
 from monitor.types import Item as ParsedItem
@@ -111,14 +119,27 @@ class StoryCache:
             chunk = story_ids[start : start + 500]
             for sid in chunk:
                 self.index.remove(sid)
-            q = select(Item.story_id, Item.title, Item.summary, Item.published, Item.first_seen)
-            for story_id, title, summary, published, first_seen in session.execute(
+            q = select(
+                Item.story_id,
+                Item.title,
+                Item.summary,
+                Item.published,
+                Item.first_seen,
+                Match.topics,
+            ).outerjoin(Match, Match.item_id == Item.id)
+            for story_id, title, summary, published, first_seen, topics in session.execute(
                 q.where(Item.story_id.in_(chunk)).order_by(Item.id)
             ):
                 if story_id is not None:
-                    when = published or first_seen
-                    dated = published is not None
-                    f = features(title, summary, when, self.aliases, self.params, dated=dated)
+                    f = stored_features(
+                        title,
+                        summary,
+                        published,
+                        first_seen,
+                        topics or (),
+                        self.aliases,
+                        self.params,
+                    )
                     self.index.add(story_id, f)
 
     # --- deciding and writing --------------------------------------------------------------
@@ -194,6 +215,12 @@ class _StoryIds:
                 self.last += n
         self.taken += 1
         return self.free.pop(0)
+
+
+def next_story_id(session: Session) -> int:
+    """An id for one new story, taken as a poll's batch takes them (in the caller's
+    transaction, under the assignment lock)."""
+    return _StoryIds(session).next(1)
 
 
 @dataclass

@@ -18,8 +18,8 @@ def create_app(w: Window) -> Starlette:
     routes = [
         Route("/", pages.timeline),
         Route("/stories/{story_id:int}", pages.story),
-        Route("/stories/{story_id:int}/feedback", pages.feedback, methods=["POST"]),
-        Route("/stories/{story_id:int}/split", pages.split, methods=["POST"]),
+        Route("/stories/{story_id}/feedback", pages.feedback, methods=["POST"]),
+        Route("/stories/{story_id}/split", pages.split, methods=["POST"]),
         Route("/feeds", pages.feeds),
         Route("/deliveries", pages.deliveries),
         Route("/deliveries/{delivery_id:int}/retry", pages.retry, methods=["POST"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -12,6 +13,7 @@ from monitor import deliver
 from monitor.errors import InputError
 from monitor.feed_health import FEED_WINDOW, SILENCE_FACTOR, silence
 from monitor.store import browse
+from monitor.store.db import Busy, once_more_on_conflict
 from monitor.store.split import split_item
 from monitor.web import present
 from monitor.web.present import delivery_error, display_target, story_state
@@ -25,6 +27,21 @@ from monitor.web.window import (
 )
 
 PER_PAGE = 50
+
+
+MAX_ID = 2**31 - 1  # the id columns are INTEGER: PostgreSQL refuses a larger number (500)
+
+
+def _id(raw: str) -> int | None:
+    """A row id sent by a form or in a path: ASCII digits that fit the id columns, else None
+    (no Unicode digit `int` would refuse or read as another, no number the database refuses)."""
+    if re.fullmatch(r"[0-9]{1,18}", raw) and int(raw) <= MAX_ID:
+        return int(raw)
+    return None
+
+
+def _bad_id(request: Request, what: str, raw: str) -> Response:
+    return render(request, "error.html", {"message": f"{what}={raw!r} is not an id"}, 400)
 
 
 def _htmx(request: Request) -> bool:
@@ -157,7 +174,9 @@ async def deliveries(request: Request) -> Response:
 
 async def feedback(request: Request) -> Response:
     w = window(request)
-    sid = int(request.path_params["story_id"])
+    raw_sid = str(request.path_params["story_id"])
+    if (sid := _id(raw_sid)) is None:
+        return _bad_id(request, "story", raw_sid)
     form = await request.form()
     refused = refusal(request, form)
     why_not = refused
@@ -205,13 +224,15 @@ async def split(request: Request) -> Response:
     """ "Another event": an item leaves its story and opens a new one, whose alert is routed to
     the targets as a poll routes a new story's (`deliver.route_new_alerts`), in one transaction."""
     w = window(request)
-    sid = int(request.path_params["story_id"])
+    raw_sid = str(request.path_params["story_id"])
+    if (sid := _id(raw_sid)) is None:
+        return _bad_id(request, "story", raw_sid)
     form = await request.form()
     refused = why_not = refusal(request, form)
     given = form.get("who") or request.cookies.get(WHO_COOKIE) or ""
     who = " ".join(str(given).split())[:100] or "anonymous"
     raw = str(form.get("item") or "")
-    item = int(raw) if raw.isdigit() else None
+    item = _id(raw)
     if why_not is None and item is None:
         why_not = f"say which item to split off (item={raw!r} is not an item id)"
 
@@ -230,7 +251,11 @@ async def split(request: Request) -> Response:
             deliver.route_new_alerts(s, [(a.id, a.topics)], w.targets, now)
             return browse.load_stories(s, [sid]), done.story_id, None
 
-    found, new_id, why_not = await _in_thread(save)
+    try:  # a PostgreSQL deadlock with a poll: once more, then 409
+        found, new_id, why_not = await _in_thread(once_more_on_conflict, save)
+    except Busy:
+        message = "busy: a poll was saving this story at the same moment; try again"
+        return render(request, "error.html", {"message": message}, 409)
     if not found:
         return render(request, "error.html", {"message": f"no story {sid}"}, 404)
     status = 403 if refused else 400 if why_not else 200
