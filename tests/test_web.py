@@ -263,6 +263,18 @@ def test_changes_need_the_web_token_when_set(filled: Filled) -> None:
     assert [v for _, v, _, _ in feedback_rows(filled)] == ["noise", "relevant"]
 
 
+def test_ids_past_the_id_columns_are_not_found(filled_both: Filled) -> None:
+    """A number no id column holds is 404 like any absent row (PostgreSQL used to refuse it in
+    the query: a 500)."""
+    client = filled_both.app()
+    for huge in ["9" * 12, "9" * 25]:
+        assert client.get(f"/stories/{huge}").status_code == 404
+        assert client.get(f"/api/stories/{huge}").status_code == 404
+        token = csrf(client, "/deliveries")
+        retried = client.post(f"/deliveries/{huge}/retry", data={"csrf": token})
+        assert retried.status_code == 404, huge
+
+
 def test_retry_a_dead_delivery_then_it_is_delivered(filled_both: Filled) -> None:
     sid = filled_both.story_id("OTSC")
     with filled_both.rt.db.session() as s:

@@ -44,6 +44,8 @@ def delivery_state(status: str, attempts: int) -> str:
 
 
 VERDICTS = ("relevant", "noise", "wrong-topic")
+# The id columns are INTEGER: no row has a larger id, and PostgreSQL refuses one (an error).
+MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)

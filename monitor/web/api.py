@@ -147,6 +147,8 @@ async def story(request: Request) -> Response:
     sid = int(request.path_params["story_id"])
 
     def load() -> list[browse.StoryView]:
+        if sid > browse.MAX_ID:  # no such row, and PostgreSQL would refuse the number (500)
+            return []
         with w.db.session() as s:
             return browse.load_stories(s, [sid])
 

@@ -29,7 +29,7 @@ from monitor.web.window import (
 PER_PAGE = 50
 
 
-MAX_ID = 2**31 - 1  # the id columns are INTEGER: PostgreSQL refuses a larger number (500)
+MAX_ID = browse.MAX_ID
 
 
 def _id(raw: str) -> int | None:
@@ -102,6 +102,8 @@ async def story(request: Request) -> Response:
     sid = int(request.path_params["story_id"])
 
     def load() -> list[browse.StoryView]:
+        if sid > MAX_ID:  # no such row, and PostgreSQL would refuse the number (500)
+            return []
         with w.db.session() as s:
             return browse.load_stories(s, [sid])
 
@@ -277,6 +279,8 @@ async def retry(request: Request) -> Response:
     refused = why_not = refusal(request, form)
 
     def save() -> tuple[bool, browse.DeliveryView | None]:
+        if did > MAX_ID:  # no such row, and PostgreSQL would refuse the number (500)
+            return False, None
         with w.db.session() as s:
             done = why_not is None and browse.retry_delivery(s, did, w.clock())
             return done, browse.delivery(s, did)
