@@ -40,7 +40,8 @@ training set. The seventh (tests/data/unseen_written_7.jsonl, `--unseen7`) was h
 measurements, then declared tune material in round 5's fourth cycle: its errors were read and
 fixed by the written definitions and the model trains on it. The eighth
 (tests/data/unseen_written_8.jsonl, `--unseen8`, labelled blind by two people) went the same way
-in round 5's fifth cycle.
+in round 5's fifth cycle, the ninth (tests/data/unseen_written_9.jsonl, `--unseen9`, round 6) in
+round 6's sixth cycle.
 """
 
 from __future__ import annotations
@@ -215,8 +216,9 @@ WHOLE_SETS: dict[str, tuple[str, str, str]] = {
     ),
     "unseen9": (
         "unseen_written_9.jsonl",
-        "the ninth unseen set (round 6, labelled blind by two people, no page of an earlier set), held out",
-        "unseen 9, held out",
+        "the ninth unseen set (round 6, labelled blind by two people, no page of an earlier set,"
+        " measured twice), now tune material",
+        "unseen 9, measured twice, then tune material",
     ),
 }
 

@@ -972,3 +972,96 @@ def test_a_place_as_peoples_origin_is_not_the_conflict_by_the_rules() -> None:
 )
 def test_a_place_as_peoples_origin_is_not_the_conflict_with_the_model() -> None:
     assert set(topics(*ORIGIN)) == set()
+
+
+@pytest.mark.parametrize(
+    ("title", "summary", "expected"),
+    [
+        # An attack on a front-line town of one side, named by the town and an incident noun.
+        (
+            "Une roquette s'abat sur Barda",
+            "Le bombardement a fait trois blessés dans la ville azerbaïdjanaise, selon le parquet.",
+            {"karabakh_ceasefire"},
+        ),
+        # The war's dead and missing.
+        (
+            "Les restes de quarante soldats retrouvés sur les champs de bataille",
+            "Erevan poursuit l'identification des portés disparus.",
+            {"karabakh_ceasefire"},
+        ),
+        # Baku trying a Karabakh official: a prisoner of the conflict.
+        (
+            "Le procureur de Bakou réclame dix ans de réclusion contre un ancien responsable "
+            "du Karabakh",
+            "Le verdict est attendu le mois prochain.",
+            {"karabakh_ceasefire"},
+        ),
+        # The EU's observers at the line stand for the conflict.
+        (
+            "L'EUMA prolongée de deux ans",
+            "Les observateurs européens patrouillent côté arménien de la ligne.",
+            {"karabakh_ceasefire"},
+        ),
+        # Relief at Armenia's border posts: the exodus arriving.
+        (
+            "À Kornidzor, la Croix-Rouge distribue des vivres",
+            "Des familles arméniennes arrivent par centaines au poste-frontière.",
+            {"karabakh_ceasefire"},
+        ),
+        # The Minsk Group's co-chairs by name.
+        (
+            "Andrew Schofer et Igor Popov à Stepanakert",
+            "Les diplomates doivent ensuite se rendre à Bakou.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        # Russia taking the initiative of an exchange: an oblique mediation.
+        (
+            "À l'initiative de Moscou, Erevan et Bakou échangent des prisonniers",
+            "Cinq Arméniens et deux Azerbaïdjanais ont regagné leur pays.",
+            {"karabakh_ceasefire", "russian_mediation"},
+        ),
+        # Armenia's border with Turkey (the adjective's feminine form) is not the line.
+        (
+            "Un soldat tué près de la frontière turque",
+            "L'armée arménienne enquête sur un accident de tir à Margara.",
+            set(),
+        ),
+        # "The organisation" Armenia owes dues to, beside Russia: the CSTO.
+        (
+            "L'Arménie ne paie plus sa cotisation à l'organisation",
+            "Moscou assure qu'aucun membre n'en sera exclu.",
+            {"otsc"},
+        ),
+    ],
+)
+def test_set9_failure_kinds(title: str, summary: str, expected: set[str]) -> None:
+    """Round 6's sixth cycle (the ninth unseen set's failure kinds, written anew and by kind):
+    front-line towns and incident nouns, the war's dead, Baku's trials, the EU's observers, the
+    exodus's arrival, the co-chairs by name, Russia's initiative,
+    the other borders' adjectives, the CSTO as "the organisation". The rules alone and the rules
+    with the model agree."""
+    item = Item(key="x", guid=None, link=None, title=title, summary=summary)
+    assert set(RULES_ONLY.classify(item).topics) == expected
+    assert set(topics(title, summary)) == expected
+
+
+CSTO_SENT = (
+    "Une mission d'évaluation de l'OTSC dépêchée en Arménie",
+    "Le secrétaire général de l'alliance conduira lui-même l'équipe.",
+)
+
+
+def test_the_alliance_sent_to_armenia_is_the_conflict_by_the_rules() -> None:
+    """The alliance sending a mission to Armenia is the alliance asked to act in the conflict
+    (README, otsc): karabakh_ceasefire and otsc by the rules (set 9's m040/m043 kind)."""
+    item = Item(key="x", guid=None, link=None, title=CSTO_SENT[0], summary=CSTO_SENT[1])
+    assert set(RULES_ONLY.classify(item).topics) == {"karabakh_ceasefire", "otsc"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the rules give karabakh 8.0 (inside the model's band) and the model, trained on many "
+    "CSTO items labelled otsc alone (the grievance kind), says no (precision9's notes)",
+)
+def test_the_alliance_sent_to_armenia_is_the_conflict_with_the_model() -> None:
+    assert set(topics(*CSTO_SENT)) == {"karabakh_ceasefire", "otsc"}
