@@ -982,6 +982,8 @@ class EventIndex:
                 continue
             if not any(a in st.actors for a in f.actors) or _look_alike(f, st):
                 continue  # some actor or place in common: not a quake of the same hours
+            if p.fresh_guard and f.fresh and f.fresh.isdisjoint(self._title_union(st)):
+                continue  # « de nouveaux bombardements »: a new happening, as in `decide`
             gap = abs(f.time - st.first)
             if "broken" in f.kinds and st.kinds & SETTLE_KINDS and "broken" not in st.kinds:
                 continue  # a truce and its violation

@@ -307,6 +307,24 @@ def test_an_arms_delivery_keeps_its_alert_beside_a_truce() -> None:
     assert kfeat("Moscou livre des armes à Bakou, Erevan proteste", 5).kinds == {"reaction"}
 
 
+def test_a_new_happening_does_not_join_by_kind_either() -> None:
+    """« de nouveaux bombardements » ten hours after a shelling is the next happening: the
+    kind join applies the similarity path's guard (`fresh_guard`)."""
+    index = EventIndex()
+    index.add(1, kfeat("Des tirs d'artillerie visent Gandja et Stepanakert dans la nuit", 0))
+    again = kfeat("Karabakh : de nouveaux bombardements sur Stepanakert", 10)
+    assert again.kinds == {"fight"} and again.fresh
+    assert index.decide(again).story_id is None
+    unguarded = EventIndex(Params(fresh_guard=False))
+    unguarded.add(1, kfeat("Des tirs d'artillerie visent Gandja et Stepanakert dans la nuit", 0))
+    assert unguarded.decide(again).story_id == 1  # the kind alone would join it
+    # a story that names the happening takes it
+    shelled = EventIndex()
+    shelled.add(1, kfeat("Bombardements sur Stepanakert dans la nuit", 0))
+    d = shelled.decide(again)
+    assert d.story_id == 1
+
+
 def test_the_profiles_stream_joins_other_angles_of_one_kind_within_hours() -> None:
     """Items the profile matched, of one topic and one kind of happening, within
     `kind_window` of the story's first item: the toll and the reaction to an attack whose
