@@ -247,6 +247,8 @@ def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
             kinds = ("truce",)
         elif tok == "mort" and i and toks[i - 1] == "point":
             kinds = ()  # « au point mort »: stalled
+        elif tok == "traite" and toks[i + 1 : i + 3] == ["de", "securite"]:
+            kinds = ()  # the CSTO's name (« Organisation du traité de sécurité collective »)
         for kind in kinds:
             if not within or kind not in _CONTEXT_KINDS:
                 out.add(kind)
