@@ -122,35 +122,58 @@ TURNS = frozenset(
     annule annulee annuler annulation bafoue bafouee bafouer""".split()
 )
 
-# The kind of happening a title of the profile's stream reports, by the first letters of its
-# folded words: fighting; a truce, talks, a signing and what they settle (peacekeepers,
-# territory handed back, prisoners); a capture; the CSTO; a blockade or an exodus. Items the
-# topic profile matched, of a shared topic and of one kind, within `kind_window` of a
-# story's latest item and `kind_span` of its first, are one event (other angles of it: the
-# toll, a reaction, the consequence) when their words alone do not join them. « guerre » is
-# no kind (« crimes de guerre », « tournant de la guerre » are anything), nor « combattre ».
+# The kind of happening a title of the profile's stream reports, by its folded words (whole
+# words, with the forms the press uses: a prefix took other words, « signalés » a signing,
+# « traitement » a treaty, « tirer les leçons » and « mortalité » fighting, « réunification »
+# talks): fighting; a truce, talks, a signing and what they settle (peacekeepers, territory
+# handed back, prisoners); a capture; the CSTO; a blockade or an exodus. Items the topic
+# profile matched, of a shared topic and of one kind, within `kind_window` of a story's latest
+# item and `kind_span` of its first, are one event (other angles of it: the toll, a reaction,
+# the consequence) when their words alone do not join them. « guerre » is no kind (« crimes de
+# guerre », « tournant de la guerre » are anything), nor « combattre », nor « armes » alone
+# (« vente d'armes »: see ARMS_DOWN).
 KINDS: dict[str, str] = {
-    "fight": """combat affront heurt accroch bombard frapp tir attaqu offensiv escalad hostilit
-        agression incursion tues tue morts mort meurtri pilonn obus drone abattu assaut
-        antiterror mobilis martial bombe explos disparu""",
-    "truce": "cessez treve capitul armes",
-    "talks": "negoci pourparl rencontr reuni reunit sommet tripartit trilater",
-    "deal": "accord sign paraph traite paix",
-    "border": "demarc delimit restitu retrocession",
-    "troops": "casques contingent maintien",
-    "prisoners": "prisonn captif detenu otage echang libere libera",
-    "capture": "chute capitul",
-    "blockade": "exode refugi deplac blocus corridor",
+    "fight": """combat combats affrontement affrontements affrontent heurt heurts accrochage
+        accrochages bombarde bombardee bombardees bombardes bombardement bombardements
+        bombarder bombardent frappe frappes frappee frappees frappent frapper tir tirs tire
+        tires tiree tirees tirent attaque attaques attaquee attaquees attaquent attaquer
+        offensive offensives escalade hostilites agression agressions incursion incursions
+        tue tues tuee tuees tuent tuer tuerie tueries mort morts morte mortes mortel mortels
+        mortelle mortelles meurtrier meurtriers meurtriere meurtrieres pilonnage pilonnages
+        pilonne pilonnee pilonnes pilonnent obus drone drones abattu abattus abattue abattues
+        assaut assauts antiterroriste antiterroristes mobilisation mobilisations mobilise
+        mobilisee mobilisees mobilises mobilisent mobiliser martial martiale bombe bombes
+        explosion explosions explose explosent exploser disparu disparus disparue disparues""",
+    "truce": "cessez treve treves capitulation capitulent capitule capituler",
+    "talks": """negociation negociations negociateur negociateurs negocie negociee negociees
+        negocies negocient negocier negocierons negocieront pourparlers rencontre rencontres
+        rencontrent rencontrer rencontrera rencontreront reunion reunions reunis reunit reunie
+        reunies reunir reunira reuniront reunirait reunissent sommet sommets tripartite
+        tripartites trilateral trilaterale trilaterales trilateraux""",
+    "deal": """accord accords accorde accordent paraphe paraphee paraphes paraphent parapher
+        traite traites signe signes signee signees signent signer signera signeront signature
+        signatures signataire signataires paix""",
+    "border": """demarcation delimitation delimitations delimitee delimitent delimiter
+        restituer restitue restitues restituee restituees restitution retrocession
+        ceder cede cedee cedes cession""",
+    "troops": "casques contingent contingents maintien",
+    "prisoners": """prisonnier prisonniers prisonniere prisonnieres captif captifs captive
+        captives detenu detenus detenue detenues otage otages echange echanges echangent
+        echanger libere liberes liberee liberees liberer liberent liberation liberations""",
+    "capture": "chute capitulation capitulent capitule capituler pris prise tombe tombee",
+    "blockade": """exode refugie refugies refugiee refugiees deplace deplaces deplacee
+        deplacees blocus corridor corridors coupe coupee isole isolee""",
 }
-# Whole words of a kind (a prefix would take too much: « pris » / « prisonniers »).
-KIND_WORDS: dict[str, str] = {
-    "capture": "pris prise tombe tombee",
-    "blockade": "coupe coupee isole isolee",
-    "border": "ceder cede cedee cedes cession",
-}
-_KIND_OF_WORD: dict[str, str] = {
-    w: kind for kind, words in KIND_WORDS.items() for w in words.split()
-}
+_KIND_OF_WORD: dict[str, tuple[str, ...]] = {}
+for _kind, _words in KINDS.items():
+    for _w in _words.split():
+        _KIND_OF_WORD[_w] = (*_KIND_OF_WORD.get(_w, ()), _kind)
+# « armes » is a truce only when they are laid down or fall silent, a verb of these within two
+# words of it (« déposent les armes », « les armes se taisent »), not sold or delivered.
+ARMS_DOWN = frozenset(
+    """deposer deposent depose deposeront deposant remettent remettre remet rendent rendre
+    rendu taisent taire tairont""".split()
+)
 # The CSTO's happenings, for items the profile matched on `otsc` (its name alone is no kind:
 # its exercises and Armenia's freeze are two events): a summit, membership, a mission.
 CSTO_KINDS: dict[str, str] = {
@@ -199,9 +222,6 @@ _LINKED: dict[str, frozenset[str]] = {
 }
 _REACTION = frozenset({"reaction"})
 _DAILY = _CONTEXT_KINDS | {"broken"}
-_KIND_PREFIXES: tuple[tuple[str, str], ...] = tuple(
-    (w, kind) for kind, words in KINDS.items() for w in words.split()
-)
 
 
 def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
@@ -213,7 +233,8 @@ def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
     csto = "otsc" in topics
     reach = 0  # words left in a marker's reach
     ended = False  # the marker says it ended (« fin des combats »)
-    for tok in _WORD.findall(fold(title)):
+    toks = _WORD.findall(fold(title))
+    for i, tok in enumerate(toks):
         if tok in VIOLATION:  # not « violents »
             broken = True
         if tok in CONTEXT_MARKERS or tok in ENDED_MARKERS:
@@ -221,12 +242,13 @@ def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
             continue
         within = reach > 0
         reach = max(reach - 1, 0)
-        if tok.startswith("combatt"):  # « rester, c'est combattre »
-            continue
-        kinds = [kind for prefix, kind in _KIND_PREFIXES if tok.startswith(prefix)]
-        whole = _KIND_OF_WORD.get(tok)
-        if whole is not None:
-            kinds.append(whole)
+        kinds = _KIND_OF_WORD.get(tok, ())
+        if tok == "armes" and not ARMS_DOWN.isdisjoint(toks[max(i - 2, 0) : i + 3]):
+            kinds = ("truce",)
+        elif tok == "mort" and i and toks[i - 1] == "point":
+            kinds = ()  # « au point mort »: stalled
+        elif tok == "traite" and toks[i + 1 : i + 3] == ["de", "securite"]:
+            kinds = ()  # the CSTO's name (« Organisation du traité de sécurité collective »)
         for kind in kinds:
             if not within or kind not in _CONTEXT_KINDS:
                 out.add(kind)
@@ -238,7 +260,7 @@ def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
                     out.add(kind)
     if not out & _CONTEXT_KINDS:
         out |= before  # a reaction « après le bombardement » is the bombing's
-    if not out and any(tok.startswith(REACTIONS) for tok in _WORD.findall(fold(title))):
+    if not out and any(tok.startswith(REACTIONS) for tok in toks):
         out.add("reaction")
     if broken:
         out -= SETTLE_KINDS
@@ -979,6 +1001,8 @@ class EventIndex:
                 continue
             if not any(a in st.actors for a in f.actors) or _look_alike(f, st):
                 continue  # some actor or place in common: not a quake of the same hours
+            if p.fresh_guard and f.fresh and f.fresh.isdisjoint(self._title_union(st)):
+                continue  # « de nouveaux bombardements »: a new happening, as in `decide`
             gap = abs(f.time - st.first)
             if "broken" in f.kinds and st.kinds & SETTLE_KINDS and "broken" not in st.kinds:
                 continue  # a truce and its violation

@@ -257,6 +257,73 @@ def test_kinds_of_happening_come_from_the_title_and_the_topics() -> None:
     assert event_kinds("L'Arménie gèle sa participation", KARABAKH) == set()
 
 
+def test_kind_words_are_whole_words_not_their_first_letters() -> None:
+    """A prefix took other words: arms sold or delivered were a truce, « signalés » a signing,
+    « traitement » a treaty, « tirer les leçons » and « mortalité » fighting, « réunification »
+    talks. The forms the press uses for the happenings still give their kinds."""
+    for title in (
+        "Moscou livre des armes à Bakou",
+        "L'Arménie achète des armes à l'Inde",
+        "Incidents signalés à la frontière",
+        "Le traitement des blessés",
+        "Erevan veut tirer les leçons",
+        "La mortalité infantile",
+        "Chypre : la réunification dans l'impasse",
+        "Le dossier au point mort",
+        "L'Organisation du traité de sécurité collective privée de l'Arménie",
+    ):
+        assert event_kinds(title, KARABAKH) == set(), title
+    for title, kinds in (
+        ("Les séparatistes acceptent de déposer les armes", {"truce"}),
+        ("L'Artsakh attend de voir si les armes se taisent", {"truce"}),
+        ("Les forces séparatistes remettent leurs armes", {"truce"}),
+        ("Le traité de paix sera signé dans les prochains mois", {"deal"}),
+        ("Erevan et Bakou paraphent la déclaration", {"deal"}),
+        ("Lavrov veut accueillir la signature", {"deal"}),
+        ("Bakou accuse Erevan d'avoir tiré sur Nakhitchevan", {"fight"}),
+        ("Des tirs près de Chouchi", {"fight"}),
+        ("Deux morts dans des heurts", {"fight"}),
+        ("Des affrontements meurtriers", {"fight"}),
+        ("Aliev et Pachinian réunis au Kremlin", {"talks"}),
+        ("Poutine réunit Aliev et Pachinian", {"talks"}),
+        ("Réunion à Moscou", {"talks"}),
+        ("Échange de prisonniers entre Bakou et Erevan", {"prisoners"}),
+        ("Les séparatistes capitulent", {"truce", "capture"}),
+    ):
+        assert event_kinds(title, KARABAKH) == kinds, title
+
+
+def test_an_arms_delivery_keeps_its_alert_beside_a_truce() -> None:
+    """The review's case: an arms purchase five hours after a truce joined the truce's story
+    by the kind « armes » gave it, and lost its alert. (« Moscou livre des armes à Bakou,
+    Erevan proteste » has no kind of happening now, but « proteste » makes it a reaction,
+    which joins the one story of a kind of its hours: the reaction join's own limit.)"""
+    index = EventIndex()
+    index.add(1, kfeat("Arménie et Azerbaïdjan concluent un cessez-le-feu humanitaire", 0))
+    purchase = kfeat("L'Arménie achète des armes à l'Inde", 5)
+    assert purchase.kinds == set()
+    assert index.decide(purchase).story_id is None
+    assert kfeat("Moscou livre des armes à Bakou, Erevan proteste", 5).kinds == {"reaction"}
+
+
+def test_a_new_happening_does_not_join_by_kind_either() -> None:
+    """« de nouveaux bombardements » ten hours after a shelling is the next happening: the
+    kind join applies the similarity path's guard (`fresh_guard`)."""
+    index = EventIndex()
+    index.add(1, kfeat("Des tirs d'artillerie visent Gandja et Stepanakert dans la nuit", 0))
+    again = kfeat("Karabakh : de nouveaux bombardements sur Stepanakert", 10)
+    assert again.kinds == {"fight"} and again.fresh
+    assert index.decide(again).story_id is None
+    unguarded = EventIndex(Params(fresh_guard=False))
+    unguarded.add(1, kfeat("Des tirs d'artillerie visent Gandja et Stepanakert dans la nuit", 0))
+    assert unguarded.decide(again).story_id == 1  # the kind alone would join it
+    # a story that names the happening takes it
+    shelled = EventIndex()
+    shelled.add(1, kfeat("Bombardements sur Stepanakert dans la nuit", 0))
+    d = shelled.decide(again)
+    assert d.story_id == 1
+
+
 def test_the_profiles_stream_joins_other_angles_of_one_kind_within_hours() -> None:
     """Items the profile matched, of one topic and one kind of happening, within
     `kind_window` of the story's first item: the toll and the reaction to an attack whose
