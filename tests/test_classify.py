@@ -1065,3 +1065,32 @@ def test_the_alliance_sent_to_armenia_is_the_conflict_by_the_rules() -> None:
 )
 def test_the_alliance_sent_to_armenia_is_the_conflict_with_the_model() -> None:
     assert set(topics(*CSTO_SENT)) == {"karabakh_ceasefire", "otsc"}
+
+
+@pytest.mark.parametrize("use_model", [False, True])
+def test_a_denial_takes_back_only_the_meeting_or_the_talks(use_model: bool) -> None:
+    """« sans se rencontrer », « sans aborder les négociations » deny the link the rules would
+    count; « sans parler à la presse » or « sans évoquer la date du prochain sommet » deny
+    nothing of the summit (the review of round 6: a bare « sans évoquer » lost this alert)."""
+    scorer = Scorer(PROFILE, use_model=use_model)
+
+    def of(title: str, summary: str = "") -> set[str]:
+        return set(
+            scorer.classify(
+                Item(key="x", guid=None, link=None, title=title, summary=summary)
+            ).topics
+        )
+
+    summit = "Poutine réunit Aliev et Pachinian au Kremlin"
+    both = {"karabakh_ceasefire", "russian_mediation"}
+    assert of(summit) == both
+    assert of(f"{summit}, sans parler à la presse") == both
+    assert of(f"{summit} sans évoquer la date d'un prochain sommet") == both
+    assert of("Aliev et Pachinian au sommet de la CEI, sans se rencontrer") == set()
+    assert (
+        of(
+            "Lavrov reçoit Mirzoïan sans aborder les négociations avec Bakou",
+            "La coopération militaire et la base de Gyumri au menu.",
+        )
+        == set()
+    )
