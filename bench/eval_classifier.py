@@ -220,6 +220,12 @@ WHOLE_SETS: dict[str, tuple[str, str, str]] = {
         " measured twice), now tune material",
         "unseen 9, measured twice, then tune material",
     ),
+    "unseen10": (
+        "unseen_written_10.jsonl",
+        "the tenth unseen set (round 6, labelled blind by two people, no page of an earlier set),"
+        " held out",
+        "unseen 10, held out",
+    ),
 }
 
 
