@@ -82,7 +82,7 @@ import numpy as np
 
 from monitor import wordvec
 from monitor.classify import Profile
-from monitor.text import fold, stem
+from monitor.text import fold, signature, stem
 from monitor.wordvec import Vector, WordVectors
 
 _WORD = re.compile(r"[^\W_]+")
@@ -794,6 +794,26 @@ class StoryState:
         )
 
 
+@dataclass(frozen=True)
+class StoryName:
+    """What a story is named after: an item's title and the signatures of its title and lede
+    (near-identical copies are found by them)."""
+
+    title: str
+    title_signature: str
+    body_signature: str
+
+
+def story_name(title: str, summary: str) -> StoryName:
+    """A story named after an item: the story a poll opens for it, or the story a split leaves
+    behind, named after its next item."""
+    return StoryName(
+        title=title[:500],
+        title_signature=" ".join(sorted(signature(title))),
+        body_signature=" ".join(sorted(signature(summary[:600]))),
+    )
+
+
 def story_of(story_id: int, items: Sequence[EventFeatures], params: Params = DEFAULT) -> StoryState:
     """A story's state made again from its items' features alone, as an index holding only
     them would keep it: what a story becomes when an item is split off it (the story left
@@ -817,8 +837,8 @@ def stored_features(
     aliases: Mapping[str, str] | None = None,
     params: Params = DEFAULT,
 ) -> EventFeatures:
-    """The features of an item as stored (its row and its match's topics): at its published
-    date, or when it was first seen if the feed gave none, as a poll computed them."""
+    """The features of an item as stored (its row and its match's topics) or as a poll sees it
+    (first seen now): at its published date, or when it was first seen if the feed gave none."""
     when = published or first_seen
     return features(
         title, summary or "", when, aliases, params, dated=published is not None, topics=topics

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.errors import InputError
-from monitor.events import DEFAULT, Params, stored_features, story_of
-from monitor.text import signature
+from monitor.events import DEFAULT, Params, StoryName, stored_features, story_name, story_of
 
 
 @dataclass(frozen=True)
@@ -33,22 +32,6 @@ class SplitItem:
     scores: Mapping[str, float]
     score: float | None
     feeds: frozenset[int]
-
-
-@dataclass(frozen=True)
-class StoryName:
-    title: str
-    title_signature: str
-    body_signature: str
-
-
-def story_name(title: str, summary: str) -> StoryName:
-    """A story named after an item (its title, and the signatures of its title and summary)."""
-    return StoryName(
-        title=title[:500],
-        title_signature=" ".join(sorted(signature(title))),
-        body_signature=" ".join(sorted(signature(summary[:600]))),
-    )
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.errors import InputError
-from monitor.splitting import SplitItem, plan_split, story_name
+from monitor.events import story_name
+from monitor.splitting import SplitItem, plan_split
 
 T = datetime(2020, 10, 10, 9, tzinfo=UTC)
 

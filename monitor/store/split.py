@@ -14,15 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from monitor.errors import InputError
-from monitor.events import DEFAULT, Params
-from monitor.splitting import SplitItem, StoryName, StoryTotals, plan_split
+from monitor.events import DEFAULT, Params, StoryName
+from monitor.splitting import SplitItem, StoryTotals, plan_split
 from monitor.store.matches import NewAlert
 from monitor.store.models import Alert, Item, ItemFeed, Match, Story, StorySplit
-from monitor.store.stories import lock_assignments, next_story_id
+from monitor.store.stories import lock_assignments, next_revision, next_story_id
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def split_item(
     items = _items(session, story_id)
     new_id = next_story_id(session) if any(r.id == item_id for r in items) else 0
     plan = plan_split(items, item_id, story_id, old.title, new_id, aliases, params)
-    rev = int(session.scalar(select(func.coalesce(func.max(Story.revision), 0))) or 0) + 1
+    rev = next_revision(session)
     moved = plan.moved
     new = Story(id=new_id, first_seen=moved.first_seen, last_seen=now, revision=rev)
     _name(new, plan.new_name)

@@ -25,13 +25,13 @@ from monitor.events import (
     EventFeatures,
     EventIndex,
     Params,
+    StoryName,
     StoryState,
-    features,
     stored_features,
+    story_name,
 )
 from monitor.store.common import is_postgres, table
 from monitor.store.models import Item, ItemFeed, Match, Story
-from monitor.text import signature
 from monitor.types import Classification
 from monitor.types import Item as ParsedItem
 
@@ -149,10 +149,8 @@ class StoryCache:
     ) -> EventFeatures:
         """`topics`: the profile's topics the item matched (its classification's), which let
         it join a story of the same kind of happening (`monitor.events.event_kinds`)."""
-        when = item.published or now
-        dated = item.published is not None
-        return features(
-            item.title, item.summary, when, self.aliases, self.params, dated=dated, topics=topics
+        return stored_features(
+            item.title, item.summary, item.published, now, topics, self.aliases, self.params
         )
 
 
@@ -217,17 +215,17 @@ class _StoryIds:
         return self.free.pop(0)
 
 
+def next_revision(session: Session) -> int:
+    """The revision the stories a transaction creates or changes take (one above the highest:
+    every process's index reloads the stories above the revision it last read). Under the
+    assignment lock."""
+    return int(session.scalar(select(func.coalesce(func.max(Story.revision), 0))) or 0) + 1
+
+
 def next_story_id(session: Session) -> int:
     """An id for one new story, taken as a poll's batch takes them (in the caller's
     transaction, under the assignment lock)."""
     return _StoryIds(session).next(1)
-
-
-@dataclass
-class _NewStory:
-    title: str
-    title_signature: str
-    body_signature: str
 
 
 def assign_stories(
@@ -243,9 +241,9 @@ def assign_stories(
         return []
     lock_assignments(session)
     cache.refresh(session, now)
-    rev = int(session.scalar(select(func.coalesce(func.max(Story.revision), 0))) or 0) + 1
+    rev = next_revision(session)
     ids = _StoryIds(session)
-    opened: dict[int, _NewStory] = {}
+    opened: dict[int, StoryName] = {}
     out: list[Assigned] = []
     touched: dict[int, tuple[int, Classification]] = {}
     for n, (row, item, c) in enumerate(items):
@@ -253,11 +251,7 @@ def assign_stories(
         decision = cache.index.decide(f)
         if decision.story_id is None:
             sid = ids.next(remaining=len(items) - n)
-            opened[sid] = _NewStory(
-                title=item.title[:500],
-                title_signature=" ".join(sorted(signature(item.title))),
-                body_signature=" ".join(sorted(signature(item.summary[:600]))),
-            )
+            opened[sid] = story_name(item.title, item.summary)
             new = True
         else:
             sid = decision.story_id
@@ -275,7 +269,7 @@ def _save(
     session: Session,
     cache: StoryCache,
     touched: Mapping[int, tuple[int, Classification]],
-    opened: Mapping[int, _NewStory],
+    opened: Mapping[int, StoryName],
     rev: int,
     now: datetime,
 ) -> None:

@@ -44,6 +44,13 @@ def _bad_id(request: Request, what: str, raw: str) -> Response:
     return render(request, "error.html", {"message": f"{what}={raw!r} is not an id"}, 400)
 
 
+def _who(request: Request, form: Any) -> str:
+    """Who gives feedback or splits a story: the form's name, else the remembered one, one
+    line of at most 100 characters; "anonymous" when neither says."""
+    given = form.get("who") or request.cookies.get(WHO_COOKIE) or ""
+    return " ".join(str(given).split())[:100] or "anonymous"
+
+
 def _htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
@@ -185,8 +192,7 @@ async def feedback(request: Request) -> Response:
     verdict = str(form.get("verdict") or "")
     topic = str(form.get("topic") or "") or None
     correct = str(form.get("correct_topic") or "") or None
-    given = form.get("who") or request.cookies.get(WHO_COOKIE) or ""
-    who = " ".join(str(given).split())[:100] or "anonymous"
+    who = _who(request, form)
     if why_not is None:
         if verdict not in browse.VERDICTS:
             why_not = f"unknown verdict {verdict!r} (relevant, noise, wrong-topic)"
@@ -231,8 +237,7 @@ async def split(request: Request) -> Response:
         return _bad_id(request, "story", raw_sid)
     form = await request.form()
     refused = why_not = refusal(request, form)
-    given = form.get("who") or request.cookies.get(WHO_COOKIE) or ""
-    who = " ".join(str(given).split())[:100] or "anonymous"
+    who = _who(request, form)
     raw = str(form.get("item") or "")
     item = _id(raw)
     if why_not is None and item is None:
