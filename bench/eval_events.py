@@ -29,6 +29,7 @@ import hashlib
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import combinations
@@ -376,7 +377,20 @@ def main() -> int:
     return 0
 
 
+Loaded = tuple[list[EvalItem], dict[str, str], dict[str, str]]
 Part = tuple[str, list[EvalItem], dict[str, str], dict[str, str]]
+
+
+def _parts(loaders: Iterable[tuple[str, Callable[[], Loaded]]]) -> list[Part]:
+    """Each named part its loader gives; a part whose capture is absent is skipped, saying so
+    (publishers' text is read in place, never copied)."""
+    parts: list[Part] = []
+    for name, load in loaders:
+        try:
+            parts.append((name, *load()))
+        except CapturesMissing as e:
+            print(f"{name}: skipped ({e})")
+    return parts
 
 
 def heldout(
@@ -386,17 +400,16 @@ def heldout(
     (`stream`: only the items the profile matches)."""
     from bench import event_heldout as ho
 
-    parts: list[Part] = []
-    try:
-        real = [EvalItem(i, t, s, when) for i, t, s, when in ho.load_heldout()]
-        parts.append(("Le Monde 2020 (real)", real, ho.load_labels(), ho.load_lookalikes()))
-    except CapturesMissing as e:
-        print(f"Le Monde 2020 (real): skipped ({e})")
-    written = ho.load_written()
-    w_items = [EvalItem(w.id, w.title, w.summary, w.published) for w in written]
-    w_labels = {w.id: w.event for w in written}
-    w_looks = {w.id: w.lookalike_of or w.event for w in written}
-    parts.append(("written multi-outlet", w_items, w_labels, w_looks))
+    def real() -> Loaded:
+        items = [EvalItem(i, t, s, when) for i, t, s, when in ho.load_heldout()]
+        return items, ho.load_labels(), ho.load_lookalikes()
+
+    def written() -> Loaded:
+        rows = ho.load_written()
+        items = [EvalItem(w.id, w.title, w.summary, w.published) for w in rows]
+        return items, {w.id: w.event for w in rows}, {w.id: w.lookalike_of or w.event for w in rows}
+
+    parts = _parts([("Le Monde 2020 (real)", real), ("written multi-outlet", written)])
     return _score_parts(parts, params, aliases, show_errors, stream)
 
 
@@ -405,13 +418,16 @@ def blind2(params: Params, aliases: dict[str, str], show_errors: bool, stream: b
     round 5 (`stream`: only the items the profile matches)."""
     from bench import event_blind2 as b2
 
-    parts: list[Part] = []
-    try:
-        parts.append(("Le Monde/NewsAPI (real)", *b2.load_real()))
-    except CapturesMissing as e:
-        print(f"Le Monde/NewsAPI (real): skipped ({e})")
-    parts.append(("written multi-outlet 2", *b2.load_written()))
-    parts.append(("written multi-outlet 3", *b2.load_written(b2.WRITTEN3, b2.WRITTEN3_LOOKALIKES)))
+    parts = _parts(
+        [
+            ("Le Monde/NewsAPI (real)", b2.load_real),
+            ("written multi-outlet 2", b2.load_written),
+            (
+                "written multi-outlet 3",
+                lambda: b2.load_written(b2.WRITTEN3, b2.WRITTEN3_LOOKALIKES),
+            ),
+        ]
+    )
     return _score_parts(parts, params, aliases, show_errors, stream)
 
 
@@ -420,16 +436,13 @@ def blind3(params: Params, aliases: dict[str, str], show_errors: bool, stream: b
     profile matches)."""
     from bench import event_blind3 as b3
 
-    parts: list[Part] = []
-    try:
-        parts.append(("Le Monde/Sc&Av/NewsAPI (real)", *b3.load_real()))
-    except CapturesMissing as e:
-        print(f"Le Monde/Sc&Av/NewsAPI (real): skipped ({e})")
-    try:
-        parts.append(("community site (real)", *b3.load_community()))
-    except CapturesMissing as e:
-        print(f"community site (real): skipped ({e})")
-    parts.append(("written multi-outlet 4", *b3.load_written()))
+    parts = _parts(
+        [
+            ("Le Monde/Sc&Av/NewsAPI (real)", b3.load_real),
+            ("community site (real)", b3.load_community),
+            ("written multi-outlet 4", b3.load_written),
+        ]
+    )
     return _score_parts(parts, params, aliases, show_errors, stream)
 
 
@@ -438,15 +451,12 @@ def blind4(params: Params, aliases: dict[str, str], show_errors: bool, stream: b
     profile matches)."""
     from bench import event_blind4 as b4
 
-    parts: list[Part] = []
-    for name, load in (
-        ("Le Monde 2020 war (real)", b4.load_war),
-        ("community site 2024 (real)", b4.load_community),
-    ):
-        try:
-            parts.append((name, *load()))
-        except CapturesMissing as e:
-            print(f"{name}: skipped ({e})")
+    parts = _parts(
+        [
+            ("Le Monde 2020 war (real)", b4.load_war),
+            ("community site 2024 (real)", b4.load_community),
+        ]
+    )
     return _score_parts(parts, params, aliases, show_errors, stream)
 
 
