@@ -38,8 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.eval_item import EvalItem  # noqa: E402  (re-exported: older importers)
-from bench.shared import CAPTURES, CapturesMissing  # noqa: E402
+from bench.eval_item import EvalItem, Loaded, load_parts  # noqa: E402  (re-exported: older importers)
+from bench.shared import CAPTURES  # noqa: E402
 from monitor.classify import Scorer, load_profile  # noqa: E402
 from monitor.events import (  # noqa: E402
     EventIndex,
@@ -377,20 +377,12 @@ def main() -> int:
     return 0
 
 
-Loaded = tuple[list[EvalItem], dict[str, str], dict[str, str]]
 Part = tuple[str, list[EvalItem], dict[str, str], dict[str, str]]
 
 
 def _parts(loaders: Iterable[tuple[str, Callable[[], Loaded]]]) -> list[Part]:
-    """Each named part its loader gives; a part whose capture is absent is skipped, saying so
-    (publishers' text is read in place, never copied)."""
-    parts: list[Part] = []
-    for name, load in loaders:
-        try:
-            parts.append((name, *load()))
-        except CapturesMissing as e:
-            print(f"{name}: skipped ({e})")
-    return parts
+    """Each named part (skipped, saying so, when its capture is absent)."""
+    return [(name, *loaded) for name, loaded in load_parts(loaders)]
 
 
 def heldout(

@@ -4,9 +4,12 @@ another at load time)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from bench.shared import CapturesMissing
 
 
 @dataclass(frozen=True)
@@ -33,4 +36,33 @@ def read_labels(path: Path, header: tuple[str, str]) -> dict[str, str]:
         if parts[0] in out:
             raise ValueError(f"{path.name}:{n}: {parts[0]} listed twice")
         out[parts[0]] = parts[1]
+    return out
+
+
+# A labelled part: (items in time order, item -> event for multi-item events, item ->
+# look-alike group).
+Loaded = tuple[list[EvalItem], dict[str, str], dict[str, str]]
+
+
+def labelled(items: Sequence[EvalItem], labels: Path, lookalikes: Path) -> Loaded:
+    """`items` with their event labels and look-alike groups read from two TSVs; ValueError
+    when a label names an item not among them."""
+    ids = {i.id for i in items}
+    events = read_labels(labels, ("item", "event"))
+    look = read_labels(lookalikes, ("item", "group"))
+    unknown = (set(events) | set(look)) - ids
+    if unknown:
+        raise ValueError(f"labels name items not in the set: {sorted(unknown)[:5]}")
+    return list(items), events, look
+
+
+def load_parts(loaders: Iterable[tuple[str, Callable[[], Loaded]]]) -> list[tuple[str, Loaded]]:
+    """Each named part its loader gives; a part whose capture is absent is skipped, saying so
+    (publishers' text is read in place from ../shared, never copied)."""
+    out: list[tuple[str, Loaded]] = []
+    for name, load in loaders:
+        try:
+            out.append((name, load()))
+        except CapturesMissing as e:
+            print(f"{name}: skipped ({e})")
     return out

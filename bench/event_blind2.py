@@ -66,6 +66,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -73,8 +74,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.eval_item import EvalItem, read_labels  # noqa: E402
-from bench.shared import CAPTURES, CapturesMissing, need_capture  # noqa: E402
+from bench.eval_item import EvalItem, Loaded, labelled, load_parts, read_labels  # noqa: E402
+from bench.shared import CAPTURES, need_capture  # noqa: E402
 from monitor.parse import parse_feed  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -98,9 +99,6 @@ JSON_FILES: tuple[str, ...] = (
     "newsapi_fr_top-headlines_2021-05-18.json",
 )
 PARSE_NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-Labels = dict[str, str]
-Loaded = tuple[list[EvalItem], Labels, Labels]
 
 
 def _capture_day(name: str) -> datetime:
@@ -166,14 +164,7 @@ def load_real(
     """Part 1: (items in time order, item -> event for multi-item events, item -> look-alike
     group). Raises CapturesMissing when a capture is absent, ValueError when a label names an
     item the captures do not have."""
-    items = real_items(captures, *files)
-    ids = {i.id for i in items}
-    ev = read_labels(labels, ("item", "event"))
-    look = read_labels(lookalikes, ("item", "group"))
-    unknown = (set(ev) | set(look)) - ids
-    if unknown:
-        raise ValueError(f"labels name items not in the captures: {sorted(unknown)[:5]}")
-    return items, ev, look
+    return labelled(real_items(captures, *files), labels, lookalikes)
 
 
 def load_written(path: Path = WRITTEN, lookalikes: Path = WRITTEN_LOOKALIKES) -> Loaded:
@@ -221,13 +212,20 @@ def counts(name: str, loaded: Loaded) -> str:
     )
 
 
+def print_counts(loaders: Iterable[tuple[str, Callable[[], Loaded]]]) -> None:
+    """Each named part's counts (a part whose capture is absent is skipped, saying so)."""
+    for name, loaded in load_parts(loaders):
+        print(counts(name, loaded))
+
+
 def main() -> int:
-    try:
-        print(counts("real", load_real()))
-    except CapturesMissing as e:
-        print(f"real: skipped ({e})")
-    print(counts("written", load_written()))
-    print(counts("written3", load_written(WRITTEN3, WRITTEN3_LOOKALIKES)))
+    print_counts(
+        [
+            ("real", load_real),
+            ("written", load_written),
+            ("written3", lambda: load_written(WRITTEN3, WRITTEN3_LOOKALIKES)),
+        ]
+    )
     return 0
 
 

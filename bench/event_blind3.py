@@ -47,8 +47,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import event_blind2 as b2  # noqa: E402
-from bench.eval_item import EvalItem, read_labels  # noqa: E402
-from bench.shared import CAPTURES, CapturesMissing, need_capture  # noqa: E402
+from bench.eval_item import EvalItem, Loaded, labelled  # noqa: E402
+from bench.shared import CAPTURES, need_capture  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 LABELS = DATA / "event_blind3_labels.tsv"
@@ -76,7 +76,7 @@ JSON_FILES: tuple[str, ...] = (
 )
 
 
-def load_real(captures: Path = CAPTURES) -> b2.Loaded:
+def load_real(captures: Path = CAPTURES) -> Loaded:
     """Part 1: (items in time order, item -> event for multi-item events, item -> look-alike
     group). Raises CapturesMissing when a capture is absent."""
     return b2.load_real(captures, LABELS, LOOKALIKES, (XML_FILES, JSON_FILES))
@@ -118,35 +118,20 @@ def load_community(
     windows: tuple[tuple[str, str], ...] = COMMUNITY_WINDOWS,
     labels: Path = COMMUNITY_LABELS,
     lookalikes: Path = COMMUNITY_LOOKALIKES,
-) -> b2.Loaded:
+) -> Loaded:
     """Part 2: (posts in time order, post -> event for multi-post events, post -> look-alike
     group). Raises CapturesMissing when the capture is absent, ValueError when a label names a
     post the windows do not have."""
-    items = community_items(captures, windows)
-    ids = {i.id for i in items}
-    events = read_labels(labels, ("item", "event"))
-    look = read_labels(lookalikes, ("item", "group"))
-    unknown = (set(events) | set(look)) - ids
-    if unknown:
-        raise ValueError(f"labels name posts not in the windows: {sorted(unknown)[:5]}")
-    return items, events, look
+    return labelled(community_items(captures, windows), labels, lookalikes)
 
 
-def load_written() -> b2.Loaded:
+def load_written() -> Loaded:
     """Part 2: (items in time order, item -> event, item -> look-alike group of its event)."""
     return b2.load_written(WRITTEN, WRITTEN_LOOKALIKES)
 
 
 def main() -> int:
-    try:
-        print(b2.counts("real", load_real()))
-    except CapturesMissing as e:
-        print(f"real: skipped ({e})")
-    try:
-        print(b2.counts("community", load_community()))
-    except CapturesMissing as e:
-        print(f"community: skipped ({e})")
-    print(b2.counts("written", load_written()))
+    b2.print_counts([("real", load_real), ("community", load_community), ("written", load_written)])
     return 0
 
 

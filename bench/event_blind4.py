@@ -33,8 +33,8 @@ if str(ROOT) not in sys.path:
 from bench import event_blind2 as b2  # noqa: E402
 from bench import event_blind3 as b3  # noqa: E402
 from bench import event_heldout as ho  # noqa: E402
-from bench.eval_item import EvalItem, read_labels  # noqa: E402
-from bench.shared import CAPTURES, CapturesMissing  # noqa: E402
+from bench.eval_item import EvalItem, Loaded, labelled  # noqa: E402
+from bench.shared import CAPTURES  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 WAR_LABELS = DATA / "event_blind4_war_labels.tsv"
@@ -54,30 +54,20 @@ def _war_item(date: str, title: str, summary: str) -> bool:
     return not ho.in_windows(date) and bool(NAMES.search(f"{title} {summary}"))
 
 
-def load_war(captures: Path = CAPTURES) -> b2.Loaded:
+def load_war(captures: Path = CAPTURES) -> Loaded:
     """Part 1: (items in time order, item -> event for multi-item events, item -> look-alike
     group). Raises CapturesMissing when the capture is absent."""
     items = [EvalItem(i, t, s, when) for i, t, s, when in ho.load_heldout(captures, _war_item)]
-    ids = {i.id for i in items}
-    events = read_labels(WAR_LABELS, ("item", "event"))
-    look = read_labels(WAR_LOOKALIKES, ("item", "group"))
-    unknown = (set(events) | set(look)) - ids
-    if unknown:
-        raise ValueError(f"labels name items not in the stream: {sorted(unknown)[:5]}")
-    return items, events, look
+    return labelled(items, WAR_LABELS, WAR_LOOKALIKES)
 
 
-def load_community(captures: Path = CAPTURES) -> b2.Loaded:
+def load_community(captures: Path = CAPTURES) -> Loaded:
     """Part 2, as bench/event_blind3.load_community with this set's window and labels."""
     return b3.load_community(captures, COMMUNITY_WINDOWS, COMMUNITY_LABELS, COMMUNITY_LOOKALIKES)
 
 
 def main() -> int:
-    for name, load in (("war stream", load_war), ("community", load_community)):
-        try:
-            print(b2.counts(name, load()))
-        except CapturesMissing as e:
-            print(f"{name}: skipped ({e})")
+    b2.print_counts([("war stream", load_war), ("community", load_community)])
     return 0
 
 

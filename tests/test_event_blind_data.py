@@ -11,16 +11,17 @@ import pytest
 from bench import event_blind2 as b2
 from bench import event_blind3 as b3
 from bench import event_blind4 as b4
+from bench.eval_item import Loaded
 from bench.shared import CapturesMissing
 
-REAL: dict[str, Callable[[], b2.Loaded]] = {
+REAL: dict[str, Callable[[], Loaded]] = {
     "blind2": b2.load_real,
     "blind3": b3.load_real,
     "blind3 community": b3.load_community,
     "blind4 war": b4.load_war,
     "blind4 community": b4.load_community,
 }
-WRITTEN: dict[str, tuple[Callable[[], b2.Loaded], int]] = {
+WRITTEN: dict[str, tuple[Callable[[], Loaded], int]] = {
     # loader, events with three or more items the writer was asked for
     "blind2 written 2": (b2.load_written, 40),
     "blind2 written 3": (lambda: b2.load_written(b2.WRITTEN3, b2.WRITTEN3_LOOKALIKES), 40),
