@@ -113,7 +113,7 @@ def run(
 
     latencies = []
     joined = stayed_new = 0
-    probe_items = []
+    probe_items: list[tuple[int | None, str, str, datetime]] = []
     for k in range(probes):
         if k % 2 == 0:
             sid = rng.randrange(stories)
