@@ -57,6 +57,10 @@ FETCH_ERRORS = Counter(
 ITEMS = Counter("monitor_items", "New items stored")
 MATCHES = Counter("monitor_matches", "Items that matched a topic")
 ALERTS = Counter("monitor_alerts", "Alerts created (one per story)")
+SPLITS = Counter(
+    "monitor_story_splits",
+    "Items split off their story from the window, each a new story with its own alert",
+)
 DELIVERIES = Counter(
     "monitor_deliveries",
     "Delivery attempts by outcome (sent; failed: retried later; dead: given up)",
@@ -87,6 +91,12 @@ def count_poll(outcome: PollOutcome) -> None:
         MATCHES.inc(outcome.matches)
     if outcome.alerts:
         ALERTS.inc(outcome.alerts)
+
+
+def count_split() -> None:
+    """An analyst's « another event »: one more story, and its alert."""
+    SPLITS.inc()
+    ALERTS.inc()
 
 
 def multiprocess_dir() -> str | None:

@@ -20,6 +20,7 @@ from typing import Any
 import feedparser
 import jsonschema
 import pytest
+from markupsafe import escape
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text, update
 from starlette.testclient import TestClient
@@ -321,6 +322,15 @@ def split_rows(f: Filled) -> list[tuple[int, int, int, str]]:
         ]
 
 
+def split_counters(client: TestClient) -> tuple[float, float]:
+    """(monitor_story_splits_total, monitor_alerts_total) as /metrics reads them now."""
+    families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
+    return tuple(  # type: ignore[return-value]
+        sum(x.value for x in families[name].samples if x.name == f"{name}_total")
+        for name in ("monitor_story_splits", "monitor_alerts")
+    )
+
+
 def merge_wrongly(f: Filled) -> tuple[int, int]:
     """A wrong merge made on purpose (whatever the clusterer would decide): the soldier's
     report, stored and matched as a poll stores it, put into the Latchine story, which is
@@ -349,6 +359,7 @@ def test_split_an_item_off_its_story_gives_the_desk_its_alert(filled_both: Fille
     with f.rt.db.session() as s:
         other = s.scalars(select(Item.id).where(Item.title.contains("OTSC"))).one()
     client = f.app(targets=f.rt.targets, aliases=f.rt.stories.aliases)
+    counted = split_counters(client)
     page = client.get(f"/stories/{sid}")
     assert page.text.count(f'hx-post="/stories/{sid}/split"') == 2  # one per source
     otsc = f.story_id("OTSC")
@@ -378,13 +389,16 @@ def test_split_an_item_off_its_story_gives_the_desk_its_alert(filled_both: Fille
             assert odd.status_code == 400 and "is not an id" in odd.text, action
     assert split_rows(f) == [] and feedback_rows(f) == []
 
+    assert split_counters(client) == counted  # the refusals counted nothing
     done = client.post(
         f"/stories/{sid}/split",
         data={"item": str(soldier), "csrf": token, "who": "Anna"},
         headers=hx,
     )
     assert done.status_code == 200 and "split off" in done.text
-    assert done.text.lstrip().startswith('<section id="sources"')  # htmx gets the sources
+    splits, alerts = split_counters(client)
+    assert (splits - counted[0], alerts - counted[1]) == (1, 1)  # /metrics counts its alert
+    assert done.text.lstrip().startswith('<div id="story"')  # htmx gets the whole story
     ((item, old, new, who),) = split_rows(f)
     assert (item, old, who) == (soldier, sid, "Anna") and new != sid
     assert f'href="/stories/{new}"' in done.text
@@ -400,6 +414,37 @@ def test_split_an_item_off_its_story_gives_the_desk_its_alert(filled_both: Fille
             select(Delivery).join(Delivery.alert).where(Delivery.alert.has(story_id=new))
         )
         assert [d.status for d in alerted] == ["sent"]
+
+
+def test_a_split_shows_the_story_as_it_now_is(filled_both: Filled) -> None:
+    """Splitting off the item a story was named after renames the story after the item that
+    stays: the htmx answer is the whole story (heading, sources, deliveries), not only its
+    sources, so the page never shows the old name above the new list."""
+    f = filled_both
+    sid, soldier = merge_wrongly(f)
+    with f.rt.db.session() as s:
+        first = s.scalars(
+            select(Item.id).where(Item.story_id == sid, Item.id != soldier).order_by(Item.id)
+        ).first()
+        before = s.get(Story, sid)
+        assert first is not None and before is not None
+        old_title = before.title
+    client = f.app(targets=f.rt.targets, aliases=f.rt.stories.aliases)
+    token = csrf(client, f"/stories/{sid}")
+    done = client.post(
+        f"/stories/{sid}/split",
+        data={"item": str(first), "csrf": token},
+        headers={"HX-Request": "true"},
+    )
+    assert done.status_code == 200, done.text
+    with f.rt.db.session() as s:
+        after = s.get(Story, sid)
+        assert after is not None
+        new_title = after.title
+    assert new_title != old_title and SOLDIER in new_title  # named after the item that stayed
+    heading = re.search(r'<h1 id="story-title">(.*?)</h1>', done.text)
+    assert heading is not None and str(escape(new_title)) == heading.group(1)
+    assert "<h2>Deliveries</h2>" in done.text and 'id="sources"' in done.text
 
 
 def test_a_split_that_deadlocks_with_a_poll_is_tried_again(

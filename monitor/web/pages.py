@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from monitor import deliver
+from monitor import deliver, metrics
 from monitor.errors import InputError
 from monitor.feed_health import FEED_WINDOW, SILENCE_FACTOR, silence
 from monitor.store import browse
@@ -265,6 +265,8 @@ async def split(request: Request) -> Response:
         return render(request, "error.html", {"message": message}, 409)
     if not found:
         return render(request, "error.html", {"message": f"no story {sid}"}, 404)
+    if new_id is not None:  # committed: counted once, after the transaction
+        metrics.count_split()
     status = 403 if refused else 400 if why_not else 200
     if not _htmx(request):
         if why_not is None:
@@ -274,7 +276,7 @@ async def split(request: Request) -> Response:
     context = _story_context(
         request, found[0], split_message=message, failed=bool(why_not), new_story=new_id
     )
-    return render(request, "_sources.html", context, status)
+    return render(request, "_story.html", context, status)  # heading, sources, deliveries
 
 
 async def retry(request: Request) -> Response:
