@@ -45,6 +45,13 @@ def split_item(
     """Move item `item_id` out of story `story_id` into a new story with its own alert, in the
     caller's transaction. Refused (InputError, nothing written) for an unknown story or item,
     an item of another story, or the story's last item (`plan_split`)."""
+    # Locks in a poll's order: item rows first (a poll writes its items, then assigns), then
+    # the assignment lock. Taken the other way round, a poll refreshing one of these items
+    # while it waits for the assignment lock was a deadlock (PostgreSQL; FOR UPDATE is a no-op
+    # on SQLite, whose writer lock the transaction holds).
+    session.execute(
+        select(Item.id).where(Item.story_id == story_id).order_by(Item.id).with_for_update()
+    ).all()
     lock_assignments(session)  # no poll assigns items to these stories meanwhile
     old = session.get(Story, story_id)
     if old is None:
