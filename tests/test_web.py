@@ -56,6 +56,7 @@ class Filled:
 
     def app(self, **kw: Any) -> TestClient:
         topics = list(self.rt.profile.topics)
+        kw.setdefault("aliases", self.rt.stories.aliases)
         return TestClient(create_app(Window(db=self.rt.db, topics=topics, **kw)))
 
     def story_id(self, fragment: str) -> int:
@@ -359,7 +360,7 @@ def test_split_an_item_off_its_story_gives_the_desk_its_alert(filled_both: Fille
     sid, soldier = merge_wrongly(f)
     with f.rt.db.session() as s:
         other = s.scalars(select(Item.id).where(Item.title.contains("OTSC"))).one()
-    client = f.app(targets=f.rt.targets, aliases=f.rt.stories.aliases)
+    client = f.app(targets=f.rt.targets)
     counted = split_counters(client)
     page = client.get(f"/stories/{sid}")
     assert page.text.count(f'hx-post="/stories/{sid}/split"') == 2  # one per source
@@ -430,7 +431,7 @@ def test_a_split_shows_the_story_as_it_now_is(filled_both: Filled) -> None:
         before = s.get(Story, sid)
         assert first is not None and before is not None
         old_title = before.title
-    client = f.app(targets=f.rt.targets, aliases=f.rt.stories.aliases)
+    client = f.app(targets=f.rt.targets)
     token = csrf(client, f"/stories/{sid}")
     done = client.post(
         f"/stories/{sid}/split",
@@ -463,7 +464,7 @@ def test_a_split_waits_for_a_poll_without_a_deadlock(
     caplog.set_level(logging.INFO, logger="monitor")
     f = fill(tmp_path, feed_server, webhook, pg_url)
     sid, soldier = merge_wrongly(f)
-    client = f.app(targets=f.rt.targets, aliases=f.rt.stories.aliases)
+    client = f.app(targets=f.rt.targets)
     token = csrf(client, f"/stories/{sid}")
     holding = threading.Event()
     poll: list[str] = []
@@ -628,10 +629,10 @@ def test_healthz(filled: Filled, tmp_path: Path) -> None:
 
     empty = Database(f"sqlite:///{tmp_path / 'empty.db'}")
     ensure_schema(empty.engine)
-    never = TestClient(create_app(Window(db=empty, topics=[]))).get("/healthz")
+    never = TestClient(create_app(Window(db=empty, topics=[], aliases={}))).get("/healthz")
     assert never.status_code == 503 and "no polling cycle" in never.json()["reason"]
     gone = Database(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
-    down = TestClient(create_app(Window(db=gone, topics=[]))).get("/healthz")
+    down = TestClient(create_app(Window(db=gone, topics=[], aliases={}))).get("/healthz")
     assert down.status_code == 503 and down.json()["reason"].startswith("database:")
 
 

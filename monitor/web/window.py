@@ -53,15 +53,15 @@ class Window:
 
     db: Database
     topics: list[str]
+    # The profile's entity aliases: a split computes the stories' features as the pipeline
+    # does, with them (required: an empty default would split with other features, silently).
+    aliases: Mapping[str, str]
     token: str | None = None
     public_url: str | None = None
     health_max_age: float = 300.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     metrics_registry: CollectorRegistry | None = None
-    # What splitting an item off its story needs: the profile's entity aliases (for the
-    # stories' features, as the pipeline computes them) and the targets its new alert goes to.
-    aliases: Mapping[str, str] = field(default_factory=dict)
-    targets: Sequence[Target] = ()
+    targets: Sequence[Target] = ()  # where a split's new alert goes
 
     def site(self, request: Request) -> str:
         """Base URL of story pages: MONITOR_PUBLIC_URL, else the URL this request came to."""

@@ -186,7 +186,7 @@ def test_prometheus_scrape_of_a_celery_worker(
 
     db = Database(pg_url)
     try:
-        health = TestClient(create_app(Window(db=db, topics=[]))).get("/healthz")
+        health = TestClient(create_app(Window(db=db, topics=[], aliases={}))).get("/healthz")
         assert health.status_code == 200 and health.json()["source"] == "celery"
     finally:
         db.dispose()
