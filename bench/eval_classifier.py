@@ -226,6 +226,12 @@ WHOLE_SETS: dict[str, tuple[str, str, str]] = {
         " held out",
         "unseen 10, held out",
     ),
+    "unseen11": (
+        "unseen_written_11.jsonl",
+        "the eleventh unseen set (round 7, labelled blind by two people, no page of an earlier"
+        " set), held out",
+        "unseen 11, held out",
+    ),
 }
 
 

@@ -1,7 +1,7 @@
 """Event clustering against hand labels: real multi-outlet captures and written look-alikes.
 
     python bench/eval_events.py [--split tune|test|all] [--errors] [--smoke] [--no-bench]
-                                [--heldout | --blind2 | --blind3 | --blind4] [--profile-stream]
+                                [--heldout | --blind2 | --blind3 | --blind4 | --blind5] [--profile-stream]
 
 The real captures of ../shared/fixtures/real-feeds (twelve outlets in May 2020, six in
 January–February 2024) are read in place with the project's own feed parser; every item goes
@@ -297,11 +297,16 @@ def main() -> int:
         help="the fourth blind set (bench/event_blind4.py): measured before and after, not tuned on",
     )
     ap.add_argument(
+        "--blind5",
+        action="store_true",
+        help="the fifth blind set (bench/event_blind5.py): measured before and after, not tuned on",
+    )
+    ap.add_argument(
         "--profile-stream",
         action="store_true",
         help=(
             "score only the items the topic profile matches "
-            "(captures' splits, --heldout, --blind2, --blind3, --blind4)"
+            "(captures' splits, --heldout, --blind2, --blind3, --blind4, --blind5)"
         ),
     )
     args = ap.parse_args()
@@ -316,6 +321,8 @@ def main() -> int:
         return blind3(params, aliases, args.errors, stream)
     if args.blind4:
         return blind4(params, aliases, args.errors, stream)
+    if args.blind5:
+        return blind5(params, aliases, args.errors, stream)
 
     pairs = written_pairs(params, aliases)
     bad = [f"{name} ({kind})" for name, kind, ok in pairs if not ok]
@@ -447,6 +454,20 @@ def blind4(params: Params, aliases: dict[str, str], show_errors: bool, stream: b
         [
             ("Le Monde 2020 war (real)", b4.load_war),
             ("community site 2024 (real)", b4.load_community),
+        ]
+    )
+    return _score_parts(parts, params, aliases, show_errors, stream)
+
+
+def blind5(params: Params, aliases: dict[str, str], show_errors: bool, stream: bool = False) -> int:
+    """The fifth blind set (bench/event_blind5.py), round 7 (`stream`: only the items the
+    profile matches)."""
+    from bench import event_blind5 as b5
+
+    parts = _parts(
+        [
+            ("written multi-outlet 5", b5.load_written),
+            ("community site 2022/25 (real)", b5.load_community),
         ]
     )
     return _score_parts(parts, params, aliases, show_errors, stream)
