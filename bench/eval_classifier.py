@@ -41,7 +41,10 @@ measurements, then declared tune material in round 5's fourth cycle: its errors 
 fixed by the written definitions and the model trains on it. The eighth
 (tests/data/unseen_written_8.jsonl, `--unseen8`, labelled blind by two people) went the same way
 in round 5's fifth cycle, the ninth (tests/data/unseen_written_9.jsonl, `--unseen9`, round 6) in
-round 6's sixth cycle.
+round 6's sixth cycle. tests/data/train_written_7.jsonl (`--train7`, round 7) was written for
+training by four writers, each item labelled again by a second labeller, kept only where both
+agreed: a training set, never a held-out figure. The tenth and eleventh
+(`--unseen10`, `--unseen11`) are held out.
 """
 
 from __future__ import annotations
@@ -193,6 +196,12 @@ WHOLE_SETS: dict[str, tuple[str, str, str]] = {
         "train_written_6.jsonl",
         "the second set written for training in round 5",
         "written for training, round 5 (second writer)",
+    ),
+    "train7": (
+        "train_written_7.jsonl",
+        "the items written for training in round 7 (four writers, kept where a second labeller"
+        " agreed)",
+        "written for training, round 7",
     ),
     "unseen5": (
         "unseen_written_5.jsonl",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -1094,3 +1095,35 @@ def test_a_denial_takes_back_only_the_meeting_or_the_talks(use_model: bool) -> N
         )
         == set()
     )
+
+
+def test_round7_training_set_is_well_formed() -> None:
+    """tests/data/train_written_7.jsonl: items written for training (round 7) by four writers,
+    each labelled again by a second labeller and kept only where both agreed; no page of the
+    held-out sets (10, 11) and no title or summary of any other set."""
+    data = ROOT / "tests" / "data"
+
+    def rows(name: str) -> list[dict[str, Any]]:
+        text = (data / name).read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    new = rows("train_written_7.jsonl")
+    known = {"karabakh_ceasefire", "russian_mediation", "otsc"}
+    assert len(new) == 699 and len({r["id"] for r in new}) == len(new)
+    assert all(set(r["topics"]) <= known and r["split"] == "train" for r in new)
+    assert all(
+        "karabakh_ceasefire" in r["topics"] for r in new if "russian_mediation" in r["topics"]
+    )
+    held = rows("unseen_written_10.jsonl") + rows("unseen_written_11.jsonl")
+    assert not {r["ref"].rstrip("/") for r in new} & {r["ref"].rstrip("/") for r in held}
+    others = [
+        r
+        for path in data.glob("*_written*.jsonl")
+        if not path.name.startswith(("event_", "train_written_7"))
+        for r in rows(path.name)
+    ]
+    seen = {r["title"].casefold() for r in others} | {
+        r["summary"].casefold() for r in others if r.get("summary")
+    }
+    assert not [r["id"] for r in new if r["title"].casefold() in seen]
+    assert not [r["id"] for r in new if r.get("summary") and r["summary"].casefold() in seen]
