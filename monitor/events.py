@@ -126,12 +126,13 @@ TURNS = frozenset(
 # words, with the forms the press uses: a prefix took other words, « signalés » a signing,
 # « traitement » a treaty, « tirer les leçons » and « mortalité » fighting, « réunification »
 # talks): fighting; a truce, talks, a signing and what they settle (peacekeepers, territory
-# handed back, prisoners); a capture; the CSTO; a blockade or an exodus. Items the topic
-# profile matched, of a shared topic and of one kind, within `kind_window` of a story's latest
-# item and `kind_span` of its first, are one event (other angles of it: the toll, a reaction,
-# the consequence) when their words alone do not join them. « guerre » is no kind (« crimes de
-# guerre », « tournant de la guerre » are anything), nor « combattre », nor « armes » alone
-# (« vente d'armes »: see ARMS_DOWN).
+# handed back, prisoners); a capture; the CSTO; a blockade or an exodus. « revendique » a town
+# and « perdu le contrôle » of it are a capture, « discussions » talks, « rétrocéder » land
+# handed back. Items the topic profile matched, of a shared topic and of one kind, within
+# `kind_window` of a story's latest item and `kind_span` of its first, are one event (other
+# angles of it: the toll, a reaction, the consequence) when their words alone do not join
+# them. « guerre » is no kind (« crimes de guerre », « tournant de la guerre » are anything),
+# nor « combattre », nor « armes » alone (« vente d'armes »: see ARMS_DOWN).
 KINDS: dict[str, str] = {
     "fight": """combat combats affrontement affrontements affrontent heurt heurts accrochage
         accrochages bombarde bombardee bombardees bombardes bombardement bombardements
@@ -148,19 +149,21 @@ KINDS: dict[str, str] = {
     "talks": """negociation negociations negociateur negociateurs negocie negociee negociees
         negocies negocient negocier negocierons negocieront pourparlers rencontre rencontres
         rencontrent rencontrer rencontrera rencontreront reunion reunions reunis reunit reunie
-        reunies reunir reunira reuniront reunirait reunissent sommet sommets tripartite
+        reunies reunir reunira reuniront reunirait reunissent sommet sommets discussions tripartite
         tripartites trilateral trilaterale trilaterales trilateraux""",
     "deal": """accord accords accorde accordent paraphe paraphee paraphes paraphent parapher
         traite traites signe signes signee signees signent signer signera signeront signature
         signatures signataire signataires paix""",
     "border": """demarcation delimitation delimitations delimitee delimitent delimiter
         restituer restitue restitues restituee restituees restitution retrocession
-        ceder cede cedee cedes cession""",
+        ceder cede cedee cedes cession retroceder retrocede retrocedes retrocedee
+        retrocedees""",
     "troops": "casques contingent contingents maintien",
     "prisoners": """prisonnier prisonniers prisonniere prisonnieres captif captifs captive
         captives detenu detenus detenue detenues otage otages echange echanges echangent
         echanger libere liberes liberee liberees liberer liberent liberation liberations""",
-    "capture": "chute capitulation capitulent capitule capituler pris prise tombe tombee",
+    "capture": """chute capitulation capitulent capitule capituler pris prise tombe tombee
+        revendique""",
     "blockade": """exode refugie refugies refugiee refugiees deplace deplaces deplacee
         deplacees blocus corridor corridors coupe coupee isole isolee""",
 }
@@ -245,6 +248,8 @@ def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
         kinds = _KIND_OF_WORD.get(tok, ())
         if tok == "armes" and not ARMS_DOWN.isdisjoint(toks[max(i - 2, 0) : i + 3]):
             kinds = ("truce",)
+        elif tok == "controle" and "perdu" in toks[max(i - 3, 0) : i]:
+            kinds = ("capture",)  # « a perdu le contrôle de la ville »
         elif tok == "mort" and i and toks[i - 1] == "point":
             kinds = ()  # « au point mort »: stalled
         elif tok == "traite" and toks[i + 1 : i + 3] == ["de", "securite"]:

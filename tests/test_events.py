@@ -436,6 +436,25 @@ def test_more_words_of_a_kind() -> None:
     assert event_kinds("Des prisonniers échangés", KARABAKH) == {"prisoners"}
 
 
+def test_words_of_a_capture_of_talks_and_of_land_handed_back() -> None:
+    """« revendique » a town, « a perdu le contrôle » of it, « discussions » between
+    ministers, « rétrocéder » villages: the kinds of the stories they belong to."""
+    assert event_kinds("Bakou revendique Choucha", KARABAKH) == {"capture"}
+    assert event_kinds("L'Artsakh reconnaît avoir perdu le contrôle de la ville", KARABAKH) == {
+        "capture"
+    }
+    assert event_kinds("Le contrôle de la frontière renforcé", KARABAKH) == set()
+    assert event_kinds("Mirzoyan à Moscou : discussions « franches » avec Baïramov", KARABAKH) == {
+        "talks"
+    }
+    assert event_kinds("L'Arménie accepte de rétrocéder quatre villages", KARABAKH) == {"border"}
+    # Joined by kind: the next report of the capture, the same evening.
+    index = EventIndex()
+    index.add(1, kfeat("Aliev annonce la prise de Choucha, ville clé du Haut-Karabakh", 0))
+    claim = kfeat("Karabakh : Bakou revendique Choucha, à quinze kilomètres de Stepanakert", 8)
+    assert index.decide(claim).story_id == 1
+
+
 def test_the_kind_window_follows_the_story_to_the_next_day_only() -> None:
     """Within `kind_window` of the story's latest item, and `kind_span` (the next day) of its
     first: the next day's toll joins a story still told, a toll two days later does not."""
