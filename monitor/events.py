@@ -62,7 +62,11 @@ How an item is compared with a story:
   kind but of a reaction (« appelle à la retenue », « dénonce ») joins the one story of a
   kind its topic and an actor point to within the window, none if two. Topic and time alone
   join unrelated news of the conflict (every join they made on real single-outlet streams
-  was wrong); the kind is what keeps them apart.
+  was wrong); the kind is what keeps them apart. Failing that, a shared specific name (a
+  town, a summit city, a minister: `specific_names`, none of the conflict's common names)
+  joins the same way within `kind_window_slow`, of kinds told together when both have one,
+  never a capture with what is not one (the battle for a town, then its fall), never an
+  opinion piece.
 """
 
 from __future__ import annotations
@@ -224,6 +228,23 @@ _LINKED: dict[str, frozenset[str]] = {
     "prisoners": frozenset({"prisoners", "truce", "deal"}),
 }
 _REACTION = frozenset({"reaction"})
+
+# Names too common in the conflict's news to tell one of its happenings from another: its
+# parties, capitals, leaders and the Karabakh (folded, light-stemmed as actors are), the
+# capitalised words of institutions and of the world at large. Any other name two items of
+# the profile's stream share (a town, a lake, a summit city, a minister, a court) is a
+# specific place or person: `_same_name` joins them within the kind window. A name's first
+# letters are its key (Choucha / Chouchi, Kelbadjar / Kelbajar).
+COMMON_NAMES = frozenset(
+    """armenie armenien armenienne erevan yerevan pachinian pashinyan pashinian
+    nikol azerbaidjan azerbaidjanai azeri bakou baku aliev aliyev ilham russie russe moscou
+    kremlin poutine putin vladimir karabakh karabagh haut nagorny nagorno artsakh caucase sud
+    etat conseil parlement assemblee republique union ue onu otan osce nation unie commission
+    cour defense affaire president armee gouvernement ministre ministere europe europeen
+    occident occidentau france pari francai washington bruxelle turquie iran amerique
+    americain ukraine chine otsc monde ville""".split()
+)
+_NAME_KEY = 5
 _DAILY = _CONTEXT_KINDS | {"broken"}
 
 
@@ -381,6 +402,9 @@ class Params:
     kind_window_slow: timedelta = timedelta(hours=24)  # for an item of no fight or truce
     kind_span: timedelta = timedelta(hours=36)  # from its first: the next day, no later
     kind_candidates: int = 128  # latest stories of a kind looked at for it
+    # A specific name (`specific_names`: a town, a summit city, a minister) and a topic in
+    # common join within kind_window_slow of the story's latest item and kind_span of its first.
+    name_join: bool = True
 
 
 DEFAULT = Params()
@@ -407,6 +431,7 @@ class EventFeatures:
     topics: frozenset[str] = frozenset()  # the profile's topics it matched (none: not given)
     kinds: frozenset[str] = frozenset()  # its kinds of happening (`event_kinds`), with topics
     opinion: bool = False  # its title is a quotation and nothing else (`opinion_title`)
+    names: frozenset[str] = frozenset()  # its specific names' keys (`specific_names`)
 
 
 def entity_aliases(groups: Mapping[str, Iterable[tuple[str, bool]]]) -> dict[str, str]:
@@ -576,6 +601,7 @@ def features(
     actors = _actors(title, title_words, title_names, aliases or {}) | _actors(
         lede, lede_words, lede_names, aliases or {}
     )
+    opinion = opinion_title(title)  # an opinion piece is its own event: no name joins it
     vector = None
     if params.semantic:
         wv = wordvec.shared() if vectors == "shared" else vectors
@@ -595,7 +621,18 @@ def features(
         body=frozenset(body) if rubric else None,
         topics=frozenset(topics),
         kinds=event_kinds(title, topics) if topics else frozenset(),
-        opinion=opinion_title(title),
+        opinion=opinion,
+        names=specific_names(actors) if topics and not opinion else frozenset(),
+    )
+
+
+def specific_names(actors: Iterable[str]) -> frozenset[str]:
+    """The keys (first letters) of an item's names that are no entity key, no common name of
+    the conflict (COMMON_NAMES) and no figure: a town, a lake, a summit city, a minister."""
+    return frozenset(
+        a[:_NAME_KEY]
+        for a in sorted(actors)
+        if a[0] != "@" and a not in COMMON_NAMES and not a[0].isdigit() and len(a) > 2
     )
 
 
@@ -754,6 +791,7 @@ class StoryState:
     unit: Vector | None = field(default=None, repr=False)  # cached centroid / its norm
     topics: set[str] = field(default_factory=set)  # the profile's topics of its items
     kinds: set[str] = field(default_factory=set)  # their kinds of happening
+    names: set[str] = field(default_factory=set)  # their specific names' keys
 
     def as_features(self) -> dict[str, object]:
         """The persisted form (the `features` column of a story)."""
@@ -772,6 +810,8 @@ class StoryState:
         if self.topics or self.kinds:
             out["topics"] = sorted(self.topics)
             out["kinds"] = sorted(self.kinds)
+        if self.names:
+            out["names"] = sorted(self.names)
         return out
 
     @classmethod
@@ -796,6 +836,7 @@ class StoryState:
             vectors=int(str(data.get("vec_items") or 0)),
             topics={str(t) for t in _list(data.get("topics"))},
             kinds={str(k) for k in _list(data.get("kinds"))},
+            names={str(k) for k in _list(data.get("names"))},
         )
 
 
@@ -912,6 +953,8 @@ class EventIndex:
     _recent: deque[int] = field(default_factory=lambda: deque(maxlen=256))  # latest added to
     # Stories with a kind of happening (the profile's stream), the latest added to or loaded last.
     _kinded: dict[int, None] = field(default_factory=dict)
+    # Specific name key → the stories that hold it, latest last (stale ids skipped on reading).
+    _named: dict[str, list[int]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.stories)
@@ -970,6 +1013,10 @@ class EventIndex:
             same = self._same_kind(f)
             if same is not None:
                 return Decision(same, p.join, "kind")
+        if best is None and f.names and p.name_join and not (p.opinion_apart and f.opinion):
+            same = self._same_name(f)
+            if same is not None:
+                return Decision(same, p.join, "name")
         if best is None:
             return Decision(None, 0.0, "new")
         return Decision(best[1], best[0], best[2])
@@ -1037,6 +1084,46 @@ class EventIndex:
         if best is None or (reaction and found > 1):
             return None  # a reaction to which of two happenings: apart
         return best[1]
+
+    def _same_name(self, f: EventFeatures) -> int | None:
+        """The profile's stream: the story of a topic and a specific name of the item's (a
+        town, a summit city, a minister: `specific_names`) whose latest item is within
+        `kind_window_slow` of it and first no more than `kind_span` before it, of a kind
+        told with the item's when both have one, unless a look-alike guard keeps them apart
+        (the nearest in time)."""
+        p = self.params
+        lo, hi = f.time - p.kind_window_slow, f.time + p.kind_window_slow
+        own = f.kinds - _REACTION
+        linked = set(own)
+        for k in own:
+            linked |= _LINKED.get(k, frozenset())
+        best: tuple[timedelta, int] | None = None
+        seen: set[int] = set()
+        for name in f.names:
+            for sid in self._named.get(name, ())[-8:]:
+                st = self.stories.get(sid)
+                if st is None or sid in seen or name not in st.names:
+                    continue
+                seen.add(sid)
+                if st.last < lo or st.first > hi or f.time - st.first > p.kind_span:
+                    continue
+                if st.topics.isdisjoint(f.topics):
+                    continue
+                theirs = st.kinds - _REACTION
+                if own and theirs and not theirs & linked:
+                    continue  # a truce and the fighting of its town: two happenings
+                if ("broken" in own) != ("broken" in theirs) and (own | theirs) & SETTLE_KINDS:
+                    continue  # a truce and its violation
+                if ("capture" in own) != ("capture" in theirs):
+                    continue  # the battle for a town, then its fall
+                if _look_alike(f, st):
+                    continue
+                if p.fresh_guard and f.fresh and f.fresh.isdisjoint(self._title_union(st)):
+                    continue
+                gap = abs(f.time - st.first)
+                if best is None or gap < best[0]:
+                    best = (gap, sid)
+        return None if best is None else best[1]
 
     def similarity(self, f: EventFeatures, story_id: int) -> float:
         """The score of an item against one story, at their distance in time (for tests and
@@ -1231,6 +1318,9 @@ class EventIndex:
         st.years |= set(f.years)
         st.topics |= f.topics
         st.kinds |= f.kinds
+        for name in f.names - st.names:
+            self._name(name, story_id)
+        st.names |= f.names
         if st.kinds:
             self._kinded.pop(story_id, None)
             self._kinded[story_id] = None
@@ -1263,6 +1353,14 @@ class EventIndex:
         self._kinded.pop(st.id, None)
         if st.kinds:
             self._kinded[st.id] = None
+        for name in st.names:
+            self._name(name, st.id)
+
+    def _name(self, name: str, story_id: int) -> None:
+        plist = self._named.setdefault(name, [])
+        plist.append(story_id)
+        if len(plist) > 64:
+            del plist[:32]  # the latest stories only: the window is short
 
     def _touch(self, story_id: int) -> None:
         """Mark a story as the latest added to (once in a row)."""

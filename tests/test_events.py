@@ -19,6 +19,7 @@ from monitor.events import (
     event_kinds,
     features,
     profile_aliases,
+    specific_names,
 )
 from tests.conftest import DATA, ROOT
 
@@ -453,6 +454,43 @@ def test_words_of_a_capture_of_talks_and_of_land_handed_back() -> None:
     index.add(1, kfeat("Aliev annonce la prise de Choucha, ville clé du Haut-Karabakh", 0))
     claim = kfeat("Karabakh : Bakou revendique Choucha, à quinze kilomètres de Stepanakert", 8)
     assert index.decide(claim).story_id == 1
+
+
+def test_a_specific_name_joins_within_the_window() -> None:
+    """A town, a summit city, a minister two items of the profile's stream share join them
+    within the day; the conflict's common names (its parties, capitals, leaders) do not."""
+    assert specific_names({"@karabakh", "choucha", "bakou", "aliev", "32"}) == {"chouc"}
+    assert specific_names({"chouchi"}) == specific_names({"choucha"})  # one key, two spellings
+    index = EventIndex()
+    index.add(1, kfeat("À Sotchi, Poutine réunit Aliev et Pachinian pour un sommet à trois", 0))
+    later = kfeat("Pachinian à Sotchi : une déclaration commune, peu de garanties", 12)
+    assert later.kinds == set() and index.decide(later).story_id == 1
+    data = json.loads(json.dumps(index.stories[1].as_features()))  # as the database keeps it
+    loaded = EventIndex()
+    loaded.put(StoryState.from_features(1, T0, T0, data))
+    assert loaded.decide(later).story_id == 1
+    assert index.decide(kfeat("Pachinian à Sotchi : une déclaration commune", 40)).story_id is None
+    # Common names alone: no join.
+    common = EventIndex()
+    common.add(1, kfeat("À Moscou, Poutine réunit Aliev et Pachinian pour un sommet", 0))
+    assert common.decide(kfeat("Pachinian à Moscou : peu de garanties", 12)).story_id is None
+
+
+def test_a_specific_name_keeps_the_look_alikes_apart() -> None:
+    """The battle for a town and its fall, an opinion piece, a truce and its violation: one
+    name, two happenings."""
+    battle = EventIndex()
+    battle.add(1, kfeat("Haut-Karabakh : la bataille de Chouchi, clé du conflit, fait rage", 0))
+    fall = kfeat("L'Azerbaïdjan annonce la prise de la ville de Chouchi", 20)
+    assert fall.kinds == {"capture"} and battle.decide(fall).story_id is None
+    opinion = EventIndex()
+    opinion.add(1, kfeat("« Quand on s'attaquera au Syunik, on s'attaquera à la région »", 0))
+    assert opinion.stories[1].names == set()
+    other = kfeat("Un mariage d'amour en novembre entre l'Auvergne et le Syunik", 5)
+    assert other.names and opinion.decide(other).story_id is None
+    truce = EventIndex()
+    truce.add(1, kfeat("Une trêve humanitaire à Gandja", 0))
+    assert truce.decide(kfeat("À Gandja, la trêve violée dans la nuit", 10)).story_id is None
 
 
 def test_the_kind_window_follows_the_story_to_the_next_day_only() -> None:
