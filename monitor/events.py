@@ -66,7 +66,8 @@ How an item is compared with a story:
   town, a summit city, a minister: `specific_names`, none of the conflict's common names)
   joins the same way within `kind_window_slow`, of kinds told together when both have one,
   never a capture with what is not one (the battle for a town, then its fall), never an
-  opinion piece.
+  opinion piece; then a figure of the title (« 32 soldats ») that a story of its topic holds
+  (« Trente-deux soldats » in a lede counts), within `max_gap`.
 """
 
 from __future__ import annotations
@@ -405,6 +406,9 @@ class Params:
     # A specific name (`specific_names`: a town, a summit city, a minister) and a topic in
     # common join within kind_window_slow of the story's latest item and kind_span of its first.
     name_join: bool = True
+    # Then a figure of the title (two digits or more, no year: « 32 prisonniers ») a story of
+    # a shared topic holds joins it within max_gap.
+    number_join: bool = True
 
 
 DEFAULT = Params()
@@ -598,6 +602,9 @@ def features(
         for term in _event_terms(st, synonyms, params):
             if term not in terms:
                 terms[term] = params.prefix_weight if term[0] == "^" else 1.0
+    if topics and params.number_join and params.numbers_as_terms:
+        for n in spelled_numbers([t for t, _ in lede_words]):
+            terms.setdefault("#" + n, 1.0)  # « trente-deux soldats » is « 32 soldats »
     actors = _actors(title, title_words, title_names, aliases or {}) | _actors(
         lede, lede_words, lede_names, aliases or {}
     )
@@ -624,6 +631,39 @@ def features(
         opinion=opinion,
         names=specific_names(actors) if topics and not opinion else frozenset(),
     )
+
+
+_UNITS = {
+    w: n for n, w in enumerate("zero un deux trois quatre cinq six sept huit neuf".split()) if n
+}
+_TEENS = {w: 10 + n for n, w in enumerate("dix onze douze treize quatorze quinze seize".split())}
+_TENS = {"vingt": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60}
+
+
+def spelled_numbers(words: Sequence[str]) -> list[str]:
+    """The figures from 11 to 76 spelled in folded words (« trente », « deux » as hyphens
+    leave them, « vingt et un », « seize »): « trente-deux soldats » names 32, as « 32
+    soldats » does. Units alone (« deux », « un ») are not figures: too common."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in _TENS:
+            n = _TENS[w]
+            j = i + 1
+            if j < len(words) and words[j] == "et":
+                j += 1
+            if j < len(words) and words[j] in _UNITS:
+                n += _UNITS[words[j]]
+                i = j
+            elif j < len(words) and words[j] in _TEENS and n == 60:
+                n += _TEENS[words[j]]  # « soixante-seize »
+                i = j
+            out.append(str(n))
+        elif w in _TEENS and w != "dix":
+            out.append(str(_TEENS[w]))
+        i += 1
+    return out
 
 
 def specific_names(actors: Iterable[str]) -> frozenset[str]:
@@ -1013,7 +1053,13 @@ class EventIndex:
             same = self._same_kind(f)
             if same is not None:
                 return Decision(same, p.join, "kind")
-        if best is None and f.names and p.name_join and not (p.opinion_apart and f.opinion):
+        if (
+            best is None
+            and (f.names or f.numbers)
+            and f.topics
+            and p.name_join
+            and not (p.opinion_apart and f.opinion)
+        ):
             same = self._same_name(f)
             if same is not None:
                 return Decision(same, p.join, "name")
@@ -1090,39 +1136,73 @@ class EventIndex:
         town, a summit city, a minister: `specific_names`) whose latest item is within
         `kind_window_slow` of it and first no more than `kind_span` before it, of a kind
         told with the item's when both have one, unless a look-alike guard keeps them apart
-        (the nearest in time)."""
+        (the nearest in time). Failing that (`number_join`), a figure of its title (« 32
+        prisonniers ») the story holds, within `max_gap`."""
         p = self.params
-        lo, hi = f.time - p.kind_window_slow, f.time + p.kind_window_slow
+        named = (
+            (sid, name)
+            for name in f.names
+            for sid in self._named.get(name, ())[-8:]
+            if name in getattr(self.stories.get(sid), "names", ())
+        )
+        best = self._nearest(f, named, p.kind_window_slow, p.kind_span)
+        if best is None and p.number_join:
+            figures = [
+                "#" + n
+                for n in f.numbers
+                if len(n) >= 2 and not _YEAR.match(n) and "#" + n in self.postings
+            ]
+            numbered = (
+                (sid, t)
+                for t in figures
+                for sid in self.postings[t][-8:]
+                if t in getattr(self.stories.get(sid), "terms", ())
+            )
+            best = self._nearest(f, numbered, p.max_gap, p.max_gap)
+        return best
+
+    def _nearest(
+        self,
+        f: EventFeatures,
+        found: Iterable[tuple[int, str]],
+        window: timedelta,
+        span: timedelta,
+    ) -> int | None:
+        """Of the stories found by a shared clue, the one nearest in time whose latest item is
+        within `window` of the item and first no more than `span` before it, of a shared
+        topic and of kinds told together when both have one, unless a look-alike guard keeps
+        them apart."""
+        p = self.params
+        lo, hi = f.time - window, f.time + window
         own = f.kinds - _REACTION
         linked = set(own)
         for k in own:
             linked |= _LINKED.get(k, frozenset())
         best: tuple[timedelta, int] | None = None
         seen: set[int] = set()
-        for name in f.names:
-            for sid in self._named.get(name, ())[-8:]:
-                st = self.stories.get(sid)
-                if st is None or sid in seen or name not in st.names:
-                    continue
-                seen.add(sid)
-                if st.last < lo or st.first > hi or f.time - st.first > p.kind_span:
-                    continue
-                if st.topics.isdisjoint(f.topics):
-                    continue
-                theirs = st.kinds - _REACTION
-                if own and theirs and not theirs & linked:
-                    continue  # a truce and the fighting of its town: two happenings
-                if ("broken" in own) != ("broken" in theirs) and (own | theirs) & SETTLE_KINDS:
-                    continue  # a truce and its violation
-                if ("capture" in own) != ("capture" in theirs):
-                    continue  # the battle for a town, then its fall
-                if _look_alike(f, st):
-                    continue
-                if p.fresh_guard and f.fresh and f.fresh.isdisjoint(self._title_union(st)):
-                    continue
-                gap = abs(f.time - st.first)
-                if best is None or gap < best[0]:
-                    best = (gap, sid)
+        for sid, _clue in found:
+            st = self.stories.get(sid)
+            if st is None or sid in seen:
+                continue
+            seen.add(sid)
+            if st.last < lo or st.first > hi or f.time - st.first > span:
+                continue
+            if st.topics.isdisjoint(f.topics):
+                continue
+            theirs = st.kinds - _REACTION
+            if own and theirs and not theirs & linked:
+                continue  # a truce and the fighting of its town: two happenings
+            if ("broken" in own) != ("broken" in theirs) and (own | theirs) & SETTLE_KINDS:
+                continue  # a truce and its violation
+            if ("capture" in own) != ("capture" in theirs):
+                continue  # the battle for a town, then its fall
+            if _look_alike(f, st):
+                continue
+            if p.fresh_guard and f.fresh and f.fresh.isdisjoint(self._title_union(st)):
+                continue
+            gap = abs(f.time - st.first)
+            if best is None or gap < best[0]:
+                best = (gap, sid)
         return None if best is None else best[1]
 
     def similarity(self, f: EventFeatures, story_id: int) -> float:

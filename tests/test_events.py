@@ -20,6 +20,7 @@ from monitor.events import (
     features,
     profile_aliases,
     specific_names,
+    spelled_numbers,
 )
 from tests.conftest import DATA, ROOT
 
@@ -491,6 +492,28 @@ def test_a_specific_name_keeps_the_look_alikes_apart() -> None:
     truce = EventIndex()
     truce.add(1, kfeat("Une trêve humanitaire à Gandja", 0))
     assert truce.decide(kfeat("À Gandja, la trêve violée dans la nuit", 10)).story_id is None
+
+
+def test_a_shared_figure_joins_within_two_days() -> None:
+    """« 32 soldats » in a title and « Trente-deux soldats » in a story's lede: one exchange
+    of prisoners, within max_gap; another figure, or later, is another event."""
+    assert spelled_numbers("trente deux soldats et vingt et un otages".split()) == ["32", "21"]
+    assert spelled_numbers("deux soldats un otage".split()) == []  # units alone: too common
+    index = EventIndex()
+    index.add(
+        1,
+        features(
+            "L'échange de prisonniers entre l'Arménie et l'Azerbaïdjan a eu lieu",
+            "Trente-deux soldats arméniens ont été remis à leur pays à la frontière.",
+            T0,
+            ALIASES,
+            topics=KARABAKH,
+        ),
+    )
+    back = kfeat("Retour au pays pour 32 soldats arméniens", 3)
+    assert back.kinds == set() and index.decide(back).story_id == 1
+    assert index.decide(kfeat("Retour au pays pour 45 soldats arméniens", 3)).story_id is None
+    assert index.decide(kfeat("Retour au pays pour 32 soldats arméniens", 60)).story_id is None
 
 
 def test_the_kind_window_follows_the_story_to_the_next_day_only() -> None:
