@@ -62,7 +62,12 @@ How an item is compared with a story:
   kind but of a reaction (« appelle à la retenue », « dénonce ») joins the one story of a
   kind its topic and an actor point to within the window, none if two. Topic and time alone
   join unrelated news of the conflict (every join they made on real single-outlet streams
-  was wrong); the kind is what keeps them apart.
+  was wrong); the kind is what keeps them apart. Failing that, a shared specific name (a
+  town, a summit city, a minister: `specific_names`, none of the conflict's common names)
+  joins the same way within `kind_window_slow`, of kinds told together when both have one,
+  never a capture with what is not one (the battle for a town, then its fall), never an
+  opinion piece; then a figure of the title (« 32 soldats ») that a story of its topic holds
+  (« Trente-deux soldats » in a lede counts), within `max_gap`.
 """
 
 from __future__ import annotations
@@ -126,12 +131,13 @@ TURNS = frozenset(
 # words, with the forms the press uses: a prefix took other words, « signalés » a signing,
 # « traitement » a treaty, « tirer les leçons » and « mortalité » fighting, « réunification »
 # talks): fighting; a truce, talks, a signing and what they settle (peacekeepers, territory
-# handed back, prisoners); a capture; the CSTO; a blockade or an exodus. Items the topic
-# profile matched, of a shared topic and of one kind, within `kind_window` of a story's latest
-# item and `kind_span` of its first, are one event (other angles of it: the toll, a reaction,
-# the consequence) when their words alone do not join them. « guerre » is no kind (« crimes de
-# guerre », « tournant de la guerre » are anything), nor « combattre », nor « armes » alone
-# (« vente d'armes »: see ARMS_DOWN).
+# handed back, prisoners); a capture; the CSTO; a blockade or an exodus. « revendique » a town
+# and « perdu le contrôle » of it are a capture, « discussions » talks, « rétrocéder » land
+# handed back. Items the topic profile matched, of a shared topic and of one kind, within
+# `kind_window` of a story's latest item and `kind_span` of its first, are one event (other
+# angles of it: the toll, a reaction, the consequence) when their words alone do not join
+# them. « guerre » is no kind (« crimes de guerre », « tournant de la guerre » are anything),
+# nor « combattre », nor « armes » alone (« vente d'armes »: see ARMS_DOWN).
 KINDS: dict[str, str] = {
     "fight": """combat combats affrontement affrontements affrontent heurt heurts accrochage
         accrochages bombarde bombardee bombardees bombardes bombardement bombardements
@@ -148,19 +154,21 @@ KINDS: dict[str, str] = {
     "talks": """negociation negociations negociateur negociateurs negocie negociee negociees
         negocies negocient negocier negocierons negocieront pourparlers rencontre rencontres
         rencontrent rencontrer rencontrera rencontreront reunion reunions reunis reunit reunie
-        reunies reunir reunira reuniront reunirait reunissent sommet sommets tripartite
+        reunies reunir reunira reuniront reunirait reunissent sommet sommets discussions tripartite
         tripartites trilateral trilaterale trilaterales trilateraux""",
     "deal": """accord accords accorde accordent paraphe paraphee paraphes paraphent parapher
         traite traites signe signes signee signees signent signer signera signeront signature
         signatures signataire signataires paix""",
     "border": """demarcation delimitation delimitations delimitee delimitent delimiter
         restituer restitue restitues restituee restituees restitution retrocession
-        ceder cede cedee cedes cession""",
+        ceder cede cedee cedes cession retroceder retrocede retrocedes retrocedee
+        retrocedees""",
     "troops": "casques contingent contingents maintien",
     "prisoners": """prisonnier prisonniers prisonniere prisonnieres captif captifs captive
         captives detenu detenus detenue detenues otage otages echange echanges echangent
         echanger libere liberes liberee liberees liberer liberent liberation liberations""",
-    "capture": "chute capitulation capitulent capitule capituler pris prise tombe tombee",
+    "capture": """chute capitulation capitulent capitule capituler pris prise tombe tombee
+        revendique""",
     "blockade": """exode refugie refugies refugiee refugiees deplace deplaces deplacee
         deplacees blocus corridor corridors coupe coupee isole isolee""",
 }
@@ -221,6 +229,23 @@ _LINKED: dict[str, frozenset[str]] = {
     "prisoners": frozenset({"prisoners", "truce", "deal"}),
 }
 _REACTION = frozenset({"reaction"})
+
+# Names too common in the conflict's news to tell one of its happenings from another: its
+# parties, capitals, leaders and the Karabakh (folded, light-stemmed as actors are), the
+# capitalised words of institutions and of the world at large. Any other name two items of
+# the profile's stream share (a town, a lake, a summit city, a minister, a court) is a
+# specific place or person: `_same_name` joins them within the kind window. A name's first
+# letters are its key (Choucha / Chouchi, Kelbadjar / Kelbajar).
+COMMON_NAMES = frozenset(
+    """armenie armenien armenienne erevan yerevan pachinian pashinyan pashinian
+    nikol azerbaidjan azerbaidjanai azeri bakou baku aliev aliyev ilham russie russe moscou
+    kremlin poutine putin vladimir karabakh karabagh haut nagorny nagorno artsakh caucase sud
+    etat conseil parlement assemblee republique union ue onu otan osce nation unie commission
+    cour defense affaire president armee gouvernement ministre ministere europe europeen
+    occident occidentau france pari francai washington bruxelle turquie iran amerique
+    americain ukraine chine otsc monde ville""".split()
+)
+_NAME_KEY = 5
 _DAILY = _CONTEXT_KINDS | {"broken"}
 
 
@@ -245,6 +270,8 @@ def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
         kinds = _KIND_OF_WORD.get(tok, ())
         if tok == "armes" and not ARMS_DOWN.isdisjoint(toks[max(i - 2, 0) : i + 3]):
             kinds = ("truce",)
+        elif tok == "controle" and "perdu" in toks[max(i - 3, 0) : i]:
+            kinds = ("capture",)  # « a perdu le contrôle de la ville »
         elif tok == "mort" and i and toks[i - 1] == "point":
             kinds = ()  # « au point mort »: stalled
         elif tok == "traite" and toks[i + 1 : i + 3] == ["de", "securite"]:
@@ -376,6 +403,12 @@ class Params:
     kind_window_slow: timedelta = timedelta(hours=24)  # for an item of no fight or truce
     kind_span: timedelta = timedelta(hours=36)  # from its first: the next day, no later
     kind_candidates: int = 128  # latest stories of a kind looked at for it
+    # A specific name (`specific_names`: a town, a summit city, a minister) and a topic in
+    # common join within kind_window_slow of the story's latest item and kind_span of its first.
+    name_join: bool = True
+    # Then a figure of the title (two digits or more, no year: « 32 prisonniers ») a story of
+    # a shared topic holds joins it within max_gap.
+    number_join: bool = True
 
 
 DEFAULT = Params()
@@ -402,6 +435,7 @@ class EventFeatures:
     topics: frozenset[str] = frozenset()  # the profile's topics it matched (none: not given)
     kinds: frozenset[str] = frozenset()  # its kinds of happening (`event_kinds`), with topics
     opinion: bool = False  # its title is a quotation and nothing else (`opinion_title`)
+    names: frozenset[str] = frozenset()  # its specific names' keys (`specific_names`)
 
 
 def entity_aliases(groups: Mapping[str, Iterable[tuple[str, bool]]]) -> dict[str, str]:
@@ -568,9 +602,13 @@ def features(
         for term in _event_terms(st, synonyms, params):
             if term not in terms:
                 terms[term] = params.prefix_weight if term[0] == "^" else 1.0
+    if topics and params.number_join and params.numbers_as_terms:
+        for n in spelled_numbers([t for t, _ in lede_words]):
+            terms.setdefault("#" + n, 1.0)  # « trente-deux soldats » is « 32 soldats »
     actors = _actors(title, title_words, title_names, aliases or {}) | _actors(
         lede, lede_words, lede_names, aliases or {}
     )
+    opinion = opinion_title(title)  # an opinion piece is its own event: no name joins it
     vector = None
     if params.semantic:
         wv = wordvec.shared() if vectors == "shared" else vectors
@@ -590,7 +628,51 @@ def features(
         body=frozenset(body) if rubric else None,
         topics=frozenset(topics),
         kinds=event_kinds(title, topics) if topics else frozenset(),
-        opinion=opinion_title(title),
+        opinion=opinion,
+        names=specific_names(actors) if topics and not opinion else frozenset(),
+    )
+
+
+_UNITS = {
+    w: n for n, w in enumerate("zero un deux trois quatre cinq six sept huit neuf".split()) if n
+}
+_TEENS = {w: 10 + n for n, w in enumerate("dix onze douze treize quatorze quinze seize".split())}
+_TENS = {"vingt": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60}
+
+
+def spelled_numbers(words: Sequence[str]) -> list[str]:
+    """The figures from 11 to 76 spelled in folded words (« trente », « deux » as hyphens
+    leave them, « vingt et un », « seize »): « trente-deux soldats » names 32, as « 32
+    soldats » does. Units alone (« deux », « un ») are not figures: too common."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in _TENS:
+            n = _TENS[w]
+            j = i + 1
+            if j < len(words) and words[j] == "et":
+                j += 1
+            if j < len(words) and words[j] in _UNITS:
+                n += _UNITS[words[j]]
+                i = j
+            elif j < len(words) and words[j] in _TEENS and n == 60:
+                n += _TEENS[words[j]]  # « soixante-seize »
+                i = j
+            out.append(str(n))
+        elif w in _TEENS and w != "dix":
+            out.append(str(_TEENS[w]))
+        i += 1
+    return out
+
+
+def specific_names(actors: Iterable[str]) -> frozenset[str]:
+    """The keys (first letters) of an item's names that are no entity key, no common name of
+    the conflict (COMMON_NAMES) and no figure: a town, a lake, a summit city, a minister."""
+    return frozenset(
+        a[:_NAME_KEY]
+        for a in sorted(actors)
+        if a[0] != "@" and a not in COMMON_NAMES and not a[0].isdigit() and len(a) > 2
     )
 
 
@@ -749,6 +831,7 @@ class StoryState:
     unit: Vector | None = field(default=None, repr=False)  # cached centroid / its norm
     topics: set[str] = field(default_factory=set)  # the profile's topics of its items
     kinds: set[str] = field(default_factory=set)  # their kinds of happening
+    names: set[str] = field(default_factory=set)  # their specific names' keys
 
     def as_features(self) -> dict[str, object]:
         """The persisted form (the `features` column of a story)."""
@@ -767,6 +850,8 @@ class StoryState:
         if self.topics or self.kinds:
             out["topics"] = sorted(self.topics)
             out["kinds"] = sorted(self.kinds)
+        if self.names:
+            out["names"] = sorted(self.names)
         return out
 
     @classmethod
@@ -791,6 +876,7 @@ class StoryState:
             vectors=int(str(data.get("vec_items") or 0)),
             topics={str(t) for t in _list(data.get("topics"))},
             kinds={str(k) for k in _list(data.get("kinds"))},
+            names={str(k) for k in _list(data.get("names"))},
         )
 
 
@@ -907,6 +993,8 @@ class EventIndex:
     _recent: deque[int] = field(default_factory=lambda: deque(maxlen=256))  # latest added to
     # Stories with a kind of happening (the profile's stream), the latest added to or loaded last.
     _kinded: dict[int, None] = field(default_factory=dict)
+    # Specific name key → the stories that hold it, latest last (stale ids skipped on reading).
+    _named: dict[str, list[int]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.stories)
@@ -965,6 +1053,16 @@ class EventIndex:
             same = self._same_kind(f)
             if same is not None:
                 return Decision(same, p.join, "kind")
+        if (
+            best is None
+            and (f.names or f.numbers)
+            and f.topics
+            and p.name_join
+            and not (p.opinion_apart and f.opinion)
+        ):
+            same = self._same_name(f)
+            if same is not None:
+                return Decision(same, p.join, "name")
         if best is None:
             return Decision(None, 0.0, "new")
         return Decision(best[1], best[0], best[2])
@@ -1032,6 +1130,80 @@ class EventIndex:
         if best is None or (reaction and found > 1):
             return None  # a reaction to which of two happenings: apart
         return best[1]
+
+    def _same_name(self, f: EventFeatures) -> int | None:
+        """The profile's stream: the story of a topic and a specific name of the item's (a
+        town, a summit city, a minister: `specific_names`) whose latest item is within
+        `kind_window_slow` of it and first no more than `kind_span` before it, of a kind
+        told with the item's when both have one, unless a look-alike guard keeps them apart
+        (the nearest in time). Failing that (`number_join`), a figure of its title (« 32
+        prisonniers ») the story holds, within `max_gap`."""
+        p = self.params
+        named = (
+            (sid, name)
+            for name in f.names
+            for sid in self._named.get(name, ())[-8:]
+            if name in getattr(self.stories.get(sid), "names", ())
+        )
+        best = self._nearest(f, named, p.kind_window_slow, p.kind_span)
+        if best is None and p.number_join:
+            figures = [
+                "#" + n
+                for n in f.numbers
+                if len(n) >= 2 and not _YEAR.match(n) and "#" + n in self.postings
+            ]
+            numbered = (
+                (sid, t)
+                for t in figures
+                for sid in self.postings[t][-8:]
+                if t in getattr(self.stories.get(sid), "terms", ())
+            )
+            best = self._nearest(f, numbered, p.max_gap, p.max_gap)
+        return best
+
+    def _nearest(
+        self,
+        f: EventFeatures,
+        found: Iterable[tuple[int, str]],
+        window: timedelta,
+        span: timedelta,
+    ) -> int | None:
+        """Of the stories found by a shared clue, the one nearest in time whose latest item is
+        within `window` of the item and first no more than `span` before it, of a shared
+        topic and of kinds told together when both have one, unless a look-alike guard keeps
+        them apart."""
+        p = self.params
+        lo, hi = f.time - window, f.time + window
+        own = f.kinds - _REACTION
+        linked = set(own)
+        for k in own:
+            linked |= _LINKED.get(k, frozenset())
+        best: tuple[timedelta, int] | None = None
+        seen: set[int] = set()
+        for sid, _clue in found:
+            st = self.stories.get(sid)
+            if st is None or sid in seen:
+                continue
+            seen.add(sid)
+            if st.last < lo or st.first > hi or f.time - st.first > span:
+                continue
+            if st.topics.isdisjoint(f.topics):
+                continue
+            theirs = st.kinds - _REACTION
+            if own and theirs and not theirs & linked:
+                continue  # a truce and the fighting of its town: two happenings
+            if ("broken" in own) != ("broken" in theirs) and (own | theirs) & SETTLE_KINDS:
+                continue  # a truce and its violation
+            if ("capture" in own) != ("capture" in theirs):
+                continue  # the battle for a town, then its fall
+            if _look_alike(f, st):
+                continue
+            if p.fresh_guard and f.fresh and f.fresh.isdisjoint(self._title_union(st)):
+                continue
+            gap = abs(f.time - st.first)
+            if best is None or gap < best[0]:
+                best = (gap, sid)
+        return None if best is None else best[1]
 
     def similarity(self, f: EventFeatures, story_id: int) -> float:
         """The score of an item against one story, at their distance in time (for tests and
@@ -1226,6 +1398,9 @@ class EventIndex:
         st.years |= set(f.years)
         st.topics |= f.topics
         st.kinds |= f.kinds
+        for name in f.names - st.names:
+            self._name(name, story_id)
+        st.names |= f.names
         if st.kinds:
             self._kinded.pop(story_id, None)
             self._kinded[story_id] = None
@@ -1258,6 +1433,14 @@ class EventIndex:
         self._kinded.pop(st.id, None)
         if st.kinds:
             self._kinded[st.id] = None
+        for name in st.names:
+            self._name(name, st.id)
+
+    def _name(self, name: str, story_id: int) -> None:
+        plist = self._named.setdefault(name, [])
+        plist.append(story_id)
+        if len(plist) > 64:
+            del plist[:32]  # the latest stories only: the window is short
 
     def _touch(self, story_id: int) -> None:
         """Mark a story as the latest added to (once in a row)."""

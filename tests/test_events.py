@@ -19,6 +19,8 @@ from monitor.events import (
     event_kinds,
     features,
     profile_aliases,
+    specific_names,
+    spelled_numbers,
 )
 from tests.conftest import DATA, ROOT
 
@@ -434,6 +436,84 @@ def test_more_words_of_a_kind() -> None:
     assert event_kinds("Sortie de l'OTSC : Erevan prend ses distances", otsc) == {"csto-member"}
     # Whole words only: « prisonniers » is no capture.
     assert event_kinds("Des prisonniers échangés", KARABAKH) == {"prisoners"}
+
+
+def test_words_of_a_capture_of_talks_and_of_land_handed_back() -> None:
+    """« revendique » a town, « a perdu le contrôle » of it, « discussions » between
+    ministers, « rétrocéder » villages: the kinds of the stories they belong to."""
+    assert event_kinds("Bakou revendique Choucha", KARABAKH) == {"capture"}
+    assert event_kinds("L'Artsakh reconnaît avoir perdu le contrôle de la ville", KARABAKH) == {
+        "capture"
+    }
+    assert event_kinds("Le contrôle de la frontière renforcé", KARABAKH) == set()
+    assert event_kinds("Mirzoyan à Moscou : discussions « franches » avec Baïramov", KARABAKH) == {
+        "talks"
+    }
+    assert event_kinds("L'Arménie accepte de rétrocéder quatre villages", KARABAKH) == {"border"}
+    # Joined by kind: the next report of the capture, the same evening.
+    index = EventIndex()
+    index.add(1, kfeat("Aliev annonce la prise de Choucha, ville clé du Haut-Karabakh", 0))
+    claim = kfeat("Karabakh : Bakou revendique Choucha, à quinze kilomètres de Stepanakert", 8)
+    assert index.decide(claim).story_id == 1
+
+
+def test_a_specific_name_joins_within_the_window() -> None:
+    """A town, a summit city, a minister two items of the profile's stream share join them
+    within the day; the conflict's common names (its parties, capitals, leaders) do not."""
+    assert specific_names({"@karabakh", "choucha", "bakou", "aliev", "32"}) == {"chouc"}
+    assert specific_names({"chouchi"}) == specific_names({"choucha"})  # one key, two spellings
+    index = EventIndex()
+    index.add(1, kfeat("À Sotchi, Poutine réunit Aliev et Pachinian pour un sommet à trois", 0))
+    later = kfeat("Pachinian à Sotchi : une déclaration commune, peu de garanties", 12)
+    assert later.kinds == set() and index.decide(later).story_id == 1
+    data = json.loads(json.dumps(index.stories[1].as_features()))  # as the database keeps it
+    loaded = EventIndex()
+    loaded.put(StoryState.from_features(1, T0, T0, data))
+    assert loaded.decide(later).story_id == 1
+    assert index.decide(kfeat("Pachinian à Sotchi : une déclaration commune", 40)).story_id is None
+    # Common names alone: no join.
+    common = EventIndex()
+    common.add(1, kfeat("À Moscou, Poutine réunit Aliev et Pachinian pour un sommet", 0))
+    assert common.decide(kfeat("Pachinian à Moscou : peu de garanties", 12)).story_id is None
+
+
+def test_a_specific_name_keeps_the_look_alikes_apart() -> None:
+    """The battle for a town and its fall, an opinion piece, a truce and its violation: one
+    name, two happenings."""
+    battle = EventIndex()
+    battle.add(1, kfeat("Haut-Karabakh : la bataille de Chouchi, clé du conflit, fait rage", 0))
+    fall = kfeat("L'Azerbaïdjan annonce la prise de la ville de Chouchi", 20)
+    assert fall.kinds == {"capture"} and battle.decide(fall).story_id is None
+    opinion = EventIndex()
+    opinion.add(1, kfeat("« Quand on s'attaquera au Syunik, on s'attaquera à la région »", 0))
+    assert opinion.stories[1].names == set()
+    other = kfeat("Un mariage d'amour en novembre entre l'Auvergne et le Syunik", 5)
+    assert other.names and opinion.decide(other).story_id is None
+    truce = EventIndex()
+    truce.add(1, kfeat("Une trêve humanitaire à Gandja", 0))
+    assert truce.decide(kfeat("À Gandja, la trêve violée dans la nuit", 10)).story_id is None
+
+
+def test_a_shared_figure_joins_within_two_days() -> None:
+    """« 32 soldats » in a title and « Trente-deux soldats » in a story's lede: one exchange
+    of prisoners, within max_gap; another figure, or later, is another event."""
+    assert spelled_numbers("trente deux soldats et vingt et un otages".split()) == ["32", "21"]
+    assert spelled_numbers("deux soldats un otage".split()) == []  # units alone: too common
+    index = EventIndex()
+    index.add(
+        1,
+        features(
+            "L'échange de prisonniers entre l'Arménie et l'Azerbaïdjan a eu lieu",
+            "Trente-deux soldats arméniens ont été remis à leur pays à la frontière.",
+            T0,
+            ALIASES,
+            topics=KARABAKH,
+        ),
+    )
+    back = kfeat("Retour au pays pour 32 soldats arméniens", 3)
+    assert back.kinds == set() and index.decide(back).story_id == 1
+    assert index.decide(kfeat("Retour au pays pour 45 soldats arméniens", 3)).story_id is None
+    assert index.decide(kfeat("Retour au pays pour 32 soldats arméniens", 60)).story_id is None
 
 
 def test_the_kind_window_follows_the_story_to_the_next_day_only() -> None:
