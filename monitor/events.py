@@ -94,6 +94,9 @@ _WORD = re.compile(r"[^\W_]+")
 _RAW_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 _SENTENCE_END = re.compile(r"[.!?:;«»\"“”()\[\]|—–-]\s*$")
 _YEAR = re.compile(r"^(19[5-9]\d|20[0-4]\d)$")
+# An ordinal (« 1ère », « 2ème », « 109e », « 3e »): a number of the title, as « épisode 2 »'s,
+# unless a month follows (« 1er mai » is a date).
+_ORDINAL = re.compile(r"^(\d{1,4})(?:e|er|ere|eme|nd|nde)$")
 _MONTHS = frozenset(
     "janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre".split()
 )
@@ -561,6 +564,9 @@ def features(
         if tok in _DAYS:
             dates.add(tok)
             continue
+        ordinal = _ORDINAL.match(tok)
+        if ordinal and not (i + 1 < len(title_words) and title_words[i + 1][0] in _MONTHS):
+            numbers.add(f"{int(ordinal.group(1))}e")  # « 1ère » / « 2ème circonscription »
         entity = title_names.get(i)
         if entity is None and aliases:
             entity = _alias(tok, aliases)
@@ -832,6 +838,10 @@ class StoryState:
     topics: set[str] = field(default_factory=set)  # the profile's topics of its items
     kinds: set[str] = field(default_factory=set)  # their kinds of happening
     names: set[str] = field(default_factory=set)  # their specific names' keys
+    # every item of it is an opinion piece titled by a quotation alone, no rubric before it
+    # (« « Quand on s'attaquera au Syunik… » »): it takes near-identical copies only. A
+    # rubric names the event the quotation is about (« Cancer de Charles III : « … » »).
+    opinion: bool = False
 
     def as_features(self) -> dict[str, object]:
         """The persisted form (the `features` column of a story)."""
@@ -852,6 +862,8 @@ class StoryState:
             out["kinds"] = sorted(self.kinds)
         if self.names:
             out["names"] = sorted(self.names)
+        if self.opinion:
+            out["opinion"] = True
         return out
 
     @classmethod
@@ -877,6 +889,7 @@ class StoryState:
             topics={str(t) for t in _list(data.get("topics"))},
             kinds={str(k) for k in _list(data.get("kinds"))},
             names={str(k) for k in _list(data.get("names"))},
+            opinion=data.get("opinion") is True,
         )
 
 
@@ -1030,10 +1043,10 @@ class EventIndex:
                 continue
             if _look_alike(f, st):
                 continue
-            if p.opinion_apart and f.opinion:
+            if p.opinion_apart and (f.opinion or st.opinion):
                 if _near_duplicate(f, st, p.near_duplicate):
                     best = (1.0, sid, "near-duplicate")
-                continue  # an opinion piece is its own event
+                continue  # an opinion piece is its own event, joined by no other item
             if p.fresh_guard and f.fresh and f.fresh.isdisjoint(self._title_union(st)):
                 continue  # a new happening the story's titles never name
             if p.continuing_guard and self._continued_elsewhere(f, st):
@@ -1110,7 +1123,7 @@ class EventIndex:
             st = stories.get(sid)
             if st is None or st.last < lo or st.first > hi or f.time - st.first > span:
                 continue
-            if st.topics.isdisjoint(f.topics):
+            if st.topics.isdisjoint(f.topics) or (p.opinion_apart and st.opinion):
                 continue
             if reaction:
                 if st.kinds <= _REACTION:
@@ -1187,7 +1200,7 @@ class EventIndex:
             seen.add(sid)
             if st.last < lo or st.first > hi or f.time - st.first > span:
                 continue
-            if st.topics.isdisjoint(f.topics):
+            if st.topics.isdisjoint(f.topics) or (p.opinion_apart and st.opinion):
                 continue
             theirs = st.kinds - _REACTION
             if own and theirs and not theirs & linked:
@@ -1375,10 +1388,12 @@ class EventIndex:
                 title_numbers=[],
                 title_dates=[],
                 items=0,
+                opinion=f.opinion and f.body is None,
             )
             self.stories[story_id] = st
         st.first = min(st.first, f.time)
         st.last = max(st.last, f.time)
+        st.opinion = st.opinion and f.opinion and f.body is None
         st.items += 1
         self._touch(story_id)
         for t, w in f.terms.items():

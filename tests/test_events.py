@@ -972,3 +972,56 @@ def test_an_opinion_piece_titled_by_a_quotation_is_its_own_event() -> None:
         "« Route Trump » : le Syunik au cœur de l'accord",
     ):
         assert not opinion_title(title), title
+
+
+def test_a_story_of_a_bare_quotation_takes_no_other_item() -> None:
+    """An opinion piece titled by a quotation alone opens a story no other item joins (but its
+    copy), saved with the story; a quotation after a rubric names its event and is joined."""
+    index = EventIndex()
+    index.add(1, feat("« La guerre au Syunik menace toute la région du Caucase du Sud »"))
+    assert index.stories[1].opinion
+    item = feat(
+        "La guerre au Syunik menace la région du Caucase, avertit un élu",
+        when=T0 + timedelta(hours=1),
+    )
+    assert index.decide(item).story_id is None
+    copy = feat(
+        "« La guerre au Syunik menace toute la région du Caucase du Sud »",
+        when=T0 + timedelta(hours=1),
+    )
+    assert index.decide(copy).story_id == 1
+    data = json.loads(json.dumps(index.stories[1].as_features()))
+    loaded = EventIndex()
+    loaded.put(StoryState.from_features(1, T0, T0, data))
+    assert loaded.decide(item).story_id is None
+    index.add(
+        1,
+        feat(
+            "Le Syunik dans la guerre : la région du Caucase menacée", when=T0 + timedelta(hours=1)
+        ),
+    )
+    assert not index.stories[1].opinion  # an item of another title: no longer a bare quotation
+    rubric = EventIndex()
+    rubric.add(2, feat("Guerre au Syunik : « Toute la région du Caucase du Sud est menacée »"))
+    assert not rubric.stories[2].opinion
+    assert rubric.decide(item).story_id == 2
+
+
+def test_other_ordinals_in_look_alike_titles_are_other_events() -> None:
+    """« 1ère » and « 2ème circonscription »: two candidates' answers, as episode 1 and 2; a
+    « 1er » before a month is a date, no ordinal."""
+    index = EventIndex()
+    index.add(
+        1, feat("Le candidat de la 1ère circonscription de l'Eure répond aux questions du site")
+    )
+    second = feat(
+        "Le candidat de la 2ème circonscription de l'Eure répond aux questions du site",
+        when=T0 + timedelta(hours=1),
+    )
+    assert second.numbers == {"2e"} and index.decide(second).story_id is None
+    same = feat(
+        "Le candidat de la 1ere circonscription de l'Eure a répondu aux questions du site",
+        when=T0 + timedelta(hours=1),
+    )
+    assert index.decide(same).story_id == 1
+    assert feat("Le défilé du 1er mai à Erevan").numbers == set()
