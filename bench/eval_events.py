@@ -1,7 +1,7 @@
 """Event clustering against hand labels: real multi-outlet captures and written look-alikes.
 
     python bench/eval_events.py [--split tune|test|all] [--errors] [--smoke] [--no-bench]
-                                [--heldout | --blind2 | --blind3 | --blind4 | --blind5] [--profile-stream]
+                                [--heldout | --blind2 | --blind3 | --blind4 | --blind5 | --blind6] [--profile-stream]
 
 The real captures of ../shared/fixtures/real-feeds (twelve outlets in May 2020, six in
 January–February 2024) are read in place with the project's own feed parser; every item goes
@@ -302,11 +302,16 @@ def main() -> int:
         help="the fifth blind set (bench/event_blind5.py): measured before and after, not tuned on",
     )
     ap.add_argument(
+        "--blind6",
+        action="store_true",
+        help="the sixth blind set (bench/event_blind6.py, a dense stream): measured before and after",
+    )
+    ap.add_argument(
         "--profile-stream",
         action="store_true",
         help=(
             "score only the items the topic profile matches "
-            "(captures' splits, --heldout, --blind2, --blind3, --blind4, --blind5)"
+            "(captures' splits, --heldout, --blind2, --blind3, --blind4, --blind5, --blind6)"
         ),
     )
     args = ap.parse_args()
@@ -323,6 +328,8 @@ def main() -> int:
         return blind4(params, aliases, args.errors, stream)
     if args.blind5:
         return blind5(params, aliases, args.errors, stream)
+    if args.blind6:
+        return blind6(params, aliases, args.errors, stream)
 
     pairs = written_pairs(params, aliases)
     bad = [f"{name} ({kind})" for name, kind, ok in pairs if not ok]
@@ -470,6 +477,14 @@ def blind5(params: Params, aliases: dict[str, str], show_errors: bool, stream: b
             ("community site 2022/25 (real)", b5.load_community),
         ]
     )
+    return _score_parts(parts, params, aliases, show_errors, stream)
+
+
+def blind6(params: Params, aliases: dict[str, str], show_errors: bool, stream: bool = False) -> int:
+    """The sixth blind set (bench/event_blind6.py, a dense stream), round 7."""
+    from bench import event_blind6 as b6
+
+    parts = _parts([("written dense 6", b6.load_written)])
     return _score_parts(parts, params, aliases, show_errors, stream)
 
 
