@@ -78,7 +78,7 @@ import math
 import re
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Literal
@@ -412,9 +412,22 @@ class Params:
     # Then a figure of the title (two digits or more, no year: « 32 prisonniers ») a story of
     # a shared topic holds joins it within max_gap.
     number_join: bool = True
+    # Off (MONITOR_GROUPING=strict): the profile's stream joins by words and copies only, no
+    # kind, name or figure join (`grouping_params`).
+    kind_join: bool = True
 
 
 DEFAULT = Params()
+
+
+def grouping_params(grouping: str) -> Params:
+    """The decision's knobs for MONITOR_GROUPING: `wide` (the default: the profile's stream
+    also joins by kind of happening, specific name and figure) or `strict` (words and
+    near-identical copies only: fewer joins of different happenings in a dense war stream,
+    more alerts per event)."""
+    if grouping == "strict":
+        return replace(DEFAULT, kind_join=False, name_join=False, number_join=False)
+    return DEFAULT
 
 
 @dataclass(frozen=True)
@@ -1062,7 +1075,7 @@ class EventIndex:
                 reason = "similar"
             if best is None or score > best[0]:
                 best = (score, sid, reason)
-        if best is None and f.kinds and not (p.opinion_apart and f.opinion):
+        if best is None and p.kind_join and f.kinds and not (p.opinion_apart and f.opinion):
             same = self._same_kind(f)
             if same is not None:
                 return Decision(same, p.join, "kind")

@@ -27,7 +27,7 @@ from monitor.errors import (
     StorageError,
     first_line,
 )
-from monitor.events import profile_aliases
+from monitor.events import DEFAULT, grouping_params, profile_aliases
 from monitor.fetch import Fetcher, FetchRequest, fetch_many
 from monitor.parse import ParsedFeed, parse_feed
 from monitor.schedule import next_check_after_error, next_check_after_ok
@@ -61,6 +61,9 @@ class Runtime:
     def __post_init__(self) -> None:
         if not self.stories.aliases:
             self.stories.aliases = profile_aliases(self.profile)
+        if self.stories.params is DEFAULT and self.settings.grouping != "wide":
+            self.stories.params = grouping_params(self.settings.grouping)  # MONITOR_GROUPING
+            self.stories.reset()
 
     @classmethod
     def build(cls, settings: Settings, migrate: bool = True, **db_options: Any) -> Runtime:

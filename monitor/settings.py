@@ -59,7 +59,11 @@ ENV_VARS: dict[str, str] = {
     "MONITOR_METRICS_PORT": "[HOST:]PORT where `monitor run` and each Celery worker serve /metrics",
     "MONITOR_HEALTH_MAX_AGE": "seconds since the last polling cycle before /healthz fails (300)",
     "MONITOR_POLL_BATCH": "feeds in one Celery poll task, fetched concurrently (default 50)",
+    "MONITOR_GROUPING": "wide (default) or strict: strict joins a story by its words only",
 }
+# How matched items are grouped into stories (monitor.events.grouping_params): `wide` also
+# joins by kind of happening, specific name and figure; `strict` by words and copies only.
+GROUPINGS = ("wide", "strict")
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class Settings:
     metrics_address: tuple[str, int] | None = None
     health_max_age: float = 300.0
     poll_batch: int = 50
+    grouping: str = "wide"
 
 
 # --- feeds.yaml ---------------------------------------------------------------------------
@@ -324,7 +329,17 @@ def load_settings(env: Mapping[str, str] | None = None, *, with_feeds: bool = Tr
         metrics_address=_metrics_address(env.get("MONITOR_METRICS_PORT")),
         health_max_age=_env_number(env, "MONITOR_HEALTH_MAX_AGE", 300.0),
         poll_batch=_env_number(env, "MONITOR_POLL_BATCH", 50, integer=True),
+        grouping=_grouping(env.get("MONITOR_GROUPING")),
     )
+
+
+def _grouping(raw: str | None) -> str:
+    value = (raw or "").strip() or "wide"
+    if value not in GROUPINGS:
+        raise ConfigError(
+            f"environment MONITOR_GROUPING={raw!r}: must be one of {', '.join(GROUPINGS)}"
+        )
+    return value
 
 
 def _public_url(raw: str | None) -> str | None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from monitor.errors import ConfigError
+from monitor.events import features, profile_aliases
+from monitor.pipeline import Runtime
 from monitor.settings import load_settings
 from tests.conftest import write_config
 
@@ -77,6 +80,33 @@ def test_environment_overrides(tmp_path: Path) -> None:
     assert s.feeds[0].interval == 60 and s.poll_interval == 60
     with pytest.raises(ConfigError, match="MONITOR_POLL_INTERVAL"):
         load_settings(env | {"MONITOR_POLL_INTERVAL": "soon"})
+
+
+def test_grouping_is_wide_unless_the_desk_asks_for_strict(tmp_path: Path) -> None:
+    """MONITOR_GROUPING=strict: a process's story index joins by words and copies only (no
+    kind, name or figure join); anything but wide or strict is refused, naming the variable."""
+    config = write_config(tmp_path / "config", [])
+    env = _env(config, tmp_path)
+    assert load_settings(env).grouping == "wide"
+    with pytest.raises(ConfigError, match="MONITOR_GROUPING='loose'"):
+        load_settings(env | {"MONITOR_GROUPING": "loose"})
+    seen = []
+    for grouping in ("wide", "strict"):
+        settings = load_settings(env | {"MONITOR_GROUPING": grouping})
+        rt = Runtime.build(settings, migrate=False)
+        aliases = profile_aliases(rt.profile)
+        t0 = datetime(2022, 9, 13, 2, tzinfo=UTC)
+        index = rt.stories.index
+        topics = ("karabakh_ceasefire",)
+        first = "Karabakh : des tirs d'artillerie visent Gandja dans la nuit"
+        index.add(1, features(first, "", t0, aliases, index.params, topics=topics))
+        other = "Karabakh : des combats meurtriers font rage sur la ligne de front"
+        d = index.decide(
+            features(other, "", t0 + timedelta(hours=3), aliases, index.params, topics=topics)
+        )
+        seen.append((grouping, d.reason))
+        rt.db.dispose()
+    assert seen == [("wide", "kind"), ("strict", "new")]
 
 
 def test_cli_config_error_exits_2_and_writes_nothing(tmp_path: Path) -> None:
