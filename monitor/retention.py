@@ -42,7 +42,7 @@ def plan(retention: Retention, now: datetime, older_than: timedelta | None = Non
     return PrunePlan(
         text_before=now - age,
         forget_before=now - period,
-        # Never inside the window in which items still join stories (events.py: 48 h).
+        # Never inside the window in which items still join stories (events/params.py: 48 h).
         stories_before=(
             now - max(timedelta(days=matched), MIN_MATCHED_AGE) if matched is not None else None
         ),
