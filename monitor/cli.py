@@ -645,7 +645,7 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from monitor.classify import load_profile
-    from monitor.events import profile_aliases
+    from monitor.events import grouping_params, profile_aliases
     from monitor.web.app import Window, create_app
 
     settings = _settings(with_feeds=False)
@@ -665,6 +665,7 @@ def serve(host: str, port: int) -> None:
             public_url=settings.public_url,
             health_max_age=settings.health_max_age,
             aliases=profile_aliases(profile),
+            params=grouping_params(settings.grouping),
             targets=settings.targets,
         )
     )

@@ -27,7 +27,7 @@ from monitor.errors import (
     StorageError,
     first_line,
 )
-from monitor.events import DEFAULT, grouping_params, profile_aliases
+from monitor.events import grouping_params, profile_aliases
 from monitor.fetch import Fetcher, FetchRequest, fetch_many
 from monitor.parse import ParsedFeed, parse_feed
 from monitor.schedule import next_check_after_error, next_check_after_ok
@@ -55,15 +55,14 @@ class Runtime:
     db: Database
     profile: Profile
     owner: str
-    # This process's event index (story clustering), refreshed incrementally from the database.
-    stories: StoryCache = field(default_factory=StoryCache)
+    # This process's event index (story clustering), refreshed incrementally from the database:
+    # the profile's aliases, and the knobs MONITOR_GROUPING chooses.
+    stories: StoryCache = field(init=False)
 
     def __post_init__(self) -> None:
-        if not self.stories.aliases:
-            self.stories.aliases = profile_aliases(self.profile)
-        if self.stories.params is DEFAULT and self.settings.grouping != "wide":
-            self.stories.params = grouping_params(self.settings.grouping)  # MONITOR_GROUPING
-            self.stories.reset()
+        self.stories = StoryCache(
+            params=grouping_params(self.settings.grouping), aliases=profile_aliases(self.profile)
+        )
 
     @classmethod
     def build(cls, settings: Settings, migrate: bool = True, **db_options: Any) -> Runtime:

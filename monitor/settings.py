@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -63,7 +63,8 @@ ENV_VARS: dict[str, str] = {
 }
 # How matched items are grouped into stories (monitor.events.grouping_params): `wide` also
 # joins by kind of happening, specific name and figure; `strict` by words and copies only.
-GROUPINGS = ("wide", "strict")
+Grouping = Literal["wide", "strict"]
+GROUPINGS: tuple[Grouping, ...] = ("wide", "strict")
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class Settings:
     metrics_address: tuple[str, int] | None = None
     health_max_age: float = 300.0
     poll_batch: int = 50
-    grouping: str = "wide"
+    grouping: Grouping = "wide"
 
 
 # --- feeds.yaml ---------------------------------------------------------------------------
@@ -333,13 +334,14 @@ def load_settings(env: Mapping[str, str] | None = None, *, with_feeds: bool = Tr
     )
 
 
-def _grouping(raw: str | None) -> str:
+def _grouping(raw: str | None) -> Grouping:
     value = (raw or "").strip() or "wide"
-    if value not in GROUPINGS:
-        raise ConfigError(
-            f"environment MONITOR_GROUPING={raw!r}: must be one of {', '.join(GROUPINGS)}"
-        )
-    return value
+    for known in GROUPINGS:
+        if value == known:
+            return known
+    raise ConfigError(
+        f"environment MONITOR_GROUPING={raw!r}: must be one of {', '.join(GROUPINGS)}"
+    )
 
 
 def _public_url(raw: str | None) -> str | None:

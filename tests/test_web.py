@@ -29,6 +29,7 @@ from starlette.testclient import TestClient
 from monitor import pipeline
 from monitor.classify import classify
 from monitor.evaluate import RELEVANCE, change, score, true_topics
+from monitor.events import DEFAULT
 from monitor.feed_health import silence
 from monitor.links import story_url
 from monitor.settings import load_settings
@@ -57,6 +58,7 @@ class Filled:
     def app(self, **kw: Any) -> TestClient:
         topics = list(self.rt.profile.topics)
         kw.setdefault("aliases", self.rt.stories.aliases)
+        kw.setdefault("params", self.rt.stories.params)
         return TestClient(create_app(Window(db=self.rt.db, topics=topics, **kw)))
 
     def story_id(self, fragment: str) -> int:
@@ -378,6 +380,9 @@ def test_split_an_item_off_its_story_gives_the_desk_its_alert(filled_both: Fille
     assert f"item {other} is not a source of story {sid}" in wrong.text
     unknown = client.post(f"/stories/{sid}/split", data={"item": "99999", "csrf": token})
     assert unknown.status_code == 400 and "no item 99999" in unknown.text
+    gone = client.post("/stories/424242/split", data={"item": "1", "csrf": token}, headers=hx)
+    assert gone.status_code == 404 and gone.text.startswith('<div id="story">')  # no 2nd page
+    assert "no story 424242" in gone.text and "<html" not in gone.text
     last = client.post(f"/stories/{otsc}/split", data={"item": str(other), "csrf": token})
     assert last.status_code == 400 and "only source" in last.text
     # Odd ids: a superscript digit `int` refuses, an Arabic-Indic digit it reads as 3 (the
@@ -629,10 +634,14 @@ def test_healthz(filled: Filled, tmp_path: Path) -> None:
 
     empty = Database(f"sqlite:///{tmp_path / 'empty.db'}")
     ensure_schema(empty.engine)
-    never = TestClient(create_app(Window(db=empty, topics=[], aliases={}))).get("/healthz")
+    never = TestClient(create_app(Window(db=empty, topics=[], aliases={}, params=DEFAULT))).get(
+        "/healthz"
+    )
     assert never.status_code == 503 and "no polling cycle" in never.json()["reason"]
     gone = Database(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
-    down = TestClient(create_app(Window(db=gone, topics=[], aliases={}))).get("/healthz")
+    down = TestClient(create_app(Window(db=gone, topics=[], aliases={}, params=DEFAULT))).get(
+        "/healthz"
+    )
     assert down.status_code == 503 and down.json()["reason"].startswith("database:")
 
 

@@ -88,4 +88,6 @@ def grouping_params(grouping: str) -> Params:
     more alerts per event)."""
     if grouping == "strict":
         return replace(DEFAULT, kind_join=False, name_join=False, number_join=False)
-    return DEFAULT
+    if grouping == "wide":
+        return DEFAULT
+    raise ValueError(f"unknown grouping {grouping!r} (wide, strict)")

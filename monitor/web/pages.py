@@ -250,7 +250,7 @@ async def split(request: Request) -> Response:
                 return found, None, why_not
             now = w.clock()
             try:
-                done = split_item(s, sid, item, who, now, w.aliases)
+                done = split_item(s, sid, item, who, now, w.aliases, w.params)
             except InputError as e:
                 s.rollback()
                 return found, None, str(e)
@@ -258,16 +258,25 @@ async def split(request: Request) -> Response:
             deliver.route_new_alerts(s, [(a.id, a.topics)], w.targets, now)
             return browse.load_stories(s, [sid]), done.story_id, None
 
-    try:  # a PostgreSQL deadlock with a poll: once more, then 409
+    def load() -> list[browse.StoryView]:
+        with w.db.session() as s:
+            return browse.load_stories(s, [sid])
+
+    busy = False
+    try:  # a PostgreSQL conflict with a poll: once more, then 409
         found, new_id, why_not = await _in_thread(once_more_on_conflict, save)
     except Busy:
-        message = "busy: a poll was saving this story at the same moment; try again"
-        return render(request, "error.html", {"message": message}, 409)
+        why_not = "busy: a poll was saving this story at the same moment; try again"
+        if not _htmx(request):
+            return render(request, "error.html", {"message": why_not}, 409)
+        found, new_id, busy = await _in_thread(load), None, True  # the story as it is
     if not found:
-        return render(request, "error.html", {"message": f"no story {sid}"}, 404)
+        gone = f"no story {sid}"  # htmx swaps #story: the message stands in its place
+        name = "_story_gone.html" if _htmx(request) else "error.html"
+        return render(request, name, {"message": gone}, 404)
     if new_id is not None:  # committed: counted once, after the transaction
         metrics.count_split()
-    status = 403 if refused else 400 if why_not else 200
+    status = 409 if busy else 403 if refused else 400 if why_not else 200
     if not _htmx(request):
         if why_not is None:
             return RedirectResponse(f"/stories/{sid}", status_code=303)

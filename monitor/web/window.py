@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from monitor.events import Params
 from monitor.store import Database
 from monitor.types import Target
 from monitor.web import present
@@ -53,9 +54,11 @@ class Window:
 
     db: Database
     topics: list[str]
-    # The profile's entity aliases: a split computes the stories' features as the pipeline
-    # does, with them (required: an empty default would split with other features, silently).
+    # The profile's entity aliases and the grouping's knobs (MONITOR_GROUPING): a split
+    # computes the stories' features as the pipeline does, with them (required: a default
+    # would split with other features than the pollers', silently).
     aliases: Mapping[str, str]
+    params: Params
     token: str | None = None
     public_url: str | None = None
     health_max_age: float = 300.0

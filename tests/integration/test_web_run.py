@@ -181,12 +181,15 @@ def test_prometheus_scrape_of_a_celery_worker(
     # Beat's enqueue task leaves a heartbeat: /healthz of a window on that database is green.
     from starlette.testclient import TestClient
 
+    from monitor.events import DEFAULT
     from monitor.store import Database
     from monitor.web.app import Window, create_app
 
     db = Database(pg_url)
     try:
-        health = TestClient(create_app(Window(db=db, topics=[], aliases={}))).get("/healthz")
+        health = TestClient(create_app(Window(db=db, topics=[], aliases={}, params=DEFAULT))).get(
+            "/healthz"
+        )
         assert health.status_code == 200 and health.json()["source"] == "celery"
     finally:
         db.dispose()
