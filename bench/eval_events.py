@@ -281,31 +281,8 @@ def main() -> int:
         action="store_true",
         help="the first blind set (bench/event_heldout.py), tune material since round 5",
     )
-    ap.add_argument(
-        "--blind2",
-        action="store_true",
-        help="the second blind set (bench/event_blind2.py), tune material since round 6",
-    )
-    ap.add_argument(
-        "--blind3",
-        action="store_true",
-        help="the third blind set (bench/event_blind3.py), tune material since its two runs",
-    )
-    ap.add_argument(
-        "--blind4",
-        action="store_true",
-        help="the fourth blind set (bench/event_blind4.py): measured before and after, not tuned on",
-    )
-    ap.add_argument(
-        "--blind5",
-        action="store_true",
-        help="the fifth blind set (bench/event_blind5.py): measured before and after, not tuned on",
-    )
-    ap.add_argument(
-        "--blind6",
-        action="store_true",
-        help="the sixth blind set (bench/event_blind6.py, a dense stream): measured before and after",
-    )
+    for flag, (_, about, _parts_of) in BLIND_SETS.items():
+        ap.add_argument(f"--{flag}", action="store_true", help=about)
     ap.add_argument(
         "--profile-stream",
         action="store_true",
@@ -320,16 +297,9 @@ def main() -> int:
     stream = args.profile_stream
     if args.heldout:
         return heldout(params, aliases, args.errors, stream)
-    if args.blind2:
-        return blind2(params, aliases, args.errors, stream)
-    if args.blind3:
-        return blind3(params, aliases, args.errors, stream)
-    if args.blind4:
-        return blind4(params, aliases, args.errors, stream)
-    if args.blind5:
-        return blind5(params, aliases, args.errors, stream)
-    if args.blind6:
-        return blind6(params, aliases, args.errors, stream)
+    for flag in BLIND_SETS:
+        if getattr(args, flag):
+            return blind(flag, params, aliases, args.errors, stream)
 
     pairs = written_pairs(params, aliases)
     bad = [f"{name} ({kind})" for name, kind, ok in pairs if not ok]
@@ -419,72 +389,60 @@ def heldout(
     return _score_parts(parts, params, aliases, show_errors, stream)
 
 
-def blind2(params: Params, aliases: dict[str, str], show_errors: bool, stream: bool = False) -> int:
-    """The second blind set (bench/event_blind2.py): measured at the start and at the end of
-    round 5 (`stream`: only the items the profile matches)."""
-    from bench import event_blind2 as b2
-
-    parts = _parts(
+# The blind sets after the first: flag -> (module, what it is, its parts as (label, loader name)).
+BLIND_SETS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
+    "blind2": (
+        "event_blind2",
+        "the second blind set (bench/event_blind2.py), tune material since round 6",
         [
-            ("Le Monde/NewsAPI (real)", b2.load_real),
-            ("written multi-outlet 2", b2.load_written),
-            (
-                "written multi-outlet 3",
-                lambda: b2.load_written(b2.WRITTEN3, b2.WRITTEN3_LOOKALIKES),
-            ),
-        ]
-    )
-    return _score_parts(parts, params, aliases, show_errors, stream)
-
-
-def blind3(params: Params, aliases: dict[str, str], show_errors: bool, stream: bool = False) -> int:
-    """The third blind set (bench/event_blind3.py), round 6 (`stream`: only the items the
-    profile matches)."""
-    from bench import event_blind3 as b3
-
-    parts = _parts(
+            ("Le Monde/NewsAPI (real)", "load_real"),
+            ("written multi-outlet 2", "load_written"),
+            ("written multi-outlet 3", "load_written3"),
+        ],
+    ),
+    "blind3": (
+        "event_blind3",
+        "the third blind set (bench/event_blind3.py), tune material since its two runs",
         [
-            ("Le Monde/Sc&Av/NewsAPI (real)", b3.load_real),
-            ("community site (real)", b3.load_community),
-            ("written multi-outlet 4", b3.load_written),
-        ]
-    )
-    return _score_parts(parts, params, aliases, show_errors, stream)
-
-
-def blind4(params: Params, aliases: dict[str, str], show_errors: bool, stream: bool = False) -> int:
-    """The fourth blind set (bench/event_blind4.py), round 6 (`stream`: only the items the
-    profile matches)."""
-    from bench import event_blind4 as b4
-
-    parts = _parts(
+            ("Le Monde/Sc&Av/NewsAPI (real)", "load_real"),
+            ("community site (real)", "load_community"),
+            ("written multi-outlet 4", "load_written"),
+        ],
+    ),
+    "blind4": (
+        "event_blind4",
+        "the fourth blind set (bench/event_blind4.py): measured before and after, not tuned on",
         [
-            ("Le Monde 2020 war (real)", b4.load_war),
-            ("community site 2024 (real)", b4.load_community),
-        ]
-    )
-    return _score_parts(parts, params, aliases, show_errors, stream)
-
-
-def blind5(params: Params, aliases: dict[str, str], show_errors: bool, stream: bool = False) -> int:
-    """The fifth blind set (bench/event_blind5.py), round 7 (`stream`: only the items the
-    profile matches)."""
-    from bench import event_blind5 as b5
-
-    parts = _parts(
+            ("Le Monde 2020 war (real)", "load_war"),
+            ("community site 2024 (real)", "load_community"),
+        ],
+    ),
+    "blind5": (
+        "event_blind5",
+        "the fifth blind set (bench/event_blind5.py): measured before and after, not tuned on",
         [
-            ("written multi-outlet 5", b5.load_written),
-            ("community site 2022/25 (real)", b5.load_community),
-        ]
-    )
-    return _score_parts(parts, params, aliases, show_errors, stream)
+            ("written multi-outlet 5", "load_written"),
+            ("community site 2022/25 (real)", "load_community"),
+        ],
+    ),
+    "blind6": (
+        "event_blind6",
+        "the sixth blind set (bench/event_blind6.py, a dense stream): measured before and after",
+        [("written dense 6", "load_written")],
+    ),
+}
 
 
-def blind6(params: Params, aliases: dict[str, str], show_errors: bool, stream: bool = False) -> int:
-    """The sixth blind set (bench/event_blind6.py, a dense stream), round 7."""
-    from bench import event_blind6 as b6
+def blind(
+    flag: str, params: Params, aliases: dict[str, str], show_errors: bool, stream: bool = False
+) -> int:
+    """One blind set of BLIND_SETS, each part over all its items (`stream`: only the items
+    the profile matches)."""
+    import importlib
 
-    parts = _parts([("written dense 6", b6.load_written)])
+    module_name, _, parts_of = BLIND_SETS[flag]
+    module = importlib.import_module(f"bench.{module_name}")
+    parts = _parts([(label, getattr(module, loader)) for label, loader in parts_of])
     return _score_parts(parts, params, aliases, show_errors, stream)
 
 

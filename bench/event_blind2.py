@@ -198,6 +198,11 @@ def load_written(path: Path = WRITTEN, lookalikes: Path = WRITTEN_LOOKALIKES) ->
     return items, events, look
 
 
+def load_written3() -> Loaded:
+    """Part 3: the second written set, loaded as part 2."""
+    return load_written(WRITTEN3, WRITTEN3_LOOKALIKES)
+
+
 def counts(name: str, loaded: Loaded) -> str:
     items, labels, look = loaded
     sizes: dict[str, int] = {}
