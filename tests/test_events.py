@@ -477,6 +477,72 @@ def test_a_specific_name_joins_within_the_window() -> None:
     assert common.decide(kfeat("Pachinian à Moscou : peu de garanties", 12)).story_id is None
 
 
+def lfeat(title: str, lede: str, hours: float) -> Any:
+    return features(title, lede, T0 + timedelta(hours=hours), ALIASES, topics=KARABAKH)
+
+
+def test_credits_and_everyday_names_are_no_specific_name() -> None:
+    """An agency's credit, an outlet, the Karabakh's capital and people, a minister of every
+    week, « États-Unis »: names of every day's news, no specific name. Two unrelated items
+    whose ledes both credit the AFP, or both mention Stepanakert, stay apart."""
+    for actors in (
+        {"afp", "reuter", "tass", "interfax", "armenpress", "rfi", "azertac"},
+        {"stepanakert", "khankendi", "karabakhtsi", "unis", "macron", "lavrov", "mirzoyan"},
+        {"turc", "iranien", "bayramov", "erdogan"},
+    ):
+        assert specific_names(actors) == set()
+    law = lfeat(
+        "Arménie : le Parlement adopte une loi sur les médias",
+        "Le texte a été voté mardi à Erevan, selon l'AFP (Photo : Hayk Baghdasaryan).",
+        0,
+    )
+    assert law.names == set()  # neither the credit nor the photographer
+    index = EventIndex()
+    index.add(1, law)
+    trial = lfeat(
+        "Azerbaïdjan : un journaliste condamné à neuf ans de prison",
+        "La sentence a été prononcée à Bakou, a rapporté l'AFP.",
+        5,
+    )
+    assert index.decide(trial).story_id is None
+    decree = EventIndex()
+    decree.add(
+        1,
+        lfeat(
+            "Haut-Karabakh : Samvel Chakhramanian signe la dissolution de la république",
+            "Le décret, publié à Stepanakert, prend effet le 1er janvier.",
+            0,
+        ),
+    )
+    arrest = lfeat(
+        "Haut-Karabakh : l'ancien ministre Ruben Vardanyan arrêté à la frontière",
+        "Il tentait de quitter Stepanakert avec les réfugiés, selon ses proches.",
+        10,
+    )
+    assert decree.decide(arrest).story_id is None
+
+
+def test_a_shared_name_joins_only_from_a_title() -> None:
+    """A specific name in both ledes only is a passing mention: no join. In the item's title,
+    or in one of the story's titles, it is the subject: they join (and the story keeps which
+    of its names a title gave through the database)."""
+    index = EventIndex()
+    index.add(1, lfeat("Karabakh : l'armée dit repousser une incursion", "Près de Hadrout.", 0))
+    index.add(2, lfeat("Karabakh : un convoi bloqué", "Sur la route de Sissian, dit le maire.", 0))
+    far = lfeat("Arménie : un blessé lors d'un accident", "Le camion venait de Sissian.", 6)
+    assert far.names == {"sissi"} and far.title_names == set()
+    assert index.decide(far).story_id is None
+    near = lfeat("Un camion de vivres bloqué à Sissian", "Il attend depuis mardi.", 6)
+    assert near.title_names == {"sissi"} and index.decide(near).story_id == 2
+    titled = EventIndex()
+    titled.add(2, lfeat("Un convoi bloqué à l'entrée de Sissian", "Il attend.", 0))
+    data = json.loads(json.dumps(titled.stories[2].as_features()))
+    loaded = EventIndex()
+    loaded.put(StoryState.from_features(2, T0, T0, data))
+    assert loaded.stories[2].title_names == {"sissi"}
+    assert loaded.decide(far).story_id == 2
+
+
 def test_a_specific_name_keeps_the_look_alikes_apart() -> None:
     """The battle for a town and its fall, an opinion piece, a truce and its violation: one
     name, two happenings."""

@@ -57,6 +57,7 @@ class EventFeatures:
     kinds: frozenset[str] = frozenset()  # its kinds of happening (`event_kinds`), with topics
     opinion: bool = False  # its title is a quotation and nothing else (`opinion_title`)
     names: frozenset[str] = frozenset()  # its specific names' keys (`specific_names`)
+    title_names: frozenset[str] = frozenset()  # those of them its title names
 
 
 def entity_aliases(groups: Mapping[str, Iterable[tuple[str, bool]]]) -> dict[str, str]:
@@ -229,10 +230,12 @@ def features(
     if topics and params.number_join and params.numbers_as_terms:
         for n in spelled_numbers([t for t, _ in lede_words]):
             terms.setdefault("#" + n, 1.0)  # « trente-deux soldats » is « 32 soldats »
-    actors = _actors(title, title_words, title_names, aliases or {}) | _actors(
-        lede, lede_words, lede_names, aliases or {}
+    actors = _actors(drop_credits(title), title_words, title_names, aliases or {}) | _actors(
+        drop_credits(lede), lede_words, lede_names, aliases or {}
     )
     opinion = opinion_title(title)  # an opinion piece is its own event: no name joins it
+    names = specific_names(actors) if topics and not opinion else frozenset()
+    title_keys = {st[:_NAME_KEY] for _, st in title_words}
     vector = None
     if params.semantic:
         wv = wordvec.shared() if vectors == "shared" else vectors
@@ -253,7 +256,8 @@ def features(
         topics=frozenset(topics),
         kinds=event_kinds(title, topics) if topics else frozenset(),
         opinion=opinion,
-        names=specific_names(actors) if topics and not opinion else frozenset(),
+        names=names,
+        title_names=frozenset(n for n in names if n in title_keys),
     )
 
 
@@ -329,11 +333,13 @@ def spelled_numbers(words: Sequence[str]) -> list[str]:
 
 
 # Names too common in the conflict's news to tell one of its happenings from another: its
-# parties, capitals, leaders and the Karabakh (folded, light-stemmed as actors are), the
-# capitalised words of institutions and of the world at large. Any other name two items of
-# the profile's stream share (a town, a lake, a summit city, a minister, a court) is a
-# specific place or person: `_same_name` joins them within the kind window. A name's first
-# letters are its key (Choucha / Chouchi, Kelbadjar / Kelbajar).
+# parties, capitals (the Karabakh's under both names), peoples, leaders and ministers of every
+# week, the Karabakh, the big countries and their adjectives (folded, light-stemmed as actors
+# are), the capitalised words of institutions and of the world at large. A name whose key
+# (first letters) is a common name's key is common too (« Karabakhtsis », « Américains »).
+# Any other name two items of the profile's stream share (a town, a lake, a summit city, a
+# court) is a specific place or person: `_same_name` joins them within the kind window. A
+# name's first letters are its key (Choucha / Chouchi, Kelbadjar / Kelbajar).
 COMMON_NAMES = frozenset(
     """armenie armenien armenienne erevan yerevan pachinian pashinyan pashinian
     nikol azerbaidjan azerbaidjanai azeri bakou baku aliev aliyev ilham russie russe moscou
@@ -341,18 +347,59 @@ COMMON_NAMES = frozenset(
     etat conseil parlement assemblee republique union ue onu otan osce nation unie commission
     cour defense affaire president armee gouvernement ministre ministere europe europeen
     occident occidentau france pari francai washington bruxelle turquie iran amerique
-    americain ukraine chine otsc monde ville""".split()
+    americain ukraine chine otsc monde ville
+    stepanakert khankendi karabakhtsi artsakhtsi unis turc turque iranien georgie georgien
+    tbilissi ankara teheran pekin chinoi israel israelien allemagne allemand berlin londre
+    royaume britannique inde indien pakistan ukrainien kiev kyiv occidental
+    macron emmanuel lavrov serguei sergue erdogan recep tayyip mirzoyan ararat bayramov
+    jeyhun djeyhoun blinken antony michel charle borrell josep scholz biden trump donald
+    zakharova maria peskov dmitri choigou shoigu hajiyev hikmet simonyan sarkissian
+    kotcharian vardanyan vardanian ruben haroutiounian harutyunyan arayik samvel
+    chahramanian shahramanyan grigoryan armen mnatsakanyan jamal overchuk""".split()
 )
 _NAME_KEY = 5
+_COMMON_KEYS = frozenset(n[:_NAME_KEY] for n in COMMON_NAMES)
+# News agencies and outlets: a credit (« selon l'AFP », « a rapporté Reuters », « (Photo :
+# …) ») names who told the news, not where or to whom it happened. Taken out of the text the
+# names are read from, and never a specific name (an old story's stored actors hold them).
+OUTLETS = (
+    "Agence France[- ]Presse|AFP|Reuters|Associated Press|AP|TASS|Tass|RIA(?: Novosti)?|"
+    "Novosti|Interfax|Armenpress|Arminfo|APA|Trend|RFI|France ?24|AzerTac|Azertac|AZERTAC|"
+    r"news\.am|Sputnik|Anadolu|EFE|DPA|ANSA|Belga|Xinhua|franceinfo|France ?[Ii]nfo|"
+    "France Inter|France Bleu|France Culture|France Télévisions|BFM ?TV|LCI|Mediapart|"
+    "Euronews|Ouest-France|Le Monde|Le Figaro|Libération|Le Parisien|Paris Match|"
+    "Courrier international|Al[- ]Jazeera|CNN|BBC|RT|Report\\.az|JAMnews|OC Media|Azatutyun|"
+    "CivilNet|Hetq|Asbarez|Kommersant|Izvestia|Nouvelles d'Arménie|Arménews|Public Sénat"
+)
+_OUTLET = re.compile(r"(?<![\w-])(?:" + OUTLETS + r")(?![\w-])")
+_CREDIT = re.compile(r"(?:\b(?:Sources?|Crédits?|Photo|Illustration)\s*:|©)[^.\n|()]*")
+OUTLET_NAMES = frozenset(
+    """afp reuter tass novosti interfax armenpress arminfo apa trend rfi azertac sputnik
+    anadolu efe dpa ansa belga xinhua franceinfo mediapart euronews bfmtv lci cnn bbc
+    jamnew azatutyun civilnet hetq asbarez kommersant izvestia armenew""".split()
+)
+
+
+def drop_credits(text: str) -> str:
+    """A text without its credit lines (« Source : … », « © … », « Photo : … ») and the
+    names of news agencies and outlets (« selon l'AFP », « a rapporté Reuters »): what
+    names are read from."""
+    return _OUTLET.sub(" ", _CREDIT.sub(" ", text))
 
 
 def specific_names(actors: Iterable[str]) -> frozenset[str]:
     """The keys (first letters) of an item's names that are no entity key, no common name of
-    the conflict (COMMON_NAMES) and no figure: a town, a lake, a summit city, a minister."""
+    the conflict (COMMON_NAMES, by name or key), no outlet and no figure: a town, a lake, a
+    summit city, a court."""
     return frozenset(
         a[:_NAME_KEY]
         for a in sorted(actors)
-        if a[0] != "@" and a not in COMMON_NAMES and not a[0].isdigit() and len(a) > 2
+        if len(a) > 2
+        and not a.startswith("@")
+        and not a[0].isdigit()
+        and a not in COMMON_NAMES
+        and a not in OUTLET_NAMES
+        and a[:_NAME_KEY] not in _COMMON_KEYS
     )
 
 

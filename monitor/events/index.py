@@ -205,13 +205,17 @@ class EventIndex:
         `kind_window_slow` of it and first no more than `kind_span` before it, of a kind
         told with the item's when both have one, unless a look-alike guard keeps them apart
         (the nearest in time). Failing that (`number_join`), a figure of its title (« 32
-        prisonniers ») the story holds, within `max_gap`."""
+        prisonniers ») the story holds, within `max_gap`. The shared name is one a title names,
+        the item's or one of the story's."""
         p = self.params
         named = (
             (sid, name)
             for name in f.names
             for sid in self._named.get(name, ())[-8:]
             if name in getattr(self.stories.get(sid), "names", ())
+            # a name of a title, the item's or the story's: a lede's passing mention of a
+            # town or a person (« il tentait de quitter … ») is no subject of its own
+            and (name in f.title_names or name in self.stories[sid].title_names)
         )
         best = self._nearest(f, named, p.kind_window_slow, p.kind_span)
         if best is None and p.number_join:
@@ -471,6 +475,7 @@ class EventIndex:
         for name in f.names - st.names:
             self._name(name, story_id)
         st.names |= f.names
+        st.title_names |= f.title_names
         if st.kinds:
             self._kinded.pop(story_id, None)
             self._kinded[story_id] = None
