@@ -442,6 +442,22 @@ def test_words_of_a_capture_of_talks_and_of_land_handed_back() -> None:
     """« revendique » a town, « a perdu le contrôle » of it, « discussions » between
     ministers, « rétrocéder » villages: the kinds of the stories they belong to."""
     assert event_kinds("Bakou revendique Choucha", KARABAKH) == {"capture"}
+    assert event_kinds("Bakou revendique le contrôle de Latchine", KARABAKH) == {"capture"}
+    # a claimed attack, victory or sovereignty is no capture, nor a denied loss of control
+    for title, kinds in (
+        ("Karabakh : un groupe armé revendique l'attaque contre un convoi", {"fight"}),
+        ("Bakou revendique la victoire et appelle Erevan à signer la paix", {"deal"}),
+        ("Un groupe inconnu revendique la responsabilité de l'explosion", {"fight"}),
+        ("Bakou revendique la souveraineté sur la région", set()),
+        ("Erevan assure ne pas avoir perdu le contrôle de la frontière", set()),
+        ("Arménie : Pachinian n'a pas perdu le contrôle de son parti", set()),
+        ("Le ministre dément avoir perdu le contrôle du district", {"reaction"}),
+    ):
+        assert event_kinds(title, KARABAKH) == kinds, title
+    convoy = EventIndex()
+    convoy.add(1, kfeat("Karabakh : les forces azerbaïdjanaises ont pris la ville de Choucha", 0))
+    attack = kfeat("Karabakh : un groupe armé revendique l'attaque contre un convoi humanitaire", 6)
+    assert convoy.decide(attack).story_id is None
     assert event_kinds("L'Artsakh reconnaît avoir perdu le contrôle de la ville", KARABAKH) == {
         "capture"
     }
