@@ -581,6 +581,20 @@ def test_a_shared_figure_joins_within_two_days() -> None:
     of prisoners, within max_gap; another figure, or later, is another event."""
     assert spelled_numbers("trente deux soldats et vingt et un otages".split()) == ["32", "21"]
     assert spelled_numbers("deux soldats un otage".split()) == []  # units alone: too common
+    for words, figures in (
+        ("quatre vingt deux camions", ["82"]),
+        ("quatre vingt dix sept", ["97"]),
+        ("soixante dix sept", ["77"]),
+        ("dix sept blesses", ["17"]),
+        ("trente et une", ["31"]),
+        ("deux cent trente", ["230"]),
+        ("trente mille refugies", ["30000"]),
+        ("trois cinq", []),  # no one number: dropped
+        ("vingt millions", []),
+        ("il y a trente cinq ans", []),  # a time, no toll
+        ("depuis vingt deux jours", []),
+    ):
+        assert spelled_numbers(words.split()) == figures, words
     index = EventIndex()
     index.add(
         1,
@@ -596,6 +610,31 @@ def test_a_shared_figure_joins_within_two_days() -> None:
     assert back.kinds == set() and index.decide(back).story_id == 1
     assert index.decide(kfeat("Retour au pays pour 45 soldats arméniens", 3)).story_id is None
     assert index.decide(kfeat("Retour au pays pour 32 soldats arméniens", 60)).story_id is None
+    # a time is no toll: « il y a trente-cinq ans », « 35 ans après »
+    pogrom = EventIndex()
+    pogrom.add(
+        1,
+        lfeat(
+            "Mémoire : l'Arménie commémore le pogrom de Soumgaït",
+            "Il y a trente-cinq ans, des dizaines d'Arméniens étaient tués.",
+            0,
+        ),
+    )
+    freed = kfeat("Karabakh : 35 soldats arméniens libérés par Bakou", 20)
+    assert pogrom.decide(freed).story_id is None
+    years = kfeat("Le pogrom de Soumgaït, 35 ans après", 0)
+    assert years.figures == set() and years.numbers == {"35"}
+    trucks = EventIndex()
+    trucks.add(
+        1,
+        lfeat(
+            "Karabakh : la population attend le convoi humanitaire",
+            "Quatre-vingt-deux camions sont bloqués au poste de Latchine depuis lundi.",
+            0,
+        ),
+    )
+    assert trucks.decide(kfeat("Karabakh : 22 civils évacués par le CICR", 30)).story_id is None
+    assert trucks.decide(kfeat("Karabakh : 82 camions toujours bloqués", 30)).story_id == 1
 
 
 def test_the_kind_window_follows_the_story_to_the_next_day_only() -> None:

@@ -58,6 +58,9 @@ class EventFeatures:
     opinion: bool = False  # its title is a quotation and nothing else (`opinion_title`)
     names: frozenset[str] = frozenset()  # its specific names' keys (`specific_names`)
     title_names: frozenset[str] = frozenset()  # those of them its title names
+    # the title's figures a figure join reads: two digits or more, no year, no duration
+    # (« 35 soldats », not « 20 ans de prison »)
+    figures: frozenset[str] = frozenset()
 
 
 def entity_aliases(groups: Mapping[str, Iterable[tuple[str, bool]]]) -> dict[str, str]:
@@ -168,6 +171,7 @@ def features(
     numbers: set[str] = set()
     years: set[int] = set()
     dates: set[str] = set()
+    durations: set[str] = set()
     synonyms = _SYNONYM_OF if params.synonyms else {}
     for i, (tok, st) in enumerate(title_words):
         if tok.isdigit():
@@ -177,6 +181,10 @@ def features(
                 years.add(int(tok))
             elif i + 1 < len(title_words) and title_words[i + 1][0] in _MONTHS:
                 dates.add(f"{int(tok)} {title_words[i + 1][0]}")
+            elif _duration(title_words, i):
+                durations.add(number)  # « 20 ans de prison », « il y a 35 ans »: no toll
+                if params.numbers_as_terms:
+                    terms["#" + number + "a"] = params.title_weight
             elif params.numbers_as_terms:
                 terms["#" + number] = params.title_weight
             continue
@@ -209,12 +217,11 @@ def features(
         if tok.isdigit():
             if _YEAR.match(tok):
                 years.add(int(tok))
-            elif (
-                params.numbers_as_terms
-                and not (i + 1 < len(lede_words) and lede_words[i + 1][0] in _MONTHS)
-                and "#" + (tok.lstrip("0") or "0") not in terms
+            elif params.numbers_as_terms and not (
+                i + 1 < len(lede_words) and lede_words[i + 1][0] in _MONTHS
             ):
-                terms["#" + (tok.lstrip("0") or "0")] = 1.0
+                term = "#" + (tok.lstrip("0") or "0") + ("a" if _duration(lede_words, i) else "")
+                terms.setdefault(term, 1.0)
             continue
         entity = lede_names.get(i)
         if entity is None and aliases:
@@ -258,6 +265,9 @@ def features(
         opinion=opinion,
         names=names,
         title_names=frozenset(n for n in names if n in title_keys),
+        figures=frozenset(
+            n for n in numbers if len(n) >= 2 and not _YEAR.match(n) and n not in durations
+        ),
     )
 
 
@@ -301,34 +311,134 @@ def _word_matches(pattern: str, word: tuple[str, str]) -> bool:
 
 _UNITS = {
     w: n for n, w in enumerate("zero un deux trois quatre cinq six sept huit neuf".split()) if n
-}
+} | {"une": 1}
 _TEENS = {w: 10 + n for n, w in enumerate("dix onze douze treize quatorze quinze seize".split())}
 _TENS = {"vingt": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60}
+_NUMBER_WORDS = (
+    frozenset(_UNITS) | frozenset(_TEENS) | frozenset(_TENS) | {"vingts", "cent", "cents", "mille"}
+)
+# What follows a figure that is a time, not a toll: « il y a trente-cinq ans », « 20 ans de
+# prison », « depuis 45 jours ».
+DURATIONS = frozenset("ans annees jours mois".split())
+_LARGE = frozenset("million millions milliard milliards".split())
+
+
+def _duration(words: Sequence[tuple[str, str]], i: int) -> bool:
+    return i + 1 < len(words) and words[i + 1][0] in DURATIONS
+
+
+def _below_100(ws: Sequence[str], k: int) -> tuple[int, int] | None:
+    """The value of the number words from `k` below 100, and where they end."""
+    if k >= len(ws):
+        return None
+    w = ws[k]
+    if w == "quatre" and k + 1 < len(ws) and ws[k + 1] in ("vingt", "vingts"):
+        n, k, teens_ok, et_ok = 80, k + 2, True, False  # quatre-vingt(s)
+    elif w in _TENS:
+        n, k, teens_ok, et_ok = _TENS[w], k + 1, w == "soixante", True
+    elif w in _TEENS:
+        n = _TEENS[w]
+        if w == "dix" and k + 1 < len(ws) and ws[k + 1] in ("sept", "huit", "neuf"):
+            return 10 + _UNITS[ws[k + 1]], k + 2
+        return n, k + 1
+    elif w in _UNITS:
+        return _UNITS[w], k + 1
+    else:
+        return None
+    if n == 80 and ws[k - 1] == "vingts":
+        return n, k  # « quatre-vingts » ends the number
+    if et_ok and k + 1 < len(ws) and ws[k] == "et" and ws[k + 1] in ("un", "une", "onze"):
+        return n + (11 if ws[k + 1] == "onze" else 1), k + 2
+    if (k < len(ws) and ws[k] in _UNITS and ws[k] not in ("un", "une")) or (
+        k < len(ws) and n == 80 and ws[k] in ("un", "une")
+    ):
+        return n + _UNITS[ws[k]], k + 1
+    if teens_ok and k < len(ws) and ws[k] in _TEENS:
+        rest = _below_100(ws, k)
+        if rest is not None and 10 <= rest[0] < 20:
+            return n + rest[0], rest[1]
+    return n, k
+
+
+def _below_1000(ws: Sequence[str], k: int) -> tuple[int, int] | None:
+    """The value of the number words from `k` below 1000 (« deux cent trente »)."""
+    head = 1
+    if (
+        k + 1 < len(ws)
+        and ws[k] in _UNITS
+        and ws[k] not in ("un", "une")
+        and ws[k + 1]
+        in (
+            "cent",
+            "cents",
+        )
+    ):
+        head, k = _UNITS[ws[k]], k + 1
+    if k < len(ws) and ws[k] in ("cent", "cents"):
+        k += 1
+        rest = _below_100(ws, k) if k < len(ws) else None
+        return (head * 100 + rest[0], rest[1]) if rest else (head * 100, k)
+    return _below_100(ws, k)
+
+
+def _number(ws: Sequence[str]) -> int | None:
+    """The value of a run of number words, or None when it is not one number whole."""
+    k = 0
+    n = 0
+    if ws and ws[0] == "mille":
+        n, k = 1000, 1
+    else:
+        head = _below_1000(ws, 0)
+        if head is None:
+            return None
+        n, k = head
+        if k < len(ws) and ws[k] == "mille":
+            n, k = n * 1000, k + 1
+    if k < len(ws) and n >= 1000:
+        rest = _below_1000(ws, k)
+        if rest is None:
+            return None
+        n, k = n + rest[0], rest[1]
+    return n if k == len(ws) else None
 
 
 def spelled_numbers(words: Sequence[str]) -> list[str]:
-    """The figures from 11 to 76 spelled in folded words (« trente », « deux » as hyphens
-    leave them, « vingt et un », « seize »): « trente-deux soldats » names 32, as « 32
-    soldats » does. Units alone (« deux », « un ») are not figures: too common."""
+    """The figures spelled in folded words (hyphens split them: « trente deux », « vingt et
+    un », « dix sept », « quatre vingt dix », « deux cent trente », « trente mille »):
+    « trente-deux soldats » names 32, as « 32 soldats » does. A run of number words that is
+    not one number whole, or next to « millions », is dropped; units alone (« deux », « un »)
+    and « dix » are too common to be figures; a time (« il y a trente-cinq ans ») is none."""
     out: list[str] = []
     i = 0
     while i < len(words):
-        w = words[i]
-        if w in _TENS:
-            n = _TENS[w]
-            j = i + 1
-            if j < len(words) and words[j] == "et":
-                j += 1
-            if j < len(words) and words[j] in _UNITS:
-                n += _UNITS[words[j]]
-                i = j
-            elif j < len(words) and words[j] in _TEENS and n == 60:
-                n += _TEENS[words[j]]  # « soixante-seize »
-                i = j
+        if words[i] not in _NUMBER_WORDS:
+            i += 1
+            continue
+        j = i + 1
+        while j < len(words) and (
+            words[j] in _NUMBER_WORDS
+            or (
+                words[j] == "et"
+                and words[j - 1] in _TENS
+                and j + 1 < len(words)
+                and words[j + 1] in ("un", "une", "onze")
+            )
+        ):
+            j += 1
+        run = words[i:j]
+        after = words[j] if j < len(words) else ""
+        before = words[i - 1] if i else ""
+        n = _number(run)
+        if (
+            n is not None
+            and n > 10
+            and after not in DURATIONS
+            and after not in _LARGE
+            and before not in _LARGE
+            and not (run == ["cent"] and before == "pour")
+        ):
             out.append(str(n))
-        elif w in _TEENS and w != "dix":
-            out.append(str(_TEENS[w]))
-        i += 1
+        i = j
     return out
 
 

@@ -19,7 +19,7 @@ from monitor.events.guards import _gap, _look_alike, _near_duplicate
 from monitor.events.kinds import _DAILY, _LINKED, _REACTION, SETTLE_KINDS
 from monitor.events.params import DEFAULT, Params
 from monitor.events.story import StoryState
-from monitor.events.words import _PACKAGING, _YEAR
+from monitor.events.words import _PACKAGING
 from monitor.wordvec import Vector
 
 
@@ -219,11 +219,7 @@ class EventIndex:
         )
         best = self._nearest(f, named, p.kind_window_slow, p.kind_span)
         if best is None and p.number_join:
-            figures = [
-                "#" + n
-                for n in f.numbers
-                if len(n) >= 2 and not _YEAR.match(n) and "#" + n in self.postings
-            ]
+            figures = ["#" + n for n in f.figures if "#" + n in self.postings]
             numbered = (
                 (sid, t)
                 for t in figures
