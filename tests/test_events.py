@@ -559,6 +559,25 @@ def test_a_shared_name_joins_only_from_a_title() -> None:
     assert loaded.decide(far).story_id == 2
 
 
+def test_reloading_a_story_does_not_change_the_name_join() -> None:
+    """Each process reloads the stories it or another wrote: a story reloaded many times
+    holds one place under each of its names, and never hides an older story of one of them.
+    A removed story leaves no name behind."""
+    index = EventIndex()
+    index.add(2, kfeat("Le maire de Sissian s'inquiète pour les habitants", 0))
+    index.add(1, kfeat("Bakou revendique Sissian après une nuit de combats", 1))
+    visit = kfeat("Visite du ministre de l'Intérieur à Sissian", 6)
+    assert index.decide(visit).story_id == 2
+    st = index.stories[1]
+    for _ in range(10):
+        data = json.loads(json.dumps(st.as_features()))
+        index.put(StoryState.from_features(1, st.first, st.last, data))
+        assert index.decide(visit).story_id == 2
+    index.remove(2)
+    index.remove(1)
+    assert index.decide(visit).story_id is None and not index._named
+
+
 def test_a_specific_name_keeps_the_look_alikes_apart() -> None:
     """The battle for a town and its fall, an opinion piece, a truce and its violation: one
     name, two happenings."""

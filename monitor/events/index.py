@@ -61,8 +61,9 @@ class EventIndex:
     _recent: deque[int] = field(default_factory=lambda: deque(maxlen=256))  # latest added to
     # Stories with a kind of happening (the profile's stream), the latest added to or loaded last.
     _kinded: dict[int, None] = field(default_factory=dict)
-    # Specific name key → the stories that hold it, latest last (stale ids skipped on reading).
-    _named: dict[str, list[int]] = field(default_factory=dict)
+    # Specific name key → the stories that hold it, the latest added to or loaded last (one
+    # entry a story, however often it is reloaded; a removed story's are pruned).
+    _named: dict[str, dict[int, None]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.stories)
@@ -211,7 +212,7 @@ class EventIndex:
         named = (
             (sid, name)
             for name in f.names
-            for sid in self._named.get(name, ())[-8:]
+            for sid in islice(reversed(self._named.get(name, {})), 8)
             if name in getattr(self.stories.get(sid), "names", ())
             # a name of a title, the item's or the story's: a lede's passing mention of a
             # town or a person (« il tentait de quitter … ») is no subject of its own
@@ -468,10 +469,9 @@ class EventIndex:
         st.years |= set(f.years)
         st.topics |= f.topics
         st.kinds |= f.kinds
-        for name in f.names - st.names:
-            self._name(name, story_id)
         st.names |= f.names
         st.title_names |= f.title_names
+        self._name(st.names, story_id)
         if st.kinds:
             self._kinded.pop(story_id, None)
             self._kinded[story_id] = None
@@ -504,14 +504,24 @@ class EventIndex:
         self._kinded.pop(st.id, None)
         if st.kinds:
             self._kinded[st.id] = None
-        for name in st.names:
-            self._name(name, st.id)
+        if old is not None:
+            self._unname(old.names - st.names, st.id)  # a name a split took away
+        self._name(st.names, st.id)
 
-    def _name(self, name: str, story_id: int) -> None:
-        plist = self._named.setdefault(name, [])
-        plist.append(story_id)
-        if len(plist) > 64:
-            del plist[:32]  # the latest stories only: the window is short
+    def _name(self, names: Iterable[str], story_id: int) -> None:
+        """The story is the latest of each of its names (one entry a name)."""
+        for name in names:
+            ids = self._named.setdefault(name, {})
+            ids.pop(story_id, None)
+            ids[story_id] = None
+
+    def _unname(self, names: Iterable[str], story_id: int) -> None:
+        for name in names:
+            ids = self._named.get(name)
+            if ids is not None:
+                ids.pop(story_id, None)
+                if not ids:
+                    del self._named[name]
 
     def _touch(self, story_id: int) -> None:
         """Mark a story as the latest added to (once in a row)."""
@@ -531,6 +541,7 @@ class EventIndex:
         if st is not None:
             for t in st.terms:
                 self._unpost(t)
+            self._unname(st.names, story_id)
 
     def _post(self, term: str, sid: int) -> None:
         self.postings.setdefault(term, []).append(sid)
