@@ -578,6 +578,26 @@ def test_reloading_a_story_does_not_change_the_name_join() -> None:
     assert index.decide(visit).story_id is None and not index._named
 
 
+def test_an_undated_item_gets_the_slack_and_an_old_story_its_names() -> None:
+    """An undated item (first seen at its time, published then or up to `undated_slack`
+    before) joins by name a story it would join had it been published earlier, as the other
+    joins let it; a story stored before names were is found by its names when loaded."""
+    index = EventIndex()
+    index.add(1, kfeat("Le maire de Sissian s'inquiète pour les habitants", 0))
+    title = "Visite du ministre de l'Intérieur à Sissian"
+    late = T0 + timedelta(hours=40)
+    dated = features(title, "", late, ALIASES, topics=KARABAKH)
+    undated = features(title, "", late, ALIASES, topics=KARABAKH, dated=False)
+    assert index.decide(dated).story_id is None
+    assert (index.decide(undated).story_id, index.decide(undated).reason) == (1, "name")
+    data = json.loads(json.dumps(index.stories[1].as_features()))
+    del data["names"], data["title_names"]  # as a story stored before them
+    old = EventIndex()
+    old.put(StoryState.from_features(1, T0, T0, data))
+    assert old.stories[1].names == {"sissi"} and old.stories[1].title_names == {"sissi"}
+    assert old.decide(kfeat(title, 6)).story_id == 1
+
+
 def test_a_specific_name_keeps_the_look_alikes_apart() -> None:
     """The battle for a town and its fall, an opinion piece, a truce and its violation: one
     name, two happenings."""
@@ -615,16 +635,14 @@ def test_a_shared_figure_joins_within_two_days() -> None:
     ):
         assert spelled_numbers(words.split()) == figures, words
     index = EventIndex()
-    index.add(
-        1,
-        features(
-            "L'échange de prisonniers entre l'Arménie et l'Azerbaïdjan a eu lieu",
-            "Trente-deux soldats arméniens ont été remis à leur pays à la frontière.",
-            T0,
-            ALIASES,
-            topics=KARABAKH,
-        ),
+    exchange = features(
+        "L'échange de prisonniers entre l'Arménie et l'Azerbaïdjan a eu lieu",
+        "Trente-deux soldats arméniens ont été remis à leur pays à la frontière.",
+        T0,
+        ALIASES,
+        topics=KARABAKH,
     )
+    index.add(1, exchange)
     back = kfeat("Retour au pays pour 32 soldats arméniens", 3)
     assert back.kinds == set() and index.decide(back).story_id == 1
     assert index.decide(kfeat("Retour au pays pour 45 soldats arméniens", 3)).story_id is None
@@ -653,7 +671,18 @@ def test_a_shared_figure_joins_within_two_days() -> None:
         ),
     )
     assert trucks.decide(kfeat("Karabakh : 22 civils évacués par le CICR", 30)).story_id is None
-    assert trucks.decide(kfeat("Karabakh : 82 camions toujours bloqués", 30)).story_id == 1
+    more = kfeat("Karabakh : 82 camions toujours bloqués", 30)
+    assert (trucks.decide(more).story_id, trucks.decide(more).reason) == (1, "figure")
+    figures_only = EventIndex(Params(name_join=False))  # the figure join is its own step
+    figures_only.add(
+        1,
+        lfeat(
+            "Karabakh : la population attend le convoi humanitaire",
+            "Quatre-vingt-deux camions sont bloqués au poste de Latchine depuis lundi.",
+            0,
+        ),
+    )
+    assert figures_only.decide(more).reason == "figure"
 
 
 def test_the_kind_window_follows_the_story_to_the_next_day_only() -> None:

@@ -27,7 +27,7 @@ from monitor.wordvec import Vector
 class Decision:
     story_id: int | None  # None: start a new story
     score: float
-    reason: str  # "near-duplicate" | "similar" | "kind" | "new"
+    reason: str  # "near-duplicate" | "similar" | "kind" | "name" | "figure" | "new"
 
 
 @dataclass
@@ -122,16 +122,15 @@ class EventIndex:
             same = self._same_kind(f)
             if same is not None:
                 return Decision(same, p.join, "kind")
-        if (
-            best is None
-            and (f.names or f.numbers)
-            and f.topics
-            and p.name_join
-            and not (p.opinion_apart and f.opinion)
-        ):
-            same = self._same_name(f)
-            if same is not None:
-                return Decision(same, p.join, "name")
+        if best is None and f.topics and not (p.opinion_apart and f.opinion):
+            if p.name_join and f.names:
+                same = self._same_name(f)
+                if same is not None:
+                    return Decision(same, p.join, "name")
+            if p.number_join and f.figures:
+                same = self._same_figure(f)
+                if same is not None:
+                    return Decision(same, p.join, "figure")
         if best is None:
             return Decision(None, 0.0, "new")
         return Decision(best[1], best[0], best[2])
@@ -218,17 +217,21 @@ class EventIndex:
             # town or a person (« il tentait de quitter … ») is no subject of its own
             and (name in f.title_names or name in self.stories[sid].title_names)
         )
-        best = self._nearest(f, named, p.kind_window_slow, p.kind_span)
-        if best is None and p.number_join:
-            figures = ["#" + n for n in f.figures if "#" + n in self.postings]
-            numbered = (
-                (sid, t)
-                for t in figures
-                for sid in self.postings[t][-8:]
-                if t in getattr(self.stories.get(sid), "terms", ())
-            )
-            best = self._nearest(f, numbered, p.max_gap, p.max_gap)
-        return best
+        return self._nearest(f, named, p.kind_window_slow, p.kind_span)
+
+    def _same_figure(self, f: EventFeatures) -> int | None:
+        """The profile's stream: the story of a topic holding a figure of the item's title
+        (« 32 prisonniers », `EventFeatures.figures`) within `max_gap`, under the guards of
+        `_same_name`."""
+        p = self.params
+        figures = ["#" + n for n in f.figures if "#" + n in self.postings]
+        numbered = (
+            (sid, t)
+            for t in figures
+            for sid in self.postings[t][-8:]
+            if t in getattr(self.stories.get(sid), "terms", ())
+        )
+        return self._nearest(f, numbered, p.max_gap, p.max_gap)
 
     def _nearest(
         self,
@@ -243,6 +246,9 @@ class EventIndex:
         them apart."""
         p = self.params
         lo, hi = f.time - window, f.time + window
+        if not f.dated:  # first seen then, published then or up to undated_slack before
+            lo -= p.undated_slack
+            span += p.undated_slack
         own = f.kinds - _REACTION
         linked = set(own)
         for k in own:

@@ -12,6 +12,7 @@ from datetime import datetime
 import numpy as np
 
 from monitor import wordvec
+from monitor.events.features import specific_names
 from monitor.text import signature
 from monitor.wordvec import Vector
 
@@ -62,8 +63,7 @@ class StoryState:
         if self.topics or self.kinds:
             out["topics"] = sorted(self.topics)
             out["kinds"] = sorted(self.kinds)
-        if self.names:
-            out["names"] = sorted(self.names)
+            out["names"] = sorted(self.names)  # even none: no names is not a story stored before
             out["title_names"] = sorted(self.title_names)
         if self.opinion:
             out["opinion"] = True
@@ -77,6 +77,8 @@ class StoryState:
         actors = data.get("actors") or {}
         assert isinstance(terms, dict) and isinstance(actors, dict)
         names = {str(k) for k in _list(data.get("names"))}
+        if "names" not in data and data.get("topics") and data.get("opinion") is not True:
+            names = set(specific_names(map(str, actors)))  # stored before names were
         title_sigs = [frozenset(map(str, _list(s))) for s in _list(data.get("titles"))]
         if "title_names" in data:
             title_names = {str(k) for k in _list(data.get("title_names"))}
