@@ -57,6 +57,10 @@ class EventFeatures:
     kinds: frozenset[str] = frozenset()  # its kinds of happening (`event_kinds`), with topics
     opinion: bool = False  # its title is a quotation and nothing else (`opinion_title`)
     names: frozenset[str] = frozenset()  # its specific names' keys (`specific_names`)
+    title_names: frozenset[str] = frozenset()  # those of them its title names
+    # the title's figures a figure join reads: two digits or more, no year, no duration
+    # (« 35 soldats », not « 20 ans de prison »)
+    figures: frozenset[str] = frozenset()
 
 
 def entity_aliases(groups: Mapping[str, Iterable[tuple[str, bool]]]) -> dict[str, str]:
@@ -167,6 +171,7 @@ def features(
     numbers: set[str] = set()
     years: set[int] = set()
     dates: set[str] = set()
+    durations: set[str] = set()
     synonyms = _SYNONYM_OF if params.synonyms else {}
     for i, (tok, st) in enumerate(title_words):
         if tok.isdigit():
@@ -176,6 +181,10 @@ def features(
                 years.add(int(tok))
             elif i + 1 < len(title_words) and title_words[i + 1][0] in _MONTHS:
                 dates.add(f"{int(tok)} {title_words[i + 1][0]}")
+            elif _duration(title_words, i):
+                durations.add(number)  # « 20 ans de prison », « il y a 35 ans »: no toll
+                if params.numbers_as_terms:
+                    terms["#" + number + "a"] = params.title_weight
             elif params.numbers_as_terms:
                 terms["#" + number] = params.title_weight
             continue
@@ -208,12 +217,11 @@ def features(
         if tok.isdigit():
             if _YEAR.match(tok):
                 years.add(int(tok))
-            elif (
-                params.numbers_as_terms
-                and not (i + 1 < len(lede_words) and lede_words[i + 1][0] in _MONTHS)
-                and "#" + (tok.lstrip("0") or "0") not in terms
+            elif params.numbers_as_terms and not (
+                i + 1 < len(lede_words) and lede_words[i + 1][0] in _MONTHS
             ):
-                terms["#" + (tok.lstrip("0") or "0")] = 1.0
+                term = "#" + (tok.lstrip("0") or "0") + ("a" if _duration(lede_words, i) else "")
+                terms.setdefault(term, 1.0)
             continue
         entity = lede_names.get(i)
         if entity is None and aliases:
@@ -229,10 +237,12 @@ def features(
     if topics and params.number_join and params.numbers_as_terms:
         for n in spelled_numbers([t for t, _ in lede_words]):
             terms.setdefault("#" + n, 1.0)  # « trente-deux soldats » is « 32 soldats »
-    actors = _actors(title, title_words, title_names, aliases or {}) | _actors(
-        lede, lede_words, lede_names, aliases or {}
+    actors = _actors(drop_credits(title), title_words, title_names, aliases or {}) | _actors(
+        drop_credits(lede), lede_words, lede_names, aliases or {}
     )
     opinion = opinion_title(title)  # an opinion piece is its own event: no name joins it
+    names = specific_names(actors) if topics and not opinion else frozenset()
+    title_keys = {st[:_NAME_KEY] for _, st in title_words}
     vector = None
     if params.semantic:
         wv = wordvec.shared() if vectors == "shared" else vectors
@@ -253,7 +263,11 @@ def features(
         topics=frozenset(topics),
         kinds=event_kinds(title, topics) if topics else frozenset(),
         opinion=opinion,
-        names=specific_names(actors) if topics and not opinion else frozenset(),
+        names=names,
+        title_names=frozenset(n for n in names if n in title_keys),
+        figures=frozenset(
+            n for n in numbers if len(n) >= 2 and not _YEAR.match(n) and n not in durations
+        ),
     )
 
 
@@ -297,43 +311,145 @@ def _word_matches(pattern: str, word: tuple[str, str]) -> bool:
 
 _UNITS = {
     w: n for n, w in enumerate("zero un deux trois quatre cinq six sept huit neuf".split()) if n
-}
+} | {"une": 1}
 _TEENS = {w: 10 + n for n, w in enumerate("dix onze douze treize quatorze quinze seize".split())}
 _TENS = {"vingt": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60}
+_NUMBER_WORDS = (
+    frozenset(_UNITS) | frozenset(_TEENS) | frozenset(_TENS) | {"vingts", "cent", "cents", "mille"}
+)
+# What follows a figure that is a time, not a toll: « il y a trente-cinq ans », « 20 ans de
+# prison », « depuis 45 jours ».
+DURATIONS = frozenset("ans annees jours mois".split())
+_LARGE = frozenset("million millions milliard milliards".split())
+
+
+def _duration(words: Sequence[tuple[str, str]], i: int) -> bool:
+    return i + 1 < len(words) and words[i + 1][0] in DURATIONS
+
+
+def _below_100(ws: Sequence[str], k: int) -> tuple[int, int] | None:
+    """The value of the number words from `k` below 100, and where they end."""
+    if k >= len(ws):
+        return None
+    w = ws[k]
+    if w == "quatre" and k + 1 < len(ws) and ws[k + 1] in ("vingt", "vingts"):
+        n, k, teens_ok, et_ok = 80, k + 2, True, False  # quatre-vingt(s)
+    elif w in _TENS:
+        n, k, teens_ok, et_ok = _TENS[w], k + 1, w == "soixante", True
+    elif w in _TEENS:
+        n = _TEENS[w]
+        if w == "dix" and k + 1 < len(ws) and ws[k + 1] in ("sept", "huit", "neuf"):
+            return 10 + _UNITS[ws[k + 1]], k + 2
+        return n, k + 1
+    elif w in _UNITS:
+        return _UNITS[w], k + 1
+    else:
+        return None
+    if n == 80 and ws[k - 1] == "vingts":
+        return n, k  # « quatre-vingts » ends the number
+    if et_ok and k + 1 < len(ws) and ws[k] == "et" and ws[k + 1] in ("un", "une", "onze"):
+        return n + (11 if ws[k + 1] == "onze" else 1), k + 2
+    if (k < len(ws) and ws[k] in _UNITS and ws[k] not in ("un", "une")) or (
+        k < len(ws) and n == 80 and ws[k] in ("un", "une")
+    ):
+        return n + _UNITS[ws[k]], k + 1
+    if teens_ok and k < len(ws) and ws[k] in _TEENS:
+        rest = _below_100(ws, k)
+        if rest is not None and 10 <= rest[0] < 20:
+            return n + rest[0], rest[1]
+    return n, k
+
+
+def _below_1000(ws: Sequence[str], k: int) -> tuple[int, int] | None:
+    """The value of the number words from `k` below 1000 (« deux cent trente »)."""
+    head = 1
+    if (
+        k + 1 < len(ws)
+        and ws[k] in _UNITS
+        and ws[k] not in ("un", "une")
+        and ws[k + 1]
+        in (
+            "cent",
+            "cents",
+        )
+    ):
+        head, k = _UNITS[ws[k]], k + 1
+    if k < len(ws) and ws[k] in ("cent", "cents"):
+        k += 1
+        rest = _below_100(ws, k) if k < len(ws) else None
+        return (head * 100 + rest[0], rest[1]) if rest else (head * 100, k)
+    return _below_100(ws, k)
+
+
+def _number(ws: Sequence[str]) -> int | None:
+    """The value of a run of number words, or None when it is not one number whole."""
+    k = 0
+    n = 0
+    if ws and ws[0] == "mille":
+        n, k = 1000, 1
+    else:
+        head = _below_1000(ws, 0)
+        if head is None:
+            return None
+        n, k = head
+        if k < len(ws) and ws[k] == "mille":
+            n, k = n * 1000, k + 1
+    if k < len(ws) and n >= 1000:
+        rest = _below_1000(ws, k)
+        if rest is None:
+            return None
+        n, k = n + rest[0], rest[1]
+    return n if k == len(ws) else None
 
 
 def spelled_numbers(words: Sequence[str]) -> list[str]:
-    """The figures from 11 to 76 spelled in folded words (« trente », « deux » as hyphens
-    leave them, « vingt et un », « seize »): « trente-deux soldats » names 32, as « 32
-    soldats » does. Units alone (« deux », « un ») are not figures: too common."""
+    """The figures spelled in folded words (hyphens split them: « trente deux », « vingt et
+    un », « dix sept », « quatre vingt dix », « deux cent trente », « trente mille »):
+    « trente-deux soldats » names 32, as « 32 soldats » does. A run of number words that is
+    not one number whole, or next to « millions », is dropped; units alone (« deux », « un »)
+    and « dix » are too common to be figures; a time (« il y a trente-cinq ans ») is none."""
     out: list[str] = []
     i = 0
     while i < len(words):
-        w = words[i]
-        if w in _TENS:
-            n = _TENS[w]
-            j = i + 1
-            if j < len(words) and words[j] == "et":
-                j += 1
-            if j < len(words) and words[j] in _UNITS:
-                n += _UNITS[words[j]]
-                i = j
-            elif j < len(words) and words[j] in _TEENS and n == 60:
-                n += _TEENS[words[j]]  # « soixante-seize »
-                i = j
+        if words[i] not in _NUMBER_WORDS:
+            i += 1
+            continue
+        j = i + 1
+        while j < len(words) and (
+            words[j] in _NUMBER_WORDS
+            or (
+                words[j] == "et"
+                and words[j - 1] in _TENS
+                and j + 1 < len(words)
+                and words[j + 1] in ("un", "une", "onze")
+            )
+        ):
+            j += 1
+        run = words[i:j]
+        after = words[j] if j < len(words) else ""
+        before = words[i - 1] if i else ""
+        n = _number(run)
+        if (
+            n is not None
+            and n > 10
+            and after not in DURATIONS
+            and after not in _LARGE
+            and before not in _LARGE
+            and not (run == ["cent"] and before == "pour")
+        ):
             out.append(str(n))
-        elif w in _TEENS and w != "dix":
-            out.append(str(_TEENS[w]))
-        i += 1
+        i = j
     return out
 
 
 # Names too common in the conflict's news to tell one of its happenings from another: its
-# parties, capitals, leaders and the Karabakh (folded, light-stemmed as actors are), the
-# capitalised words of institutions and of the world at large. Any other name two items of
-# the profile's stream share (a town, a lake, a summit city, a minister, a court) is a
-# specific place or person: `_same_name` joins them within the kind window. A name's first
-# letters are its key (Choucha / Chouchi, Kelbadjar / Kelbajar).
+# parties, capitals (the Karabakh's under both names), peoples, leaders and ministers of every
+# week, the Karabakh, the big countries and their adjectives (folded, light-stemmed as actors
+# are), the capitalised words of institutions and of the world at large. A name whose key
+# (first letters) is a common name's key is common too (« Karabakhtsis », « Américains »).
+# Any other name two items of the profile's stream share (a town, a lake, a summit city, a
+# court) is a specific place or person: `_same_name` joins them within the kind window. A
+# name's first letters are its key (Choucha / Chouchi, Kelbadjar / Kelbajar).
 COMMON_NAMES = frozenset(
     """armenie armenien armenienne erevan yerevan pachinian pashinyan pashinian
     nikol azerbaidjan azerbaidjanai azeri bakou baku aliev aliyev ilham russie russe moscou
@@ -341,18 +457,59 @@ COMMON_NAMES = frozenset(
     etat conseil parlement assemblee republique union ue onu otan osce nation unie commission
     cour defense affaire president armee gouvernement ministre ministere europe europeen
     occident occidentau france pari francai washington bruxelle turquie iran amerique
-    americain ukraine chine otsc monde ville""".split()
+    americain ukraine chine otsc monde ville
+    stepanakert khankendi karabakhtsi artsakhtsi unis turc turque iranien georgie georgien
+    tbilissi ankara teheran pekin chinoi israel israelien allemagne allemand berlin londre
+    royaume britannique inde indien pakistan ukrainien kiev kyiv occidental
+    macron emmanuel lavrov serguei sergue erdogan recep tayyip mirzoyan ararat bayramov
+    jeyhun djeyhoun blinken antony michel charle borrell josep scholz biden trump donald
+    zakharova maria peskov dmitri choigou shoigu hajiyev hikmet simonyan sarkissian
+    kotcharian vardanyan vardanian ruben haroutiounian harutyunyan arayik samvel
+    chahramanian shahramanyan grigoryan armen mnatsakanyan jamal overchuk""".split()
 )
 _NAME_KEY = 5
+_COMMON_KEYS = frozenset(n[:_NAME_KEY] for n in COMMON_NAMES)
+# News agencies and outlets: a credit (« selon l'AFP », « a rapporté Reuters », « (Photo :
+# …) ») names who told the news, not where or to whom it happened. Taken out of the text the
+# names are read from, and never a specific name (an old story's stored actors hold them).
+OUTLETS = (
+    "Agence France[- ]Presse|AFP|Reuters|Associated Press|AP|TASS|Tass|RIA(?: Novosti)?|"
+    "Novosti|Interfax|Armenpress|Arminfo|APA|Trend|RFI|France ?24|AzerTac|Azertac|AZERTAC|"
+    r"news\.am|Sputnik|Anadolu|EFE|DPA|ANSA|Belga|Xinhua|franceinfo|France ?[Ii]nfo|"
+    "France Inter|France Bleu|France Culture|France Télévisions|BFM ?TV|LCI|Mediapart|"
+    "Euronews|Ouest-France|Le Monde|Le Figaro|Libération|Le Parisien|Paris Match|"
+    "Courrier international|Al[- ]Jazeera|CNN|BBC|RT|Report\\.az|JAMnews|OC Media|Azatutyun|"
+    "CivilNet|Hetq|Asbarez|Kommersant|Izvestia|Nouvelles d'Arménie|Arménews|Public Sénat"
+)
+_OUTLET = re.compile(r"(?<![\w-])(?:" + OUTLETS + r")(?![\w-])")
+_CREDIT = re.compile(r"(?:\b(?:Sources?|Crédits?|Photo|Illustration)\s*:|©)[^.\n|()]*")
+OUTLET_NAMES = frozenset(
+    """afp reuter tass novosti interfax armenpress arminfo apa trend rfi azertac sputnik
+    anadolu efe dpa ansa belga xinhua franceinfo mediapart euronews bfmtv lci cnn bbc
+    jamnew azatutyun civilnet hetq asbarez kommersant izvestia armenew""".split()
+)
+
+
+def drop_credits(text: str) -> str:
+    """A text without its credit lines (« Source : … », « © … », « Photo : … ») and the
+    names of news agencies and outlets (« selon l'AFP », « a rapporté Reuters »): what
+    names are read from."""
+    return _OUTLET.sub(" ", _CREDIT.sub(" ", text))
 
 
 def specific_names(actors: Iterable[str]) -> frozenset[str]:
     """The keys (first letters) of an item's names that are no entity key, no common name of
-    the conflict (COMMON_NAMES) and no figure: a town, a lake, a summit city, a minister."""
+    the conflict (COMMON_NAMES, by name or key), no outlet and no figure: a town, a lake, a
+    summit city, a court."""
     return frozenset(
         a[:_NAME_KEY]
         for a in sorted(actors)
-        if a[0] != "@" and a not in COMMON_NAMES and not a[0].isdigit() and len(a) > 2
+        if len(a) > 2
+        and not a.startswith("@")
+        and not a[0].isdigit()
+        and a not in COMMON_NAMES
+        and a not in OUTLET_NAMES
+        and a[:_NAME_KEY] not in _COMMON_KEYS
     )
 
 

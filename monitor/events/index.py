@@ -19,7 +19,7 @@ from monitor.events.guards import _gap, _look_alike, _near_duplicate
 from monitor.events.kinds import _DAILY, _LINKED, _REACTION, SETTLE_KINDS
 from monitor.events.params import DEFAULT, Params
 from monitor.events.story import StoryState
-from monitor.events.words import _PACKAGING, _YEAR
+from monitor.events.words import _PACKAGING
 from monitor.wordvec import Vector
 
 
@@ -27,7 +27,7 @@ from monitor.wordvec import Vector
 class Decision:
     story_id: int | None  # None: start a new story
     score: float
-    reason: str  # "near-duplicate" | "similar" | "kind" | "new"
+    reason: str  # "near-duplicate" | "similar" | "kind" | "name" | "figure" | "new"
 
 
 @dataclass
@@ -61,8 +61,9 @@ class EventIndex:
     _recent: deque[int] = field(default_factory=lambda: deque(maxlen=256))  # latest added to
     # Stories with a kind of happening (the profile's stream), the latest added to or loaded last.
     _kinded: dict[int, None] = field(default_factory=dict)
-    # Specific name key → the stories that hold it, latest last (stale ids skipped on reading).
-    _named: dict[str, list[int]] = field(default_factory=dict)
+    # Specific name key → the stories that hold it, the latest added to or loaded last (one
+    # entry a story, however often it is reloaded; a removed story's are pruned).
+    _named: dict[str, dict[int, None]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.stories)
@@ -121,16 +122,15 @@ class EventIndex:
             same = self._same_kind(f)
             if same is not None:
                 return Decision(same, p.join, "kind")
-        if (
-            best is None
-            and (f.names or f.numbers)
-            and f.topics
-            and p.name_join
-            and not (p.opinion_apart and f.opinion)
-        ):
-            same = self._same_name(f)
-            if same is not None:
-                return Decision(same, p.join, "name")
+        if best is None and f.topics and not (p.opinion_apart and f.opinion):
+            if p.name_join and f.names:
+                same = self._same_name(f)
+                if same is not None:
+                    return Decision(same, p.join, "name")
+            if p.number_join and f.figures:
+                same = self._same_figure(f)
+                if same is not None:
+                    return Decision(same, p.join, "figure")
         if best is None:
             return Decision(None, 0.0, "new")
         return Decision(best[1], best[0], best[2])
@@ -205,29 +205,33 @@ class EventIndex:
         `kind_window_slow` of it and first no more than `kind_span` before it, of a kind
         told with the item's when both have one, unless a look-alike guard keeps them apart
         (the nearest in time). Failing that (`number_join`), a figure of its title (« 32
-        prisonniers ») the story holds, within `max_gap`."""
+        prisonniers ») the story holds, within `max_gap`. The shared name is one a title names,
+        the item's or one of the story's."""
         p = self.params
         named = (
             (sid, name)
             for name in f.names
-            for sid in self._named.get(name, ())[-8:]
+            for sid in islice(reversed(self._named.get(name, {})), 8)
             if name in getattr(self.stories.get(sid), "names", ())
+            # a name of a title, the item's or the story's: a lede's passing mention of a
+            # town or a person (« il tentait de quitter … ») is no subject of its own
+            and (name in f.title_names or name in self.stories[sid].title_names)
         )
-        best = self._nearest(f, named, p.kind_window_slow, p.kind_span)
-        if best is None and p.number_join:
-            figures = [
-                "#" + n
-                for n in f.numbers
-                if len(n) >= 2 and not _YEAR.match(n) and "#" + n in self.postings
-            ]
-            numbered = (
-                (sid, t)
-                for t in figures
-                for sid in self.postings[t][-8:]
-                if t in getattr(self.stories.get(sid), "terms", ())
-            )
-            best = self._nearest(f, numbered, p.max_gap, p.max_gap)
-        return best
+        return self._nearest(f, named, p.kind_window_slow, p.kind_span)
+
+    def _same_figure(self, f: EventFeatures) -> int | None:
+        """The profile's stream: the story of a topic holding a figure of the item's title
+        (« 32 prisonniers », `EventFeatures.figures`) within `max_gap`, under the guards of
+        `_same_name`."""
+        p = self.params
+        figures = ["#" + n for n in f.figures if "#" + n in self.postings]
+        numbered = (
+            (sid, t)
+            for t in figures
+            for sid in self.postings[t][-8:]
+            if t in getattr(self.stories.get(sid), "terms", ())
+        )
+        return self._nearest(f, numbered, p.max_gap, p.max_gap)
 
     def _nearest(
         self,
@@ -242,6 +246,9 @@ class EventIndex:
         them apart."""
         p = self.params
         lo, hi = f.time - window, f.time + window
+        if not f.dated:  # first seen then, published then or up to undated_slack before
+            lo -= p.undated_slack
+            span += p.undated_slack
         own = f.kinds - _REACTION
         linked = set(own)
         for k in own:
@@ -468,9 +475,9 @@ class EventIndex:
         st.years |= set(f.years)
         st.topics |= f.topics
         st.kinds |= f.kinds
-        for name in f.names - st.names:
-            self._name(name, story_id)
         st.names |= f.names
+        st.title_names |= f.title_names
+        self._name(st.names, story_id)
         if st.kinds:
             self._kinded.pop(story_id, None)
             self._kinded[story_id] = None
@@ -503,14 +510,24 @@ class EventIndex:
         self._kinded.pop(st.id, None)
         if st.kinds:
             self._kinded[st.id] = None
-        for name in st.names:
-            self._name(name, st.id)
+        if old is not None:
+            self._unname(old.names - st.names, st.id)  # a name a split took away
+        self._name(st.names, st.id)
 
-    def _name(self, name: str, story_id: int) -> None:
-        plist = self._named.setdefault(name, [])
-        plist.append(story_id)
-        if len(plist) > 64:
-            del plist[:32]  # the latest stories only: the window is short
+    def _name(self, names: Iterable[str], story_id: int) -> None:
+        """The story is the latest of each of its names (one entry a name)."""
+        for name in names:
+            ids = self._named.setdefault(name, {})
+            ids.pop(story_id, None)
+            ids[story_id] = None
+
+    def _unname(self, names: Iterable[str], story_id: int) -> None:
+        for name in names:
+            ids = self._named.get(name)
+            if ids is not None:
+                ids.pop(story_id, None)
+                if not ids:
+                    del self._named[name]
 
     def _touch(self, story_id: int) -> None:
         """Mark a story as the latest added to (once in a row)."""
@@ -530,6 +547,7 @@ class EventIndex:
         if st is not None:
             for t in st.terms:
                 self._unpost(t)
+            self._unname(st.names, story_id)
 
     def _post(self, term: str, sid: int) -> None:
         self.postings.setdefault(term, []).append(sid)

@@ -114,6 +114,18 @@ _REACTION = frozenset({"reaction"})
 
 
 _DAILY = _CONTEXT_KINDS | {"broken"}
+# « perdu le contrôle » denied in the three words before « perdu »: no capture.
+NEGATIONS = frozenset("pas jamais nie nient dement dementent".split())
+# « revendique » is a capture of what follows it within two words: a place (a capitalised
+# name: « revendique Choucha ») or the control or the taking (« revendique le contrôle de… »,
+# « la prise de… »), not an attack, a victory, the responsibility or the sovereignty.
+_CLAIMED = frozenset("controle prise".split())
+
+
+def _claims_land(toks: list[str], raw: list[str], i: int) -> bool:
+    return any(
+        toks[j] in _CLAIMED or raw[j][:1].isupper() for j in range(i + 1, min(i + 3, len(toks)))
+    )
 
 
 def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
@@ -126,6 +138,9 @@ def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
     reach = 0  # words left in a marker's reach
     ended = False  # the marker says it ended (« fin des combats »)
     toks = _WORD.findall(fold(title))
+    raw = _WORD.findall(title)
+    if len(raw) != len(toks):  # folding split or joined a word: no capitals to read
+        raw = toks
     for i, tok in enumerate(toks):
         if tok in VIOLATION:  # not « violents »
             broken = True
@@ -138,7 +153,12 @@ def event_kinds(title: str, topics: Iterable[str]) -> frozenset[str]:
         if tok == "armes" and not ARMS_DOWN.isdisjoint(toks[max(i - 2, 0) : i + 3]):
             kinds = ("truce",)
         elif tok == "controle" and "perdu" in toks[max(i - 3, 0) : i]:
-            kinds = ("capture",)  # « a perdu le contrôle de la ville »
+            # « a perdu le contrôle de la ville », not « assure ne pas avoir perdu le contrôle »
+            lost = i - 1 - toks[max(i - 3, 0) : i][::-1].index("perdu")
+            negated = not NEGATIONS.isdisjoint(toks[max(lost - 3, 0) : lost])
+            kinds = () if negated else ("capture",)
+        elif tok == "revendique" and not _claims_land(toks, raw, i):
+            kinds = ()  # « revendique l'attaque / la victoire / la souveraineté »
         elif tok == "mort" and i and toks[i - 1] == "point":
             kinds = ()  # « au point mort »: stalled
         elif tok == "traite" and toks[i + 1 : i + 3] == ["de", "securite"]:

@@ -12,6 +12,7 @@ from datetime import datetime
 import numpy as np
 
 from monitor import wordvec
+from monitor.events.features import specific_names
 from monitor.text import signature
 from monitor.wordvec import Vector
 
@@ -39,6 +40,7 @@ class StoryState:
     topics: set[str] = field(default_factory=set)  # the profile's topics of its items
     kinds: set[str] = field(default_factory=set)  # their kinds of happening
     names: set[str] = field(default_factory=set)  # their specific names' keys
+    title_names: set[str] = field(default_factory=set)  # those of them a title names
     # every item of it is an opinion piece titled by a quotation alone, no rubric before it
     # (« « Quand on s'attaquera au Syunik… » »): it takes near-identical copies only. A
     # rubric names the event the quotation is about (« Cancer de Charles III : « … » »).
@@ -61,8 +63,8 @@ class StoryState:
         if self.topics or self.kinds:
             out["topics"] = sorted(self.topics)
             out["kinds"] = sorted(self.kinds)
-        if self.names:
-            out["names"] = sorted(self.names)
+            out["names"] = sorted(self.names)  # even none: no names is not a story stored before
+            out["title_names"] = sorted(self.title_names)
         if self.opinion:
             out["opinion"] = True
         return out
@@ -74,6 +76,14 @@ class StoryState:
         terms = data.get("terms") or {}
         actors = data.get("actors") or {}
         assert isinstance(terms, dict) and isinstance(actors, dict)
+        names = {str(k) for k in _list(data.get("names"))}
+        if "names" not in data and data.get("topics") and data.get("opinion") is not True:
+            names = set(specific_names(map(str, actors)))  # stored before names were
+        title_sigs = [frozenset(map(str, _list(s))) for s in _list(data.get("titles"))]
+        if "title_names" in data:
+            title_names = {str(k) for k in _list(data.get("title_names"))}
+        else:  # stored before them: the names its titles' words begin with
+            title_names = {n for n in names if any(t.startswith(n) for s in title_sigs for t in s)}
         return cls(
             id=story_id,
             first=first,
@@ -81,7 +91,7 @@ class StoryState:
             terms={str(k): float(v) for k, v in terms.items()},
             actors=Counter({str(k): int(v) for k, v in actors.items()}),
             years={int(str(y)) for y in _list(data.get("years"))},
-            title_sigs=[frozenset(map(str, _list(s))) for s in _list(data.get("titles"))],
+            title_sigs=title_sigs,
             title_numbers=[frozenset(map(str, _list(s))) for s in _list(data.get("numbers"))],
             title_dates=[frozenset(map(str, _list(s))) for s in _list(data.get("dates"))],
             items=int(str(data.get("items") or 1)),
@@ -89,7 +99,8 @@ class StoryState:
             vectors=int(str(data.get("vec_items") or 0)),
             topics={str(t) for t in _list(data.get("topics"))},
             kinds={str(k) for k in _list(data.get("kinds"))},
-            names={str(k) for k in _list(data.get("names"))},
+            names=names,
+            title_names=title_names,
             opinion=data.get("opinion") is True,
         )
 
