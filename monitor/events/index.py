@@ -16,7 +16,7 @@ import numpy as np
 
 from monitor.events.features import EventFeatures
 from monitor.events.guards import _gap, _look_alike, _near_duplicate
-from monitor.events.kinds import _DAILY, _LINKED, _REACTION, SETTLE_KINDS
+from monitor.events.kinds import _DAILY, _REACTION, SETTLE_KINDS, linked_kinds
 from monitor.events.params import DEFAULT, Params
 from monitor.events.story import StoryState
 from monitor.events.words import _PACKAGING
@@ -103,7 +103,7 @@ class EventIndex:
                 if _near_duplicate(f, st, p.near_duplicate):
                     best = (1.0, sid, "near-duplicate")
                 continue  # an opinion piece is its own event, joined by no other item
-            if p.fresh_guard and f.fresh and f.fresh.isdisjoint(self._title_union(st)):
+            if self._new_elsewhere(f, st):
                 continue  # a new happening the story's titles never name
             if p.continuing_guard and self._continued_elsewhere(f, st):
                 continue
@@ -144,6 +144,13 @@ class EventIndex:
             bar += (p.join_max - p.join_far) * ((gap - p.far_after) / (p.max_gap - p.far_after))
         return bar
 
+    def _new_elsewhere(self, f: EventFeatures, st: StoryState) -> bool:
+        """The item's title calls a happening new (« de nouvelles attaques ») that the story's
+        titles never name (`fresh_guard`): another happening, whichever join would take it."""
+        return (
+            self.params.fresh_guard and bool(f.fresh) and f.fresh.isdisjoint(self._title_union(st))
+        )
+
     def _continued_elsewhere(self, f: EventFeatures, st: StoryState) -> bool:
         """An item more than far_after after the story's first item (a continuing story: the
         lying in state, then the funeral plan) whose title shares no word outside its rubric
@@ -170,9 +177,7 @@ class EventIndex:
         span = p.kind_span
         stories = self.stories
         reaction = f.kinds == _REACTION
-        linked = set(f.kinds)
-        for k in f.kinds:
-            linked |= _LINKED.get(k, frozenset())
+        linked = linked_kinds(f.kinds)
         found = 0
         for sid in islice(reversed(self._kinded), p.kind_candidates):
             st = stories.get(sid)
@@ -187,7 +192,7 @@ class EventIndex:
                 continue
             if not any(a in st.actors for a in f.actors) or _look_alike(f, st):
                 continue  # some actor or place in common: not a quake of the same hours
-            if p.fresh_guard and f.fresh and f.fresh.isdisjoint(self._title_union(st)):
+            if self._new_elsewhere(f, st):
                 continue  # « de nouveaux bombardements »: a new happening, as in `decide`
             gap = abs(f.time - st.first)
             if "broken" in f.kinds and st.kinds & SETTLE_KINDS and "broken" not in st.kinds:
@@ -204,9 +209,8 @@ class EventIndex:
         town, a summit city, a minister: `specific_names`) whose latest item is within
         `kind_window_slow` of it and first no more than `kind_span` before it, of a kind
         told with the item's when both have one, unless a look-alike guard keeps them apart
-        (the nearest in time). Failing that (`number_join`), a figure of its title (« 32
-        prisonniers ») the story holds, within `max_gap`. The shared name is one a title names,
-        the item's or one of the story's."""
+        (the nearest in time). The shared name is one a title names, the item's or one of the
+        story's."""
         p = self.params
         named = (
             (sid, name)
@@ -250,9 +254,7 @@ class EventIndex:
             lo -= p.undated_slack
             span += p.undated_slack
         own = f.kinds - _REACTION
-        linked = set(own)
-        for k in own:
-            linked |= _LINKED.get(k, frozenset())
+        linked = linked_kinds(own)
         best: tuple[timedelta, int] | None = None
         seen: set[int] = set()
         for sid, _clue in found:
@@ -273,7 +275,7 @@ class EventIndex:
                 continue  # the battle for a town, then its fall
             if _look_alike(f, st):
                 continue
-            if p.fresh_guard and f.fresh and f.fresh.isdisjoint(self._title_union(st)):
+            if self._new_elsewhere(f, st):
                 continue
             gap = abs(f.time - st.first)
             if best is None or gap < best[0]:

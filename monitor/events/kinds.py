@@ -113,6 +113,14 @@ _LINKED: dict[str, frozenset[str]] = {
 _REACTION = frozenset({"reaction"})
 
 
+def linked_kinds(kinds: Iterable[str]) -> set[str]:
+    """The kinds of happening told together with these (`_LINKED`), these included."""
+    linked = set(kinds)
+    for k in kinds:
+        linked |= _LINKED.get(k, frozenset())
+    return linked
+
+
 _DAILY = _CONTEXT_KINDS | {"broken"}
 # « perdu le contrôle » denied in the three words before « perdu »: no capture.
 NEGATIONS = frozenset("pas jamais nie nient dement dementent".split())
