@@ -145,17 +145,10 @@ async def stories(request: Request) -> Response:
 async def story(request: Request) -> Response:
     w = window(request)
     sid = int(request.path_params["story_id"])
-
-    def load() -> list[browse.StoryView]:
-        if sid > browse.MAX_ID:  # no such row, and PostgreSQL would refuse the number (500)
-            return []
-        with w.db.session() as s:
-            return browse.load_stories(s, [sid])
-
-    found = await asyncio.to_thread(load)
-    if not found:
+    found = await asyncio.to_thread(w.load_story, sid)
+    if found is None:
         return _error(f"no story {sid}", 404)
-    return JSONResponse(story_json(found[0], w.site(request), detail=True))
+    return JSONResponse(story_json(found, w.site(request), detail=True))
 
 
 async def feeds(request: Request) -> Response:

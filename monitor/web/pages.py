@@ -107,17 +107,10 @@ async def timeline(request: Request) -> Response:
 async def story(request: Request) -> Response:
     w = window(request)
     sid = int(request.path_params["story_id"])
-
-    def load() -> list[browse.StoryView]:
-        if sid > MAX_ID:  # no such row, and PostgreSQL would refuse the number (500)
-            return []
-        with w.db.session() as s:
-            return browse.load_stories(s, [sid])
-
-    found = await _in_thread(load)
-    if not found:
+    found = await _in_thread(w.load_story, sid)
+    if found is None:
         return render(request, "error.html", {"message": f"no story {sid}"}, 404)
-    return render(request, "story.html", _story_context(request, found[0]))
+    return render(request, "story.html", _story_context(request, found))
 
 
 def _story_context(request: Request, s: browse.StoryView, **extra: Any) -> dict[str, Any]:
@@ -258,10 +251,6 @@ async def split(request: Request) -> Response:
             deliver.route_new_alerts(s, [(a.id, a.topics)], w.targets, now)
             return browse.load_stories(s, [sid]), done.story_id, None
 
-    def load() -> list[browse.StoryView]:
-        with w.db.session() as s:
-            return browse.load_stories(s, [sid])
-
     busy = False
     try:  # a PostgreSQL conflict with a poll: once more, then 409
         found, new_id, why_not = await _in_thread(once_more_on_conflict, save)
@@ -269,7 +258,8 @@ async def split(request: Request) -> Response:
         why_not = "busy: a poll was saving this story at the same moment; try again"
         if not _htmx(request):
             return render(request, "error.html", {"message": why_not}, 409)
-        found, new_id, busy = await _in_thread(load), None, True  # the story as it is
+        now = await _in_thread(w.load_story, sid)  # the story as it is
+        found, new_id, busy = [now] if now else [], None, True
     if not found:
         gone = f"no story {sid}"  # htmx swaps #story: the message stands in its place
         name = "_story_gone.html" if _htmx(request) else "error.html"

@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.events import Params
-from monitor.store import Database
+from monitor.store import Database, browse
 from monitor.types import Target
 from monitor.web import present
 
@@ -65,6 +65,15 @@ class Window:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     metrics_registry: CollectorRegistry | None = None
     targets: Sequence[Target] = ()  # where a split's new alert goes
+
+    def load_story(self, sid: int) -> browse.StoryView | None:
+        """One story as the pages and the API show it (blocking: run it in a thread); None
+        when there is none, ids past MAX_ID included (PostgreSQL would refuse the number)."""
+        if sid > browse.MAX_ID:
+            return None
+        with self.db.session() as s:
+            found = browse.load_stories(s, [sid])
+        return found[0] if found else None
 
     def site(self, request: Request) -> str:
         """Base URL of story pages: MONITOR_PUBLIC_URL, else the URL this request came to."""
