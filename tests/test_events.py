@@ -578,6 +578,27 @@ def test_reloading_a_story_does_not_change_the_name_join() -> None:
     assert index.decide(visit).story_id is None and not index._named
 
 
+def test_an_undated_item_gets_the_slack_in_the_kind_join_too() -> None:
+    """The kind join gives an undated item (first seen later than it was published, by up to
+    `undated_slack`) the slack the name and figure joins give it: a reaction seen a day late
+    joins the attack's story; dated at that hour, it is the next day's and stays apart."""
+    index = EventIndex()
+    index.add(1, kfeat("Des tirs d'artillerie visent Gandja dans la nuit", 0))
+    title = "Aliev dénonce une attaque contre un quartier résidentiel"
+    late = T0 + timedelta(hours=30)
+    dated = features(title, "", late, ALIASES, topics=KARABAKH)
+    undated = features(title, "", late, ALIASES, topics=KARABAKH, dated=False)
+    assert index.decide(dated).story_id is None
+    d = index.decide(undated)
+    assert (d.story_id, d.reason) == (1, "kind")
+    # Past the slack too: apart.
+    later = T0 + timedelta(hours=18 + 48 + 1)
+    assert (
+        index.decide(features(title, "", later, ALIASES, topics=KARABAKH, dated=False)).story_id
+        is None
+    )
+
+
 def test_an_undated_item_gets_the_slack_and_an_old_story_its_names() -> None:
     """An undated item (first seen at its time, published then or up to `undated_slack`
     before) joins by name a story it would join had it been published earlier, as the other

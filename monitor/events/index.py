@@ -175,6 +175,9 @@ class EventIndex:
         window = p.kind_window if f.kinds & _DAILY else p.kind_window_slow
         lo, hi = f.time - window, f.time + window
         span = p.kind_span
+        if not f.dated:  # first seen then, published then or up to undated_slack before
+            lo -= p.undated_slack
+            span += p.undated_slack
         stories = self.stories
         reaction = f.kinds == _REACTION
         linked = linked_kinds(f.kinds)
