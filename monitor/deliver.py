@@ -11,7 +11,7 @@ lost and none is listed in two messages.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -45,6 +45,8 @@ class DeliverySettings:
     retry_base_seconds: float = 30.0
     give_up_hours: float = 72.0
     public_url: str | None = None
+    # topic id → the profile's label, shown under « Sujets : » so a desk reads what it means
+    topic_labels: tuple[tuple[str, str], ...] = ()
 
 
 def route_new_alerts(
@@ -212,7 +214,7 @@ def plan_target(db: Database, target: Target, now: datetime, cfg: DeliverySettin
         sources = outbox.story_sources(s, (st.story_id for st in stories.values()))
         for m in decision.send:
             lines = [_line(stories[i], sources, cfg) for i in m.ids]
-            message = _render(m, lines, target)
+            message = _render(m, lines, target, dict(cfg.topic_labels))
             mid = outbox.add_message(
                 s,
                 target.key,
@@ -258,10 +260,13 @@ def _line(
     )
 
 
-def _render(m: policy.Send, lines: list[StoryLine], target: Target) -> AlertMessage:
+def _render(
+    m: policy.Send, lines: list[StoryLine], target: Target, labels: Mapping[str, str]
+) -> AlertMessage:
     if m.kind == "alert":
         (x,) = lines
         return render_alert(
+            topic_labels={t: labels[t] for t in x.topics if t in labels},
             title=x.title,
             link=x.link,
             topics=x.topics,

@@ -417,6 +417,7 @@ def delivery_settings(rt: Runtime) -> deliver.DeliverySettings:
         retry_base_seconds=s.retry_base_seconds,
         give_up_hours=s.delivery_give_up_hours,
         public_url=s.public_url,
+        topic_labels=tuple((t.id, t.label) for t in rt.profile.topics.values() if t.label != t.id),
     )
 
 

@@ -443,6 +443,39 @@ def test_split_the_item_a_story_was_named_and_alerted_after(db_url: str) -> None
     db.dispose()
 
 
+def test_a_story_shows_the_title_and_the_link_of_one_article(db_url: str) -> None:
+    """The window, the API and the feeds show a story's headline with that article's own link
+    (as its alert does), even when a later source scored higher; after a split renames the
+    story, the link follows its new headline."""
+    from monitor.store.browse import load_stories
+
+    db, (fa, fb) = setup(db_url)
+    cache = StoryCache(aliases=ALIASES)
+    assert store_and_match(db, fa, A, cache) is not None
+    stronger = Classification(
+        ("karabakh_ceasefire",),
+        {"karabakh_ceasefire": 30.0},
+        (Evidence("karabakh_ceasefire", "trêve", "title", 30.0),),
+    )
+    with db.session() as s:
+        (stored,) = item_store.store_items(s, fb, [B], NOW)
+        ((_, alert),) = match_store.record_matches(s, [(stored.row_id, B, stronger)], NOW, cache)
+    assert alert is None
+    sid = story_of(db, A.link or "")
+    assert sid is not None and story_of(db, B.link or "") == sid
+    with db.session() as s:
+        (view,) = load_stories(s, [sid])
+        assert view.title == A.title and view.link == A.link
+        assert view.score == 30.0 and view.why  # the story's best score, A's why
+        a_row = s.scalar(select(Item.id).where(Item.link == A.link))
+        assert a_row is not None
+        split_item(s, sid, a_row, "Boris", NOW, ALIASES)
+    with db.session() as s:
+        (view,) = load_stories(s, [sid])
+        assert view.title == B.title and view.link == B.link
+    db.dispose()
+
+
 def test_split_an_opener_the_feed_edited_renames_the_story(db_url: str) -> None:
     """The story was named after its first item, whose title a feed edited since (« EN
     DIRECT - »): splitting that item off still renames the story after the item left first."""

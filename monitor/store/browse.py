@@ -254,7 +254,7 @@ def load_stories(session: Session, ids: Sequence[int]) -> list[StoryView]:
         title, first_seen = stories[sid]
         its = views.get(sid, [])
         matched = [i for i in its if i.topics]
-        best = max(matched, key=lambda i: max(i.scores.values(), default=0.0), default=None)
+        lead = _lead(title, its)
         topics: list[str] = []
         scores: dict[str, float] = {}
         for i in matched:
@@ -278,8 +278,10 @@ def load_stories(session: Session, ids: Sequence[int]) -> list[StoryView]:
                 topics=tuple(topics),
                 scores=scores,
                 score=max(scores.values(), default=0.0),
-                why=best.why if best else "",
-                link=best.link if best else (its[0].link if its else None),
+                # the headline's own article and why it matched: the title, the link and
+                # the why of one item, as in the story's alert
+                why=lead.why if lead and lead.why else _best_why(matched),
+                link=lead.link if lead else None,
                 sources=tuple(story_sources),
                 alerted_at=alert[1] if alert else None,
                 deliveries=tuple(deliveries.get(sid, ())),
@@ -289,6 +291,17 @@ def load_stories(session: Session, ids: Sequence[int]) -> list[StoryView]:
             )
         )
     return out
+
+
+def _lead(title: str, items: Sequence[ItemView]) -> ItemView | None:
+    """The item a story is named after (a poll names it after the item that opens it, a split
+    after its next item): the earliest whose title is the story's, else the earliest."""
+    return next((i for i in items if i.title[:500] == title), items[0] if items else None)
+
+
+def _best_why(matched: Sequence[ItemView]) -> str:
+    best = max(matched, key=lambda i: max(i.scores.values(), default=0.0), default=None)
+    return best.why if best else ""
 
 
 def _delivery_query() -> Any:

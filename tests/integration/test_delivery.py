@@ -152,6 +152,23 @@ def test_burst_of_13_gives_5_messages_and_one_summary_of_the_other_8(
     desk.db.dispose()
 
 
+def test_an_alert_says_what_its_topics_mean(
+    tmp_path: Path, webhook: Webhook, sqlite_url: str
+) -> None:
+    """Under « Sujets : », each topic's label from the profile (`delivery_settings` passes them),
+    so a desk can check the alert against what the topic means."""
+    targets = notify_yaml(tmp_path, [{"url": webhook.url, "name": "desk"}])
+    desk = Desk(sqlite_url, targets)
+    desk.story(T0)
+    labels = (("otsc", "OTSC / CSTO : l'alliance"), ("other", "ignored"))
+    cfg = deliver.DeliverySettings(topic_labels=labels)
+    deliver.deliver_due(desk.db, desk.targets, lambda: T0 + timedelta(seconds=1), cfg)
+    (r,) = webhook.received
+    assert "Sujets : otsc (10)\n  otsc : OTSC / CSTO : l'alliance\n" in r["message"]
+    assert "ignored" not in r["message"]
+    desk.db.dispose()
+
+
 def test_quiet_hours_hold_then_one_html_digest(
     tmp_path: Path, smtp_server: Any, sqlite_url: str
 ) -> None:

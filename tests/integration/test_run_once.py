@@ -68,6 +68,8 @@ def test_real_lemonde_captures_alert_topic_articles_once(
         body = r["message"]
         assert body.startswith("https://www.lemonde.fr/")
         assert "Sujets :" in body and "Pourquoi :" in body and "Sources :" in body
+        if "karabakh_ceasefire (" in body:  # the topic's label from config/topics.yaml
+            assert "\n  karabakh_ceasefire : Arménie–Azerbaïdjan : Haut-Karabakh" in body
 
     second = run_monitor(env, "run", "--once")
     assert second.returncode == 0, second.stderr
