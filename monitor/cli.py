@@ -344,19 +344,34 @@ def stories(since: str | None, topic: str | None, fmt: str, limit: int | None) -
     if fmt == "table":
         for r in rows:
             r["alerts_by_target"] = [f"{t}:{n}" for t, n in r["alerts"].items()]
+            r["first"] = _item_cell(r["first_item"])
+            r["latest"] = _item_cell(r["latest_item"])
     _print_rows(
         rows,
         fmt,
         [
+            ("id", 6),
             ("last_seen", 16),
             ("items", 5),
-            ("source_count", 7),
+            ("source_count", 12),
+            ("score", 6),
             ("topics", 24),
-            ("title", 60),
+            ("title", 50),
+            ("first", 28),
+            ("latest", 28),
             ("feeds", 30),
             ("alerts_by_target", 30),
         ],
     )
+
+
+def _item_cell(item: dict[str, Any] | None) -> str:
+    """A story's first or latest item in a table cell: when (published, else first seen, UTC)
+    and its feeds (the jsonl rows give its title and link too)."""
+    if not item:
+        return ""
+    when = (item["published"] or item["first_seen"] or "")[5:16].replace("T", " ")
+    return f"{when} {','.join(item['feeds'])}".strip()
 
 
 @main.group(invoke_without_command=True)

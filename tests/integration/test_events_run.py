@@ -104,6 +104,12 @@ def test_two_outlets_one_event_one_story_one_alert(
 
     table = run_monitor(env, "stories", "--topic", "karabakh_ceasefire")
     assert table.returncode == 0 and "La Gazette" in table.stdout and "desk:1" in table.stdout
+    head, row = table.stdout.splitlines()
+    assert head.split()[:5] == ["id", "last_seen", "items", "source_count", "score"]
+    assert "first" in head.split() and "latest" in head.split()
+    assert row.split()[0] == str(story["id"]) and f"{story['score']:g}" in row.split()
+    # the first item (the Gazette's) and the latest (the Courrier's), each with its feed
+    assert row.index("La Gazette") < row.index("Le Courrier")
     future = (now + timedelta(hours=1)).isoformat()
     assert run_monitor(env, "stories", "--since", future, "--format", "jsonl").stdout == ""
     bad = run_monitor(env, "stories", "--since", "yesterday")
