@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -34,6 +35,11 @@ def handles_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:
+            # `monitor feeds --format jsonl | head -1`: the reader had enough. Not an error:
+            # nothing more to write, and nothing flushed at exit to a closed pipe.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except (ConfigError, InputError) as e:
             _fail(str(e), EXIT_USAGE)
         except MonitorError as e:

@@ -130,6 +130,7 @@ def load_feeds(path: Path, default_interval: int) -> tuple[FeedConfig, ...]:
             fields = {k: node_value(v) for k, v, _ in items}
             lines = {k: ln for k, _, ln in items}
             line = lines.get("url", line)
+        at = lines if not isinstance(entry, yaml.ScalarNode) else {}
         url = fields.get("url")
         if not isinstance(url, str) or not url.strip():
             raise ConfigError(f"{path}:{line}: a feed needs a 'url'")
@@ -142,13 +143,19 @@ def load_feeds(path: Path, default_interval: int) -> tuple[FeedConfig, ...]:
         seen[url] = line
         interval = fields.get("interval", default_interval)
         if isinstance(interval, bool) or not isinstance(interval, int) or interval < MIN_INTERVAL:
-            raise ConfigError(f"{path}:{line}: 'interval' must be a whole number of seconds ≥ 1")
+            raise ConfigError(
+                f"{path}:{at.get('interval', line)}: 'interval' must be a whole number of "
+                f"seconds ≥ 1, got {interval!r}"
+            )
         name = fields.get("name")
         language = fields.get("language", "fr")
         if name is not None and not isinstance(name, str):
-            raise ConfigError(f"{path}:{line}: 'name' must be text")
+            raise ConfigError(f"{path}:{at.get('name', line)}: 'name' must be text, got {name!r}")
         if not isinstance(language, str) or not language:
-            raise ConfigError(f"{path}:{line}: 'language' must be a language code such as fr")
+            raise ConfigError(
+                f"{path}:{at.get('language', line)}: 'language' must be a language code such "
+                f"as fr, got {language!r}"
+            )
         feeds.append(FeedConfig(url=url, name=name, interval=interval, language=language))
     return tuple(feeds)
 

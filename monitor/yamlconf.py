@@ -22,9 +22,11 @@ def load_yaml_nodes(path: Path) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
-        # The context (an unclosed bracket, say) is where the mistake is; the problem mark
-        # is often only where the parser gave up (the end of the file).
-        mark = e.context_mark or e.problem_mark
+        # An unclosed bracket or quote is where its context starts: the problem mark is only
+        # where the parser gave up (the end of the file). Any other mistake (a line indented
+        # wrongly) is at the problem mark: its context is the block before it.
+        opened = e.context_mark and e.context and ("flow" in e.context or "quoted" in e.context)
+        mark = (e.context_mark if opened else e.problem_mark) or e.context_mark
         line = mark.line + 1 if mark else 1
         where = f" ({e.context})" if e.context else ""
         raise ConfigError(f"{path}:{line}: invalid YAML: {e.problem or e}{where}") from e

@@ -142,3 +142,32 @@ def test_start_is_quiet_and_names_the_database(tmp_path: Path, pg_url: str) -> N
     assert f"no feeds in {config.resolve() / 'feeds.yaml'}: nothing to poll" in r.stderr
     assert f"database {with_password.replace('hunter2', '***')}" in r.stderr, r.stderr
     assert "hunter2" not in r.stderr
+
+
+def test_a_reader_that_stops_early_is_no_error(tmp_path: Path) -> None:
+    """`monitor classify big.jsonl | head -1` (or `monitor feeds --format jsonl | head`): the
+    reader closing the pipe ends the command quietly, status 0, as a `set -o pipefail`
+    script expects, instead of status 1 with nothing said."""
+    import json
+    import os
+
+    lines = "".join(
+        json.dumps({"id": str(n), "title": f"Cessez-le-feu au Haut-Karabakh, jour {n}"}) + "\n"
+        for n in range(5000)
+    )
+    (tmp_path / "in.jsonl").write_text(lines, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "classify", str(tmp_path / "in.jsonl")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # as `head -1` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert json.loads(first)["id"] == "0" and err == ""

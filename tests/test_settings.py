@@ -35,7 +35,13 @@ def _env(config: Path, tmp_path: Path) -> dict[str, str]:
             "http or https",
         ),
         ("feeds:\n  - name: no url\n", 2, "needs a 'url'"),
-        ("feeds:\n  - url: https://a.example.org/rss\n    interval: -5\n", 2, "interval"),
+        ("feeds:\n  - url: https://a.example.org/rss\n    interval: -5\n", 3, "got -5"),
+        ("feeds:\n  - url: https://a.example.org/rss\n    interval: often\n", 3, "got 'often'"),
+        # a line indented wrongly is named, not the line before it
+        ("feeds:\n  - url: https://a.example.org/rss\n   name: [oops\n", 3, "invalid YAML"),
+        ("feeds:\n  - url: https://a.example.org/rss\n     name: x\n", 3, "invalid YAML"),
+        # an unclosed quote is named where it opens, not at the end of the file
+        ('feeds:\n  - url: https://a.example.org/rss\n    name: "oops\n  - url: b\n', 3, "YAML"),
         (
             "feeds:\n  - url: https://a.example.org/rss\n  - url: https://a.example.org/rss\n",
             3,
