@@ -465,6 +465,12 @@ def deliveries_retry(ids: tuple[int, ...], all_dead: bool) -> None:
         raise InputError("give delivery ids or --dead (one of them)")
     db = _database()
     with db.session() as s:
+        if ids:
+            unknown = outbox.unknown_deliveries(s, ids)
+            if unknown:
+                raise InputError(
+                    f"no delivery {', '.join(map(str, unknown))} (see monitor deliveries)"
+                )
         n = outbox.retry(s, list(ids) if ids else None, utcnow())
         if ids and n < len(ids):  # nothing is written (the transaction rolls back)
             raise InputError(

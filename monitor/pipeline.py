@@ -153,7 +153,7 @@ def store_poll(
                 feed.interval, (feed.error_count or 0) + 1, result.retry_after, now
             )
             feed_store.record_fetch_error(feed, now, retry, result.kind, str(result), status)
-            return PollOutcome(url, "error", status, error=f"{result.kind}: {result}")
+            return PollOutcome(url, "error", status, error=_kind_said(result.kind, str(result)))
         if isinstance(parsed, ParseError):
             retry = next_check_after_error(feed.interval, (feed.error_count or 0) + 1, None, now)
             feed_store.record_fetch_error(
@@ -394,6 +394,13 @@ def _process_here(rt: Runtime, feed_id: int, result: FetchResult | FetchError) -
     if isinstance(result, FetchResult) and result.status != 304 and result.body is not None:
         parsed = parse_body(result.body, result.final_url)
     return store_poll(rt, feed_id, result, parsed)
+
+
+def _kind_said(kind: str, message: str) -> str:
+    """A fetch error as `kind: message`, the kind said once (« network: network error: … »
+    was the log's and `monitor feeds`' line)."""
+    head = message.split(":", 1)[0].strip().lower()
+    return message if head.split()[:1] == [kind] else f"{kind}: {message}"
 
 
 def _feed_id(req: FetchRequest) -> int:

@@ -239,3 +239,16 @@ def test_a_slot_held_by_a_killed_worker_expires(redis_prefix: str) -> None:
     refused, other_host, waited = asyncio.run(go())
     assert refused and other_host
     assert 0.3 < waited < 3.0
+
+
+def test_a_fetch_error_says_its_kind_once() -> None:
+    """The log line and `monitor feeds` say « network error: … », not « network: network
+    error: … »; a kind the message does not say is put in front."""
+    from monitor.pipeline import _kind_said
+
+    assert _kind_said("network", "network error: [Errno -2] Name or service not known") == (
+        "network error: [Errno -2] Name or service not known"
+    )
+    assert _kind_said("timeout", "timeout: ConnectTimeout") == "timeout: ConnectTimeout"
+    assert _kind_said("too-large", "body over 10 MB") == "too-large: body over 10 MB"
+    assert _kind_said("http-404", "HTTP 404") == "http-404: HTTP 404"

@@ -585,6 +585,12 @@ def mark_rerouted(session: Session, row_ids: Sequence[int], reason: str) -> None
 # --- operators ----------------------------------------------------------------------------
 
 
+def unknown_deliveries(session: Session, row_ids: Sequence[int]) -> list[int]:
+    """The given ids no delivery row has."""
+    known = set(session.scalars(select(Delivery.id).where(Delivery.id.in_(list(row_ids)))))
+    return sorted(set(row_ids) - known)
+
+
 def retry(session: Session, row_ids: Sequence[int] | None, now: datetime) -> int:
     """Send again: dead rows (all of them when row_ids is None) and failed ones. A dead row is
     decided again (its message may have listed other stories); a failing one's message is

@@ -139,14 +139,22 @@ async def feeds(request: Request) -> Response:
     return render(request, "feeds.html", {"feeds": rows, "factor": SILENCE_FACTOR})
 
 
-def _states(request: Request) -> list[str]:
-    wanted = [s for s in request.query_params.getlist("state") if s in browse.DELIVERY_STATES]
-    return wanted or ["pending", "failed", "dead"]
+def _states(request: Request) -> tuple[list[str], str | None]:
+    """The states asked for (else the open ones), and what is wrong with the others."""
+    asked = request.query_params.getlist("state")
+    wanted = [s for s in asked if s in browse.DELIVERY_STATES]
+    unknown = [s for s in asked if s not in browse.DELIVERY_STATES]
+    error = (
+        f"unknown state {', '.join(map(repr, unknown))}: one of {', '.join(browse.DELIVERY_STATES)}"
+        if unknown
+        else None
+    )
+    return wanted or ["pending", "failed", "dead"], error
 
 
 async def deliveries(request: Request) -> Response:
     w = window(request)
-    states = _states(request)
+    states, error = _states(request)
     page = _page(request)
 
     def load() -> tuple[list[browse.DeliveryView], int]:
@@ -167,7 +175,9 @@ async def deliveries(request: Request) -> Response:
             "display_target": display_target,
             "delivery_error": delivery_error,
             "message": None,
+            "error": error,
         },
+        400 if error else 200,
     )
 
 

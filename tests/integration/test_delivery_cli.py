@@ -72,7 +72,10 @@ def test_unrouted_then_targets_edited_then_failed_dead_retried(
     (dead,) = rows(env, "--state", "dead")
     assert dead["id"] == failed["id"]
     bad = run("deliveries", "retry", "999999")
-    assert bad.returncode == 2 and "neither dead nor failed" in bad.stderr
+    assert bad.returncode == 2 and "no delivery 999999" in bad.stderr
+    sent = next(r for r in rows(env) if r["state"] == "sent")
+    not_dead = run("deliveries", "retry", str(sent["id"]))
+    assert not_dead.returncode == 2 and "neither dead nor failed" in not_dead.stderr
     assert run("deliveries", "retry").returncode == 2  # an id or --dead
     retried = run("deliveries", "retry", "--dead")
     assert retried.returncode == 0 and "1 deliveries" in retried.stdout
