@@ -454,6 +454,11 @@ def test_a_split_shows_the_story_as_it_now_is(filled_both: Filled) -> None:
     assert new_title != old_title and SOLDIER in new_title  # named after the item that stayed
     heading = re.search(r'<h1 id="story-title">(.*?)</h1>', done.text)
     assert heading is not None and str(escape(new_title)) == heading.group(1)
+    # The tab's title too: htmx takes a <title> at the top of the answer (not inside #story).
+    tab = re.search(r"</div>\s*<title>(.*?)</title>\s*$", done.text)
+    assert tab is not None and tab.group(1) == f"monitor — {escape(new_title)}"
+    page = client.get(f"/stories/{sid}").text
+    assert f"<title>monitor — {escape(new_title)}</title>" in page and page.count("<title>") == 1
     assert "<h2>Deliveries</h2>" in done.text and 'id="sources"' in done.text
 
 
