@@ -459,6 +459,10 @@ def test_a_split_shows_the_story_as_it_now_is(filled_both: Filled) -> None:
     assert tab is not None and tab.group(1) == f"monitor — {escape(new_title)}"
     page = client.get(f"/stories/{sid}").text
     assert f"<title>monitor — {escape(new_title)}</title>" in page and page.count("<title>") == 1
+    # Back asks the server again (and static/fresh.js reloads a page restored from the
+    # browser's back-forward cache): no page from before the split is shown as it was.
+    assert client.get("/").headers["cache-control"] == "no-store"
+    assert '<script src="/static/fresh.js" defer></script>' in page
     assert "<h2>Deliveries</h2>" in done.text and 'id="sources"' in done.text
 
 

@@ -214,7 +214,8 @@ def test_hostile_feed_text_does_not_run(served: Served, browser: Any) -> None:
 def test_a_split_renames_the_story_in_the_tab_too(served: Served, browser: Any) -> None:
     """Splitting off the item a story was named after renames the story: htmx redraws the
     story, heading and all, and the tab's title (what the tab strip and the history show)
-    follows; it kept the old name, the page's only stale text, before the answer carried it."""
+    follows; it kept the old name before the answer carried it. Back to the timeline then
+    shows the story as it now is, not the list the browser kept from before the split."""
     from selenium.webdriver.common.by import By
 
     from monitor import pipeline
@@ -233,12 +234,19 @@ def test_a_split_renames_the_story_in_the_tab_too(served: Served, browser: Any) 
         assert old is not None and first is not None
         old_title = old.title
     b = browser
-    b.get(f"{served.base}/stories/{sid}")
-    assert b.title == f"monitor — {old_title}"
+    b.get(served.base + "/")
     token_form = b.find_element(By.ID, "token-form")
     token_form.find_element(By.NAME, "token").send_keys(TOKEN)
     token_form.find_element(By.CSS_SELECTOR, "button").click()
     wait_until(b, lambda d: not d.find_elements(By.ID, "token-form"))
+
+    def listed(d: Any) -> list[str]:
+        return [e.text for e in d.find_elements(By.CSS_SELECTOR, "a.story-title")]
+
+    assert old_title in listed(b) and len(listed(b)) == 4
+    b.find_element(By.CSS_SELECTOR, f"a.story-title[href='/stories/{sid}']").click()
+    wait_until(b, lambda d: d.current_url == f"{served.base}/stories/{sid}")
+    assert b.title == f"monitor — {old_title}"
     split = f"form[hx-post='/stories/{sid}/split']:has(input[name=item][value='{first}']) button"
     b.find_element(By.CSS_SELECTOR, split).click()
     wait_until(b, lambda d: "split off" in d.find_element(By.ID, "sources").text)
@@ -250,5 +258,10 @@ def test_a_split_renames_the_story_in_the_tab_too(served: Served, browser: Any) 
     assert new_title != old_title and SOLDIER in new_title  # named after the item that stayed
     assert b.find_element(By.ID, "story-title").text == new_title
     assert b.title == f"monitor — {new_title}"
-    assert not b.find_elements(By.CSS_SELECTOR, "#story title, body title")  # not swapped in
+    assert not b.find_elements(By.CSS_SELECTOR, "body title")  # taken out, not swapped in
     assert b.current_url == f"{served.base}/stories/{sid}"  # the same page, redrawn
+    # Back: the browser restores the timeline it kept (4 stories, the old name); it is loaded
+    # again, and lists the renamed story and the new one.
+    b.back()
+    wait_until(b, lambda d: new_title in listed(d))
+    assert len(listed(b)) == 5 and b.title == "monitor — timeline"
