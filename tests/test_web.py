@@ -23,7 +23,7 @@ import jsonschema
 import pytest
 from markupsafe import escape
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 from starlette.testclient import TestClient
 
 from monitor import pipeline
@@ -32,11 +32,14 @@ from monitor.evaluate import RELEVANCE, change, score, true_topics
 from monitor.events import DEFAULT
 from monitor.feed_health import silence
 from monitor.links import story_url
+from monitor.parse import ParsedFeed
 from monitor.settings import load_settings
+from monitor.store import Database
 from monitor.store import items as item_store
 from monitor.store import matches as match_store
 from monitor.store.models import Delivery, Feed, Feedback, Item, Story, StorySplit
 from monitor.store.stories import lock_assignments
+from monitor.types import FetchResult
 from monitor.types import Item as ParsedItem
 from monitor.views import list_feeds
 from monitor.web import present
@@ -455,6 +458,15 @@ def test_a_split_shows_the_story_as_it_now_is(filled_both: Filled) -> None:
     assert new_title != old_title and SOLDIER in new_title  # named after the item that stayed
     heading = re.search(r'<h1 id="story-title">(.*?)</h1>', done.text)
     assert heading is not None and str(escape(new_title)) == heading.group(1)
+    # The tab's title too: htmx takes a <title> at the top of the answer (not inside #story).
+    tab = re.search(r"</div>\s*<title>(.*?)</title>\s*$", done.text)
+    assert tab is not None and tab.group(1) == f"monitor — {escape(new_title)}"
+    page = client.get(f"/stories/{sid}").text
+    assert f"<title>monitor — {escape(new_title)}</title>" in page and page.count("<title>") == 1
+    # Back asks the server again (and static/fresh.js reloads a page restored from the
+    # browser's back-forward cache): no page from before the split is shown as it was.
+    assert client.get("/").headers["cache-control"] == "no-store"
+    assert '<script src="/static/fresh.js" defer></script>' in page
     assert "<h2>Deliveries</h2>" in done.text and 'id="sources"' in done.text
 
 
@@ -520,6 +532,99 @@ def test_a_split_waits_for_a_poll_without_a_deadlock(
     assert done.status_code == 200 and "split off" in done.text
     ((item, old, _, _),) = split_rows(f)
     assert (item, old) == (soldier, sid)
+    f.rt.db.dispose()
+
+
+def test_a_poll_correcting_a_storys_items_in_the_feeds_order_does_not_deadlock_a_split(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    webhook: Webhook,
+    pg_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """PostgreSQL: a feed re-publishes two items of a story, corrected, the later one first,
+    and the real poll (`pipeline.store_poll`, its own thread and connection) stores them while
+    a split of that story comes in. The poll takes the items' rows in ascending id order, as
+    the split does, whatever the feed's order: the split waits for the poll, then goes. Before,
+    the poll updated them in the feed's order: it held the later item, the split took the
+    earlier and waited for the later, the poll waited for the earlier: PostgreSQL aborted the
+    split (deadlock), which was tried once more. Both succeed, and nothing was tried twice."""
+    caplog.set_level(logging.INFO, logger="monitor")
+    f = fill(tmp_path, feed_server, webhook, pg_url)
+    sid, soldier = merge_wrongly(f)
+    with f.rt.db.session() as s:
+        rows = s.execute(
+            select(Item.key, Item.guid, Item.link, Item.title, Item.summary, Item.published)
+            .where(Item.story_id == sid)
+            .order_by(Item.id)
+        ).all()
+        feed = s.scalars(select(Feed.id).where(Feed.name == "Fil A")).one()
+    assert len(rows) == 2  # the Latchine report (both feeds carry it), the soldier's
+    corrected = tuple(  # the later item first, as the feed lists them
+        ParsedItem(r.key, r.guid, r.link, f"{r.title} (corrigé)", r.summary or "", "", r.published)
+        for r in (rows[1], rows[0])
+    )
+    client = f.app(targets=f.rt.targets)
+    token = csrf(client, f"/stories/{sid}")
+    poller = pipeline.Runtime(
+        settings=f.rt.settings, db=Database(pg_url), profile=f.rt.profile, owner="poll"
+    )
+    locked = threading.Event()
+
+    def split_waits_for_a_row() -> bool:
+        with f.rt.db.session() as s:
+            waiting = s.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND query LIKE '%items%'"
+                )
+            )
+        return bool(waiting)
+
+    def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        """After the poll's first statement that takes item rows: let the split come in."""
+        sql = " ".join(statement.split()).upper()
+        takes = sql.startswith("UPDATE ITEMS") or ("FROM ITEMS" in sql and " FOR " in sql)
+        if locked.is_set() or not takes:
+            return
+        locked.set()
+        for _ in range(500):
+            if split_waits_for_a_row():
+                return
+            time.sleep(0.01)
+        raise AssertionError("the split never waited for the poll's rows")
+
+    event.listen(poller.db.engine, "after_cursor_execute", after)
+    poll: list[str] = []
+
+    def a_poll() -> None:
+        try:
+            result = FetchResult("u", "u", 200, b"", None, None, 0.0)
+            outcome = pipeline.store_poll(
+                poller, feed, result, ParsedFeed("Fil A", corrected, None)
+            )
+            poll.append(outcome.status)
+        except Exception as e:
+            poll.append(repr(e))
+
+    t = threading.Thread(target=a_poll)
+    t.start()
+    assert locked.wait(30)
+    done = client.post(
+        f"/stories/{sid}/split",
+        data={"item": str(soldier), "csrf": token},
+        headers={"HX-Request": "true"},
+    )
+    t.join(60)
+    poller.db.dispose()
+    assert poll == ["ok"]
+    assert "transaction aborted" not in caplog.text  # no deadlock, no second try
+    assert done.status_code == 200 and "split off" in done.text
+    ((item, old, _, _),) = split_rows(f)
+    assert (item, old) == (soldier, sid)
+    with f.rt.db.session() as s:  # the corrections were saved
+        titles = s.scalars(select(Item.title).where(Item.key.in_([c.key for c in corrected])))
+        assert sorted(titles) == sorted(c.title for c in corrected)
     f.rt.db.dispose()
 
 

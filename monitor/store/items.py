@@ -3,7 +3,7 @@ carried them, updated when their title is edited."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -11,7 +11,7 @@ from typing import NamedTuple
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
-from monitor.store.common import insert_for, table
+from monitor.store.common import insert_for, is_postgres, table
 from monitor.store.models import Item, ItemFeed
 from monitor.types import Item as ParsedItem
 
@@ -78,6 +78,7 @@ def store_items(
             known = _existing(session, keys, list(links))
     out: list[StoredItem] = []
     stale: list[int] = []
+    edits: dict[int, ParsedItem] = {}
     for it in batch:
         if it.key in inserted:
             out.append(StoredItem(inserted[it.key], it, new=True, edited=False))
@@ -92,12 +93,16 @@ def store_items(
         # An item whose text was pruned is only remembered: it is never new, nor edited.
         edited = bool(it.title) and title != it.title and row.pruned_at is None
         if edited:
-            session.execute(
-                update(Item)
-                .where(Item.id == row_id)
-                .values(title=it.title, summary=it.summary, content=it.content, updated_at=now)
-            )
+            edits.setdefault(row_id, it)
         out.append(StoredItem(row_id, it, new=False, edited=edited))
+    lock_rows(session, set(edits) | set(stale))
+    for row_id in sorted(edits):
+        it = edits[row_id]
+        session.execute(
+            update(Item)
+            .where(Item.id == row_id)
+            .values(title=it.title, summary=it.summary, content=it.content, updated_at=now)
+        )
     if stale:  # still in a feed: remembered for as long as a feed carries it
         session.execute(
             update(Item)
@@ -105,12 +110,35 @@ def store_items(
             .values(last_seen_at=now)
             .execution_options(synchronize_session=False)
         )
-    if out:
+    if out:  # in item order too: each link's foreign key check takes its item's row (share)
         session.execute(
             ins(table(ItemFeed)).on_conflict_do_nothing(),
-            [dict(item_id=s.row_id, feed_id=feed_id, first_seen=now) for s in out],
+            [
+                dict(item_id=row_id, feed_id=feed_id, first_seen=now)
+                for row_id in sorted({s.row_id for s in out})
+            ],
         )
     return out
+
+
+def lock_rows(session: Session, ids: Collection[int]) -> None:
+    """Lock these existing item rows for writing, in ascending id order: the one order every
+    writer of existing items takes them in (a poll refreshing items here, a split taking its
+    story's items, `monitor.store.split`), and before the assignment lock, so two writers
+    never hold each a row the other waits for. Without it a poll updated them in its feed's
+    order: a split holding the earlier of two items and waiting for the later one, which the
+    poll held while waiting for the earlier, was a deadlock (PostgreSQL aborted one). FOR NO KEY
+    UPDATE, what an UPDATE of non-key columns takes: it does not block the share locks that
+    inserting rows which refer to an item take (its item_feeds, its match). One row needs no
+    statement of its own (its UPDATE locks it); SQLite's writer lock already serialises."""
+    if len(ids) < 2 or not is_postgres(session):
+        return
+    session.execute(
+        select(Item.id)
+        .where(Item.id.in_(sorted(ids)))
+        .order_by(Item.id)
+        .with_for_update(key_share=True)
+    ).all()
 
 
 class KnownItem(NamedTuple):

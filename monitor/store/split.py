@@ -45,12 +45,17 @@ def split_item(
     """Move item `item_id` out of story `story_id` into a new story with its own alert, in the
     caller's transaction. Refused (InputError, nothing written) for an unknown story or item,
     an item of another story, or the story's last item (`plan_split`)."""
-    # Locks in a poll's order: item rows first (a poll writes its items, then assigns), then
-    # the assignment lock. Taken the other way round, a poll refreshing one of these items
-    # while it waits for the assignment lock was a deadlock (PostgreSQL; FOR UPDATE is a no-op
-    # on SQLite, whose writer lock the transaction holds).
+    # Locks in a poll's order: item rows first (a poll writes its items, then assigns), in
+    # ascending id order as a poll takes them (`monitor.store.items.lock_rows`), then the
+    # assignment lock. Taken the other way round, a poll refreshing one of these items while
+    # it waits for the assignment lock was a deadlock (PostgreSQL; the row lock is a no-op on
+    # SQLite, whose writer lock the transaction holds). FOR NO KEY UPDATE, as a poll's: the
+    # share locks of rows being linked to these items (item_feeds, matches) do not wait.
     session.execute(
-        select(Item.id).where(Item.story_id == story_id).order_by(Item.id).with_for_update()
+        select(Item.id)
+        .where(Item.story_id == story_id)
+        .order_by(Item.id)
+        .with_for_update(key_share=True)
     ).all()
     lock_assignments(session)  # no poll assigns items to these stories meanwhile
     old = session.get(Story, story_id)

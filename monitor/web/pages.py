@@ -123,6 +123,7 @@ def _story_context(request: Request, s: browse.StoryView, **extra: Any) -> dict[
         "message": None,
         "split_message": None,
         "new_story": None,
+        "fragment": False,
         **extra,
     }
 
@@ -283,7 +284,12 @@ async def split(request: Request) -> Response:
         return render(request, "error.html", {"message": why_not}, status)
     message = why_not or f"split off: it is now story {new_id}, with its own alert"
     context = _story_context(
-        request, found[0], split_message=message, failed=bool(why_not), new_story=new_id
+        request,
+        found[0],
+        split_message=message,
+        failed=bool(why_not),
+        new_story=new_id,
+        fragment=True,  # with the tab's <title>: the story may have been renamed
     )
     return render(request, "_story.html", context, status)  # heading, sources, deliveries
 

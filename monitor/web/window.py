@@ -130,6 +130,9 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
     }
     html = TEMPLATES.get_template(name).render({**base, **context})
     response = HTMLResponse(html, status_code=status)
+    # Pages change with every poll and every split: Back asks again (and static/fresh.js
+    # reloads a page the browser restores from its back-forward cache).
+    response.headers["cache-control"] = "no-store"
     if not request.cookies.get(CSRF_COOKIE):
         set_cookie(response, CSRF_COOKIE, csrf_value(request))
     return response

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from tests.conftest import DATA, ROOT, FeedServer, Webhook, monitor_env, write_config
 from tests.integration.servers import free_port, wait_port
@@ -208,3 +209,59 @@ def test_hostile_feed_text_does_not_run(served: Served, browser: Any) -> None:
     assert b.execute_script("return window.pwned === undefined")
     with urllib.request.urlopen(served.base + "/topics/karabakh_ceasefire.atom") as r:
         assert b"javascript:" not in r.read()
+
+
+def test_a_split_renames_the_story_in_the_tab_too(served: Served, browser: Any) -> None:
+    """Splitting off the item a story was named after renames the story: htmx redraws the
+    story, heading and all, and the tab's title (what the tab strip and the history show)
+    follows; it kept the old name before the answer carried it. Back to the timeline then
+    shows the story as it now is, not the list the browser kept from before the split."""
+    from selenium.webdriver.common.by import By
+
+    from monitor import pipeline
+    from monitor.settings import load_settings
+    from monitor.store.models import Item, Story
+    from tests.test_web import SOLDIER, Filled, merge_wrongly
+
+    rt = pipeline.Runtime.build(load_settings(served.env), migrate=False)
+    f = Filled(rt, served.env, served.hook, Path())
+    sid, soldier = merge_wrongly(f)  # the soldier's report, wrongly in the Latchine story
+    with rt.db.session() as s:
+        old = s.get(Story, sid)
+        first = s.scalars(
+            select(Item.id).where(Item.story_id == sid, Item.id != soldier).order_by(Item.id)
+        ).first()
+        assert old is not None and first is not None
+        old_title = old.title
+    b = browser
+    b.get(served.base + "/")
+    token_form = b.find_element(By.ID, "token-form")
+    token_form.find_element(By.NAME, "token").send_keys(TOKEN)
+    token_form.find_element(By.CSS_SELECTOR, "button").click()
+    wait_until(b, lambda d: not d.find_elements(By.ID, "token-form"))
+
+    def listed(d: Any) -> list[str]:
+        return [e.text for e in d.find_elements(By.CSS_SELECTOR, "a.story-title")]
+
+    assert old_title in listed(b) and len(listed(b)) == 4
+    b.find_element(By.CSS_SELECTOR, f"a.story-title[href='/stories/{sid}']").click()
+    wait_until(b, lambda d: d.current_url == f"{served.base}/stories/{sid}")
+    assert b.title == f"monitor — {old_title}"
+    split = f"form[hx-post='/stories/{sid}/split']:has(input[name=item][value='{first}']) button"
+    b.find_element(By.CSS_SELECTOR, split).click()
+    wait_until(b, lambda d: "split off" in d.find_element(By.ID, "sources").text)
+    with rt.db.session() as s:
+        new = s.get(Story, sid)
+        assert new is not None
+        new_title = new.title
+    rt.db.dispose()
+    assert new_title != old_title and SOLDIER in new_title  # named after the item that stayed
+    assert b.find_element(By.ID, "story-title").text == new_title
+    assert b.title == f"monitor — {new_title}"
+    assert not b.find_elements(By.CSS_SELECTOR, "body title")  # taken out, not swapped in
+    assert b.current_url == f"{served.base}/stories/{sid}"  # the same page, redrawn
+    # Back: the browser restores the timeline it kept (4 stories, the old name); it is loaded
+    # again, and lists the renamed story and the new one.
+    b.back()
+    wait_until(b, lambda d: new_title in listed(d))
+    assert len(listed(b)) == 5 and b.title == "monitor — timeline"
