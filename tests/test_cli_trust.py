@@ -171,3 +171,32 @@ def test_a_reader_that_stops_early_is_no_error(tmp_path: Path) -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0, err
     assert json.loads(first)["id"] == "0" and err == ""
+
+
+def test_the_readmes_offline_demo_alerts_once_per_story(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """config/demo, as the README runs it (its two feeds served from tests/data; here on the
+    test server's port): the Latchine violation carried by both feeds is one alert listing
+    both, the CSTO summit one alert, sport and Ukraine none; printed on the terminal."""
+    import shutil
+
+    demo = tmp_path / "demo"
+    shutil.copytree(ROOT / "config" / "demo", demo)
+    feeds = (demo / "feeds.yaml").read_text(encoding="utf-8")
+    assert "http://127.0.0.1:8765/caucase_a.xml" in feeds
+    for name in ("caucase_a.xml", "caucase_b.xml"):
+        feed_server.add("/" + name, (DATA / name).read_bytes())
+    (demo / "feeds.yaml").write_text(
+        feeds.replace("http://127.0.0.1:8765/", feed_server.url("/")), encoding="utf-8"
+    )
+    first = monitor(["run", "--once"], tmp_path, demo)
+    assert first.returncode == 0, first.stderr
+    alerts = [line for line in first.stdout.splitlines() if line.startswith("=== ALERT")]
+    assert len(alerts) == 2, first.stdout
+    assert any("Latchine" in a for a in alerts) and any("OTSC" in a for a in alerts)
+    assert "Sources : Fil test A, Fil test B" in first.stdout
+    assert "PSG" not in first.stdout and "Kiev" not in first.stdout
+    again = monitor(["run", "--once"], tmp_path, demo)
+    assert again.returncode == 0 and "=== ALERT" not in again.stdout
+    assert (demo / "monitor.db").exists()
