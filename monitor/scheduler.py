@@ -252,7 +252,8 @@ def run_forever(
     if stop is None:
         stop = Stopper.install().event
     report_leases(rt)
-    log.info("sync feeds: %s", sync_feeds(rt))
+    synced = sync_feeds(rt)
+    log.info("feeds.yaml: %s", ", ".join(f"{n} {what}" for what, n in synced.items()))
     watcher = FeedsWatcher(rt, synced=True)
     pool = make_worker_pool(rt)
     pruner = DailyPrune(rt)
