@@ -150,7 +150,12 @@ def stem(token: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    """Folded word tokens. Elisions (l', d', qu') and hyphens split words apart."""
+    """Folded word tokens. Elisions (l', d', qu') and hyphens split words apart.
+
+    A text's tokens are those of its pieces between white space (`text.split()`), in order:
+    white space stays white space through NFKC, case folding and the table, composes with
+    nothing, and is in no token. A caller may therefore keep them per piece (the classifier
+    does: a news vocabulary is bounded)."""
     return _TOKEN.findall(fold(text))
 
 

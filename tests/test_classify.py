@@ -1127,3 +1127,23 @@ def test_round7_training_set_is_well_formed() -> None:
     }
     assert not [r["id"] for r in new if r["title"].casefold() in seen]
     assert not [r["id"] for r in new if r.get("summary") and r["summary"].casefold() in seen]
+
+
+def test_a_texts_tokens_are_its_pieces_tokens_whatever_the_white_space() -> None:
+    """The scorer folds each distinct piece between white space once (`text.split()`) and
+    keeps it: that holds only while white space stays white space through NFKC, case folding
+    and the fold table, and joins nothing (a table entry deleting one would join two words)."""
+    from monitor.text import stem, tokens
+
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    # Combining marks, deleted and joining characters, compatibility forms, Hangul jamo.
+    tricky = ["a", "É", "\u0301", "\u00ad", "\u200b", "\u02bc", "\u00b4", "ﬁ", "\u1100", "\u1161"]
+    tricky += ["\u3099", "’", "œ", "_", "-"]
+    scorer = Scorer(PROFILE, use_model=False)
+    for space in spaces:
+        for a in tricky:
+            for b in tricky:
+                text = f"x{a}{space}{b}y"
+                want = tokens(text)
+                assert [t for piece in text.split() for t in tokens(piece)] == want, text
+                assert scorer.tokens(text) == (want, [stem(t) for t in want]), text

@@ -22,9 +22,11 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
-from itertools import pairwise
+from functools import cached_property, reduce
+from itertools import chain, pairwise
+from operator import add
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 from monitor.errors import ProfileError
@@ -48,7 +50,14 @@ def ngrams(sts: Sequence[str]) -> set[str]:
 def score_feature(score: float, threshold: float) -> float:
     """`score:u`: the rule score's margin over its threshold, relative to it, clipped."""
     margin = (score - threshold) / threshold if threshold > 0 else score - threshold
-    return max(-SCORE_CLIP, min(SCORE_CLIP, margin))
+    return _clip(margin, SCORE_CLIP)
+
+
+def _clip(x: float, limit: float) -> float:
+    """`max(-limit, min(limit, x))`, without the builtins' argument parsing (the same value,
+    NaN included: `min` keeps its first argument unless the second is smaller)."""
+    x = x if x < limit else limit
+    return x if x > -limit else -limit
 
 
 def rule_features(
@@ -111,6 +120,34 @@ class Model:
             if ws is not None:
                 for i, w in ws:
                     z[i] += w
+        return self._calibrated(z, scores, thresholds, groups)
+
+    def probabilities_of_stems(
+        self,
+        runs: Sequence[Sequence[str]],
+        scores: Mapping[str, float],
+        thresholds: Mapping[str, float],
+        groups: Iterable[str],
+    ) -> dict[str, float]:
+        """`probabilities` of the words of `ngrams` of each run of stems (their union), reading
+        only those that have a weight, and each pair as two words (no text spelled out)."""
+        found = self._word_features.intersection(chain(*runs, *map(pairwise, runs)))
+        # Each topic's sum in the same order, added one by one (`reduce`, not `sum`: the sum
+        # of floats is compensated from Python 3.12, another result).
+        z = [
+            reduce(add, filter(None, map(ws.get, found)), bias)
+            for ws, bias in zip(self._word_weights, self.biases, strict=True)
+        ]
+        return self._calibrated(z, scores, thresholds, groups)
+
+    def _calibrated(
+        self,
+        z: list[float],
+        scores: Mapping[str, float],
+        thresholds: Mapping[str, float],
+        groups: Iterable[str],
+    ) -> dict[str, float]:
+        """The rule features added to the words' logits, then each topic's calibration."""
         # The rule features, without building their names (`rule_features` spells them out).
         for u, score in scores.items():
             thr = thresholds[u]
@@ -128,6 +165,32 @@ class Model:
         return {
             t: sigmoid(topics[t].slope * z[i] + topics[t].offset) for i, t in enumerate(self.order)
         }
+
+    @cached_property
+    def _word_weights(self) -> tuple[dict[str | tuple[str, str], float], ...]:
+        """Per topic: word, or pair of words as a tuple ("le feu" → ("le", "feu")) → weight.
+        Rule features stay out (`score:u` …: no word has a colon), and so do zero weights
+        (adding 0.0 changes nothing)."""
+        out: tuple[dict[str | tuple[str, str], float], ...] = tuple({} for _ in self.order)
+        for f, ws in self.table.items():
+            if ":" in f:
+                continue
+            parts = f.split(" ")
+            key: str | tuple[str, str]
+            if len(parts) == 1:
+                key = intern(f)
+            elif len(parts) == 2:
+                key = (intern(parts[0]), intern(parts[1]))
+            else:
+                continue  # not a word or a pair: `ngrams` never gives it
+            for i, w in ws:
+                if w:
+                    out[i][key] = w
+        return out
+
+    @cached_property
+    def _word_features(self) -> frozenset[str | tuple[str, str]]:
+        return frozenset(k for ws in self._word_weights for k in ws)
 
     @cached_property
     def biases(self) -> tuple[float, ...]:
@@ -151,7 +214,7 @@ class Model:
 
 
 def sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+    return 1.0 / (1.0 + math.exp(-_clip(z, 60.0)))
 
 
 def decide(p: float, margin: float, tm: TopicModel) -> bool:
