@@ -1,7 +1,7 @@
 """Story assignment latency with a large window: `EventIndex.decide` + `add` per item.
 
     python bench/bench_assign.py [--stories 100000] [--probes 2000] [--smoke] [--lexical]
-                                 [--kinds]
+                                 [--kinds [--shared-topic]] [--no-pair-join]
 
 Builds an index of N synthetic stories (Zipf-distributed vocabulary of 60,000 words, a title
 of 9 words and a lede of 30, named actors, spread over three days), then assigns probe items:
@@ -16,6 +16,9 @@ probes (what the inverted index avoids).
 `--kinds`: the profile's stream at its most costly: every title has a word of a kind of
 happening (« combats ») and every item topics (stories one of 50, each probe its own), so an
 item no story joins by words scans the latest stories of a kind and joins none.
+`--shared-topic` (with --kinds): each probe of one of the stories' 50 topics, so the learned
+join (monitor/events/pairs.py) weighs the candidates of its topic; `--no-pair-join` turns that
+stage off to measure it in the same run.
 """
 
 from __future__ import annotations
@@ -87,6 +90,8 @@ def run(
     seed: int = 7,
     semantic: bool = True,
     kinds: bool = False,
+    shared_topic: bool = False,
+    pair_join: bool = True,
 ) -> dict[str, float]:
     rng = random.Random(seed)
     if not WORDS:
@@ -95,7 +100,7 @@ def run(
     for n in range(VOCAB):
         acc += 1.0 / (n + 10)
         cum.append(acc)
-    params = Params(semantic=semantic)
+    params = Params(semantic=semantic, pair_join=pair_join)
     index = EventIndex(params)
     texts = []
     t0 = time.perf_counter()
@@ -133,7 +138,8 @@ def run(
     for k, (expected, t, s, when) in enumerate(probe_items):
         t0 = time.perf_counter()
         if kinds:
-            f = features(t + " combats", s, when, None, params, topics=(f"probe{k}",))
+            topic = f"topic{k % 50}" if shared_topic else f"probe{k}"
+            f = features(t + " combats", s, when, None, params, topics=(topic,))
         else:
             f = features(t, s, when, None, params)
         t1 = time.perf_counter()
@@ -171,6 +177,8 @@ def run(
         f"{probes:,} items, decide + add"
         + ("" if semantic else " (lexical only: --lexical)")
         + (" (every item of a kind: --kinds)" if kinds else "")
+        + (" (probes of the stories' topics: --shared-topic)" if kinds and shared_topic else "")
+        + ("" if pair_join else " (no pair stage: --no-pair-join)")
         + ":"
     )
     print(
@@ -207,11 +215,23 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--lexical", action="store_true", help="without the word vectors")
     ap.add_argument("--kinds", action="store_true", help="every item of a kind of happening")
+    ap.add_argument(
+        "--shared-topic",
+        action="store_true",
+        help="with --kinds: each probe of a topic of the stories (the pair stage weighs them)",
+    )
+    ap.add_argument("--no-pair-join", action="store_true", help="the learned join off")
     args = ap.parse_args()
+    options = {
+        "semantic": not args.lexical,
+        "kinds": args.kinds,
+        "shared_topic": args.shared_topic,
+        "pair_join": not args.no_pair_join,
+    }
     if args.smoke:
-        run(2_000, 200, semantic=not args.lexical, kinds=args.kinds)
+        run(2_000, 200, **options)
     else:
-        run(args.stories, args.probes, semantic=not args.lexical, kinds=args.kinds)
+        run(args.stories, args.probes, **options)
     return 0
 
 

@@ -2,6 +2,7 @@
 
     python bench/eval_events.py [--split tune|test|all] [--errors] [--smoke] [--no-bench]
                                 [--heldout | --blind2 | --blind3 | --blind4 | --blind5 | --blind6] [--profile-stream]
+                                [--no-pair-join]
 
 The real captures of ../shared/fixtures/real-feeds (twelve outlets in May 2020, six in
 January–February 2024) are read in place with the project's own feed parser; every item goes
@@ -291,8 +292,13 @@ def main() -> int:
             "(captures' splits, --heldout, --blind2, --blind3, --blind4, --blind5, --blind6)"
         ),
     )
+    ap.add_argument(
+        "--no-pair-join",
+        action="store_true",
+        help="the learned join off (Params.pair_join=False: the rules alone)",
+    )
     args = ap.parse_args()
-    params = Params()
+    params = Params(pair_join=not args.no_pair_join)
     aliases = profile_aliases(load_profile(ROOT / "config" / "topics.yaml"))
     stream = args.profile_stream
     if args.heldout:

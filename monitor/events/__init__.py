@@ -68,13 +68,22 @@ How an item is compared with a story:
   never a capture with what is not one (the battle for a town, then its fall), never an
   opinion piece; then a figure of the title (« 32 soldats ») that a story of its topic holds
   (« Trente-deux soldats » in a lede counts), within `max_gap`.
+* **The learned join** (`pairs`, `pair_join`; off in MONITOR_GROUPING=strict): when no rule joins
+  an item of the profile's stream, a logistic regression over (item, candidate story) features
+  (the rules' score, the vectors' cosine, the gap and the story's age, names, kinds, clashes of
+  numbers and names, the key title words the story lacks) weighs the candidates the rules scored
+  and the latest stories of a kind and of its specific names; the likeliest joins when its
+  probability reaches `pair_threshold`. The guards above veto first, and a candidate must share
+  a topic, some word of what happened, and a title word or name (or close vectors). Trained on
+  tune material by bench/train_pairs.py; the coefficients ship in `pairs.model.json`.
 
 The package, one job a module, each importing only modules listed before it: `params` (the
 knobs), `words` (tokens, stopwords, synonyms, bylines, opinion titles, a title's rubric and
 the happenings it calls new), `kinds` (kinds of happening), `features` (an item's features,
 actors, entity aliases, specific names, figures), `story` (a story's state, name and stored
-form), `guards` (time gaps, the look-alike guards, near-identical copies), `index` (the index
-and the decision). This module re-exports the names the rest of the project imports.
+form), `guards` (time gaps, the look-alike guards, near-identical copies), `pairs` (the
+learned join's features and model), `index` (the index and the decision). This module
+re-exports the names the rest of the project imports.
 """
 
 from __future__ import annotations

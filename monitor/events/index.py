@@ -17,9 +17,10 @@ import numpy as np
 from monitor.events.features import EventFeatures
 from monitor.events.guards import _gap, _look_alike, _near_duplicate
 from monitor.events.kinds import _DAILY, _REACTION, SETTLE_KINDS, linked_kinds
+from monitor.events.pairs import PairModel, pair_vector, shipped
 from monitor.events.params import DEFAULT, Params
 from monitor.events.story import StoryState
-from monitor.events.words import _PACKAGING
+from monitor.events.words import _PACKAGING, _YEAR
 from monitor.wordvec import Vector
 
 
@@ -27,7 +28,7 @@ from monitor.wordvec import Vector
 class Decision:
     story_id: int | None  # None: start a new story
     score: float
-    reason: str  # "near-duplicate" | "similar" | "kind" | "name" | "figure" | "new"
+    reason: str  # "near-duplicate" | "similar" | "kind" | "name" | "figure" | "pair" | "new"
 
 
 @dataclass
@@ -64,6 +65,8 @@ class EventIndex:
     # Specific name key → the stories that hold it, the latest added to or loaded last (one
     # entry a story, however often it is reloaded; a removed story's are pruned).
     _named: dict[str, dict[int, None]] = field(default_factory=dict)
+    # The learned join's model (None: the one shipped with the package, `pairs.shipped`).
+    pair_model: PairModel | None = None
 
     def __len__(self) -> int:
         return len(self.stories)
@@ -92,8 +95,12 @@ class EventIndex:
         p = self.params
         best: tuple[float, int, str] | None = None
         q: _Query | None = None
+        # what the pair stage may reuse: a candidate's (score, bar, gap), None when a guard
+        # kept it apart
+        seen: dict[int, tuple[float, float, timedelta] | None] = {}
         for sid in self._candidates(f):
             st = self.stories[sid]
+            seen[sid] = None
             gap = _gap(f, st, p.undated_slack)
             if gap > p.max_gap:
                 continue
@@ -113,7 +120,9 @@ class EventIndex:
                 q = q or self._query(f)
                 frac = min(gap / p.far_after, 1.0)
                 score = self._score(q, st, frac)
-                if score < self._bar(gap, frac):
+                bar = self._bar(gap, frac)
+                if score < bar:
+                    seen[sid] = (score, bar, gap)
                     continue
                 reason = "similar"
             if best is None or score > best[0]:
@@ -132,8 +141,130 @@ class EventIndex:
                 if same is not None:
                     return Decision(same, p.join, "figure")
         if best is None:
+            if p.pair_join and f.topics and not (p.opinion_apart and f.opinion):
+                return self._pair_join(f, q or self._query(f), seen)
             return Decision(None, 0.0, "new")
         return Decision(best[1], best[0], best[2])
+
+    # --- the learned join (monitor.events.pairs) -----------------------------------------
+
+    def _pair_join(
+        self, f: EventFeatures, q: _Query, seen: dict[int, tuple[float, float, timedelta] | None]
+    ) -> Decision:
+        """No rule joins the item: the candidate the pair model finds likeliest one event
+        with it, if it reaches `pair_threshold` (the guards have vetoed the look-alikes)."""
+        model = self.pair_model or shipped()
+        best: tuple[float, int] | None = None
+        for sid, x in self._pair_rows(f, q, seen):
+            prob = model.probability(x)
+            if best is None or prob > best[0]:
+                best = (prob, sid)
+        if best is not None and best[0] >= self.params.pair_threshold:
+            return Decision(best[1], best[0], "pair")
+        return Decision(None, 0.0, "new")
+
+    def pair_rows(self, f: EventFeatures) -> list[tuple[int, list[float]]]:
+        """The candidates the pair stage weighs for an item and their feature vectors
+        (`pairs.pair_vector`): what bench/train_pairs.py labels, as `decide` computes them."""
+        q = self._query(f)
+        seen = {sid: self._pair_guarded(f, q, self.stories[sid]) for sid in self._candidates(f)}
+        return self._pair_rows(f, q, seen)
+
+    def _pair_guarded(
+        self, f: EventFeatures, q: _Query, st: StoryState
+    ) -> tuple[float, float, timedelta] | None:
+        """A story's (score, bar, gap) against the item, None when a guard of `decide` keeps
+        them apart or the story is a near-identical copy (which `decide` joins itself)."""
+        p = self.params
+        gap = _gap(f, st, p.undated_slack)
+        if gap > p.max_gap or _look_alike(f, st):
+            return None
+        if p.opinion_apart and (f.opinion or st.opinion):
+            return None
+        if self._new_elsewhere(f, st):
+            return None
+        if p.continuing_guard and self._continued_elsewhere(f, st):
+            return None
+        if _near_duplicate(f, st, p.near_duplicate):
+            return None
+        frac = min(gap / p.far_after, 1.0)
+        return self._score(q, st, frac), self._bar(gap, frac), gap
+
+    def _pair_rows(
+        self,
+        f: EventFeatures,
+        q: _Query,
+        seen: dict[int, tuple[float, float, timedelta] | None],
+    ) -> list[tuple[int, list[float]]]:
+        """The feature vectors of the item against the lexical and semantic candidates
+        `decide` scored (`seen`: their score, bar and gap, None when a guard fired) and, on
+        the profile's stream, the latest stories of a kind and of the item's specific names
+        (bounded: `pair_kinded`, 8 a name) that share a topic with it."""
+        p = self.params
+        stories = self.stories
+        if f.topics:
+            lo, hi = f.time - p.max_gap, f.time + p.max_gap
+            if not f.dated:
+                lo -= p.undated_slack
+            extra = list(islice(reversed(self._kinded), p.pair_kinded))
+            for name in f.names:
+                extra += islice(reversed(self._named.get(name, {})), 8)
+            for sid in extra:
+                if sid in seen:
+                    continue
+                st = stories.get(sid)
+                if st is None or st.last < lo or st.first > hi or st.topics.isdisjoint(f.topics):
+                    seen[sid] = None
+                    continue
+                seen[sid] = self._pair_guarded(f, q, st)
+        own = f.kinds - _REACTION
+        rows = []
+        for sid, known in seen.items():
+            if known is None:
+                continue
+            score, bar, gap = known
+            st = stories[sid]
+            if score <= 0.0 or st.topics.isdisjoint(f.topics):
+                # no word of what happened in common (nor words pointing the same way with an
+                # actor in common: `_score`), or no topic: topic, actor and hours alone join
+                # unrelated news of a conflict
+                continue
+            if (
+                f.figures
+                and not any("#" + n in st.terms for n in f.figures)
+                and any(_is_figure(t) for t in st.terms)
+            ):
+                continue  # « 45 soldats » and a story of « trente-deux soldats »
+            theirs = st.kinds - _REACTION
+            if ("broken" in own) != ("broken" in theirs) and (own | theirs) & SETTLE_KINDS:
+                continue  # a truce and its violation
+            if ("capture" in own) != ("capture" in theirs) and own and theirs:
+                continue  # the battle for a town, then its fall
+            semantic = self._semantic(q, st)
+            if not (
+                semantic >= p.pair_semantic
+                or self._titles_share_what_happened(q, st)
+                or not f.title_names.isdisjoint(st.names)
+                or not st.title_names.isdisjoint(f.names)
+            ):
+                continue  # titles of nothing in common, words of other ways: a passing mention
+            rows.append(
+                (
+                    sid,
+                    pair_vector(
+                        f,
+                        st,
+                        score=score,
+                        bar=bar,
+                        title_cosine=self._title_cosine(q, st),
+                        semantic=semantic,
+                        gap_hours=gap.total_seconds() / 3600.0,
+                        title_union=self._title_union(st),
+                        novel=sum(1 for t in q.novel if t not in st.terms),
+                    ),
+                )
+            )
+        return rows
 
     def _bar(self, gap: timedelta, frac: float) -> float:
         """The score needed at a gap: rising to join_far at far_after, then to join_max at
@@ -586,6 +717,11 @@ _LOG: list[float] = [math.log(n + 1) for n in range(1024)]
 
 def _grow_log(df: int) -> None:
     _LOG.extend(math.log(n + 1) for n in range(len(_LOG), max(df + 1, 2 * len(_LOG))))
+
+
+def _is_figure(term: str) -> bool:
+    """A term of a figure a figure join reads: two digits or more, no year (« #32 »)."""
+    return len(term) >= 3 and term[0] == "#" and term[1:].isdigit() and not _YEAR.match(term[1:])
 
 
 def _unit_centroid(st: StoryState) -> Vector | None:

@@ -76,6 +76,15 @@ class Params:
     # Off (MONITOR_GROUPING=strict): the profile's stream joins by words and copies only, no
     # kind, name or figure join (`grouping_params`).
     kind_join: bool = True
+    # The learned join (monitor.events.pairs, trained by bench/train_pairs.py): when no rule
+    # joins an item, the candidate the pair model finds likeliest one event with it joins if
+    # its probability reaches pair_threshold (the guards still veto). Off in strict.
+    pair_join: bool = True
+    pair_threshold: float = 0.8
+    pair_kinded: int = 32  # latest stories of a kind the pair stage also weighs
+    # a candidate it weighs shares a title word of what happened or a title's specific name
+    # with the item, or their word vectors' cosine is at least this
+    pair_semantic: float = 0.65
 
 
 DEFAULT = Params()
@@ -87,7 +96,9 @@ def grouping_params(grouping: str) -> Params:
     near-identical copies only: fewer joins of different happenings in a dense war stream,
     more alerts per event)."""
     if grouping == "strict":
-        return replace(DEFAULT, kind_join=False, name_join=False, number_join=False)
+        return replace(
+            DEFAULT, kind_join=False, name_join=False, number_join=False, pair_join=False
+        )
     if grouping == "wide":
         return DEFAULT
     raise ValueError(f"unknown grouping {grouping!r} (wide, strict)")
