@@ -1,7 +1,7 @@
 """Story assignment latency with a large window: `EventIndex.decide` + `add` per item.
 
     python bench/bench_assign.py [--stories 100000] [--probes 2000] [--smoke] [--lexical]
-                                 [--kinds [--shared-topic]] [--no-pair-join]
+                                 [--kinds [--shared-topic]] [--pair-join]
 
 Builds an index of N synthetic stories (Zipf-distributed vocabulary of 60,000 words, a title
 of 9 words and a lede of 30, named actors, spread over three days), then assigns probe items:
@@ -17,8 +17,8 @@ probes (what the inverted index avoids).
 happening (« combats ») and every item topics (stories one of 50, each probe its own), so an
 item no story joins by words scans the latest stories of a kind and joins none.
 `--shared-topic` (with --kinds): each probe of one of the stories' 50 topics, so the learned
-join (monitor/events/pairs.py) weighs the candidates of its topic; `--no-pair-join` turns that
-stage off to measure it in the same run.
+join (monitor/events/pairs.py, on with `--pair-join` as MONITOR_GROUPING=learned turns it on)
+weighs the candidates of its topic.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def run(
     semantic: bool = True,
     kinds: bool = False,
     shared_topic: bool = False,
-    pair_join: bool = True,
+    pair_join: bool = False,
 ) -> dict[str, float]:
     rng = random.Random(seed)
     if not WORDS:
@@ -178,7 +178,7 @@ def run(
         + ("" if semantic else " (lexical only: --lexical)")
         + (" (every item of a kind: --kinds)" if kinds else "")
         + (" (probes of the stories' topics: --shared-topic)" if kinds and shared_topic else "")
-        + ("" if pair_join else " (no pair stage: --no-pair-join)")
+        + (" (the learned join, MONITOR_GROUPING=learned: --pair-join)" if pair_join else "")
         + ":"
     )
     print(
@@ -220,13 +220,15 @@ def main() -> int:
         action="store_true",
         help="with --kinds: each probe of a topic of the stories (the pair stage weighs them)",
     )
-    ap.add_argument("--no-pair-join", action="store_true", help="the learned join off")
+    ap.add_argument(
+        "--pair-join", action="store_true", help="the learned join on (MONITOR_GROUPING=learned)"
+    )
     args = ap.parse_args()
     options = {
         "semantic": not args.lexical,
         "kinds": args.kinds,
         "shared_topic": args.shared_topic,
-        "pair_join": not args.no_pair_join,
+        "pair_join": args.pair_join,
     }
     if args.smoke:
         run(2_000, 200, **options)

@@ -2,7 +2,7 @@
 
     python bench/eval_events.py [--split tune|test|all] [--errors] [--smoke] [--no-bench]
                                 [--heldout | --blind2 | --blind3 | --blind4 | --blind5 | --blind6] [--profile-stream]
-                                [--no-pair-join]
+                                [--grouping wide|learned|strict]
 
 The real captures of ../shared/fixtures/real-feeds (twelve outlets in May 2020, six in
 January–February 2024) are read in place with the project's own feed parser; every item goes
@@ -45,6 +45,7 @@ from monitor.classify import Scorer, load_profile  # noqa: E402
 from monitor.events import (  # noqa: E402
     EventIndex,
     Params,
+    grouping_params,
     profile_aliases,
 )
 from monitor.events import features as item_features  # noqa: E402
@@ -293,12 +294,13 @@ def main() -> int:
         ),
     )
     ap.add_argument(
-        "--no-pair-join",
-        action="store_true",
-        help="the learned join off (Params.pair_join=False: the rules alone)",
+        "--grouping",
+        choices=["wide", "learned", "strict"],
+        default="wide",
+        help="the knobs of MONITOR_GROUPING (default wide; learned adds the learned join)",
     )
     args = ap.parse_args()
-    params = Params(pair_join=not args.no_pair_join)
+    params = grouping_params(args.grouping)
     aliases = profile_aliases(load_profile(ROOT / "config" / "topics.yaml"))
     stream = args.profile_stream
     if args.heldout:

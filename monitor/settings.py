@@ -59,12 +59,13 @@ ENV_VARS: dict[str, str] = {
     "MONITOR_METRICS_PORT": "[HOST:]PORT where `monitor run` and each Celery worker serve /metrics",
     "MONITOR_HEALTH_MAX_AGE": "seconds since the last polling cycle before /healthz fails (300)",
     "MONITOR_POLL_BATCH": "feeds in one Celery poll task, fetched concurrently (default 50)",
-    "MONITOR_GROUPING": "wide (default) or strict: strict joins a story by its words only",
+    "MONITOR_GROUPING": "wide (default), learned (wide + the learned join) or strict (words only)",
 }
 # How matched items are grouped into stories (monitor.events.grouping_params): `wide` also
-# joins by kind of happening, specific name and figure; `strict` by words and copies only.
-Grouping = Literal["wide", "strict"]
-GROUPINGS: tuple[Grouping, ...] = ("wide", "strict")
+# joins by kind of happening, specific name and figure; `learned` also by the learned join;
+# `strict` by words and copies only.
+Grouping = Literal["wide", "learned", "strict"]
+GROUPINGS: tuple[Grouping, ...] = ("wide", "learned", "strict")
 
 
 @dataclass(frozen=True)

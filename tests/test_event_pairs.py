@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +20,8 @@ from tests.conftest import ROOT
 ALIASES = profile_aliases(load_profile(ROOT / "config" / "topics.yaml"))
 T0 = datetime(2022, 9, 13, 8, tzinfo=UTC)
 KARABAKH = ("karabakh_ceasefire",)
-RULES = replace(Params(), pair_join=False)
+RULES = Params()  # the default (wide): the rules alone
+LEARNED = grouping_params("learned")  # MONITOR_GROUPING=learned: the pair stage on
 
 
 def feat(title: str, lede: str, hours: float) -> Any:
@@ -73,26 +73,26 @@ def test_the_pair_stage_joins_a_paraphrase_the_rules_leave_apart() -> None:
     rules = EventIndex(RULES)
     rules.add(1, INCURSION)
     assert rules.decide(CALL).story_id is None  # the rules alone: a second alert
-    index = EventIndex()  # the default: the pair stage on
+    index = EventIndex(LEARNED)
     index.add(1, INCURSION)
     d = index.decide(CALL)
     assert d.story_id == 1 and d.reason == "pair"
-    assert d.score >= Params().pair_threshold
+    assert d.score >= LEARNED.pair_threshold
 
 
 def test_the_pair_stage_keeps_the_next_summit_apart() -> None:
-    index = EventIndex()
+    index = EventIndex(LEARNED)
     index.add(1, SOCHI)
     rows = index.pair_rows(BRUSSELS)
     assert [sid for sid, _ in rows] == [1]  # the model weighs it…
-    assert shipped().probability(rows[0][1]) < Params().pair_threshold
+    assert shipped().probability(rows[0][1]) < LEARNED.pair_threshold
     assert index.decide(BRUSSELS).story_id is None  # …and keeps it apart
 
 
 def test_a_guard_vetoes_the_model() -> None:
     """« de nouvelles attaques » the story never names: the new-happening guard keeps the
     item off the pair stage's candidates, whatever the model would say."""
-    index = EventIndex()
+    index = EventIndex(LEARNED)
     index.add(1, INCURSION)
     fresh = feat(
         "Syunik : de nouvelles attaques contre les positions arméniennes",
@@ -103,8 +103,9 @@ def test_a_guard_vetoes_the_model() -> None:
     assert index.decide(fresh).story_id is None
 
 
-def test_strict_grouping_and_the_switch_turn_the_pair_stage_off() -> None:
-    assert Params().pair_join is True
+def test_only_learned_grouping_turns_the_pair_stage_on() -> None:
+    assert LEARNED.pair_join is True and Params().pair_join is False
+    assert grouping_params("wide") == Params()
     strict = grouping_params("strict")
     assert strict.pair_join is False
     for params in (strict, RULES):

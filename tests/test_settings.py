@@ -97,12 +97,13 @@ def test_grouping_is_wide_unless_the_desk_asks_for_strict(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="MONITOR_GROUPING='loose'"):
         load_settings(env | {"MONITOR_GROUPING": "loose"})
     seen = []
-    for grouping in ("wide", "strict"):
+    for grouping in ("wide", "learned", "strict"):
         settings = load_settings(env | {"MONITOR_GROUPING": grouping})
         rt = Runtime.build(settings, migrate=False)
         aliases = profile_aliases(rt.profile)
         t0 = datetime(2022, 9, 13, 2, tzinfo=UTC)
         index = rt.stories.index
+        assert index.params.pair_join == (grouping == "learned")  # the learned join
         topics = ("karabakh_ceasefire",)
         first = "Karabakh : des tirs d'artillerie visent Gandja dans la nuit"
         index.add(1, features(first, "", t0, aliases, index.params, topics=topics))
@@ -112,7 +113,7 @@ def test_grouping_is_wide_unless_the_desk_asks_for_strict(tmp_path: Path) -> Non
         )
         seen.append((grouping, d.reason))
         rt.db.dispose()
-    assert seen == [("wide", "kind"), ("strict", "new")]
+    assert seen == [("wide", "kind"), ("learned", "kind"), ("strict", "new")]
 
 
 def test_cli_config_error_exits_2_and_writes_nothing(tmp_path: Path) -> None:
