@@ -425,6 +425,11 @@ BLIND_SETS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
             ("community site 2024 (real)", "load_community"),
         ],
     ),
+    "dense7": (
+        "event_dense7",
+        "a dense tune stream (bench/event_dense7.py, round 8): trains the learned join",
+        [("written dense 7 (tune)", "load_written")],
+    ),
     "blind5": (
         "event_blind5",
         "the fifth blind set (bench/event_blind5.py): measured before and after, not tuned on",

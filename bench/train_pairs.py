@@ -143,7 +143,13 @@ TUNE_SETS: dict[str, Callable[[], Loaded]] = {
     "blind4-war": _blind("blind4", "load_war"),
     "blind4-community": _blind("blind4", "load_community"),
     "written-pairs": _written_pairs,
+    "dense7-written": _blind("dense7", "load_written"),
 }
+# What the shipped model was trained on: every tune set but the dense tune stream of round 8,
+# which measured it before it was trained on (a model retrained with it and a threshold of 0.9,
+# chosen by leave-one-set-out, judged worse on the fifth blind set and no better on the sixth:
+# not shipped; `--sets` with dense7-written trains that one again).
+SHIPPED_SETS: tuple[str, ...] = tuple(n for n in TUNE_SETS if n != "dense7-written")
 
 
 @dataclass
@@ -354,7 +360,12 @@ def _line(name: str, s: ev.Scores) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sets", nargs="*", default=list(TUNE_SETS), help="tune sets to use")
+    ap.add_argument(
+        "--sets",
+        nargs="*",
+        default=list(SHIPPED_SETS),
+        help="tune sets to use (default: the shipped model's)",
+    )
     ap.add_argument("--threshold", type=float, nargs="+", default=[Params().pair_threshold])
     ap.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
     ap.add_argument("--no-write", action="store_true", help="do not write the model file")

@@ -1,4 +1,5 @@
-"""Consistency of the second, third and fourth blind event sets' files (no clustering is run here)."""
+"""Consistency of the blind event sets' files and of the dense tune stream (no clustering is
+run here)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from bench import event_blind2 as b2
 from bench import event_blind3 as b3
 from bench import event_blind4 as b4
+from bench import event_dense7 as d7
 from bench.eval_item import Loaded
 from bench.shared import CapturesMissing
 
@@ -26,6 +28,7 @@ WRITTEN: dict[str, tuple[Callable[[], Loaded], int]] = {
     "blind2 written 2": (b2.load_written, 40),
     "blind2 written 3": (lambda: b2.load_written(b2.WRITTEN3, b2.WRITTEN3_LOOKALIKES), 40),
     "blind3 written 4": (b3.load_written, 36),
+    "dense7 written (tune)": (d7.load_written, 40),
 }
 
 
@@ -70,3 +73,17 @@ def test_written_events_are_multi_outlet_and_within_36_hours(part: str) -> None:
     for item, group in lookalikes.items():
         events_of_group[group].add(events[item])
     assert all(len(e) >= 2 for e in events_of_group.values())
+
+
+def test_the_dense_tune_stream_shares_no_event_with_another_set() -> None:
+    """dense7's writer was given the other sets' event ids to avoid: none is in it."""
+    import json
+    from pathlib import Path
+
+    data = Path(d7.__file__).resolve().parent.parent / "tests" / "data"
+    mine = {json.loads(line)["event"] for line in d7.WRITTEN.read_text().splitlines() if line}
+    others: set[str] = set()
+    for path in data.glob("event_*written*.jsonl"):
+        if path != d7.WRITTEN:
+            others |= {json.loads(line)["event"] for line in path.read_text().splitlines() if line}
+    assert len(mine) == 52 and not mine & others
