@@ -1,7 +1,7 @@
 """A dense stream of different happenings of one conflict: how often the profile's joins fire
 where nearly every join is wrong.
 
-    python bench/event_stress.py [--hours 3] [--seed 7]
+    python bench/event_stress.py [--hours 3] [--seed 7] [--grouping wide|learned|strict]
 
 The items are the classifier's labelled sets that are tune material (tests/data/
 unseen_written*.jsonl up to the ninth, train_written_5/6.jsonl; the held-out sets are never
@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from monitor.classify import Scorer, load_profile  # noqa: E402
-from monitor.events import EventIndex, Params, features, profile_aliases  # noqa: E402
+from monitor.events import EventIndex, features, grouping_params, profile_aliases  # noqa: E402
 from monitor.types import Item  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -64,8 +64,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hours", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--grouping", choices=["wide", "learned", "strict"], default="wide")
     args = ap.parse_args()
-    params = Params()
+    params = grouping_params(args.grouping)
     aliases = profile_aliases(load_profile(ROOT / "config" / "topics.yaml"))
     index = EventIndex(params)
     joins: Counter[str] = Counter()
