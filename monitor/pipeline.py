@@ -36,6 +36,7 @@ from monitor.store import Database, ensure_schema, heartbeat
 from monitor.store import feeds as feed_store
 from monitor.store import items as item_store
 from monitor.store import matches as match_store
+from monitor.store.db import once_more_on_conflict
 from monitor.store.stories import StoryCache
 from monitor.targets import check_tags
 from monitor.types import CycleSummary, FetchResult, PollOutcome, Target
@@ -134,7 +135,19 @@ def store_poll(
     parsed: ParsedFeed | ParseError | None,
 ) -> PollOutcome:
     """Record one poll in one transaction: items, matches, alerts, outbox rows, feed state.
-    ETag/Last-Modified are saved with the items, so a crash before commit re-fetches."""
+    ETag/Last-Modified are saved with the items, so a crash before commit re-fetches. A
+    transaction PostgreSQL aborts for a conflict (a deadlock with another poll inserting the
+    same new items in another order, say) wrote nothing: it runs once more at once, instead of
+    the feed waiting for its lease to expire."""
+    return once_more_on_conflict(lambda: _store_poll_once(rt, feed_id, result, parsed))
+
+
+def _store_poll_once(
+    rt: Runtime,
+    feed_id: int,
+    result: FetchResult | FetchError,
+    parsed: ParsedFeed | ParseError | None,
+) -> PollOutcome:
     now = utcnow()
     # Classified before the transaction opens, so the write lock is held only for writing.
     verdicts = (

@@ -628,6 +628,97 @@ def test_a_poll_correcting_a_storys_items_in_the_feeds_order_does_not_deadlock_a
     f.rt.db.dispose()
 
 
+def test_a_poll_aborted_by_a_deadlock_runs_once_more_at_once(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    webhook: Webhook,
+    pg_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """PostgreSQL: a real deadlock between a poll and another transaction (another worker's
+    poll inserting the same new items in another order, in production; here a connection that
+    holds the assignment lock and then wants the row the poll just corrected, while the poll,
+    which also brings a new matched item, wants the assignment lock). PostgreSQL aborts the
+    poll, which wrote nothing; it runs once more at once and stores the correction and the new
+    item, instead of failing and waiting for its lease to expire."""
+    caplog.set_level(logging.INFO, logger="monitor")
+    f = fill(tmp_path, feed_server, webhook, pg_url)
+    with f.rt.db.session() as s:
+        row = s.execute(
+            select(Item.id, Item.key, Item.guid, Item.link, Item.title, Item.summary,
+                   Item.published).where(Item.title.like("%nouvelles violations%"))
+        ).first()  # fmt: skip
+        feed = s.scalars(select(Feed.id).where(Feed.name == "Fil A")).one()
+    assert row is not None
+    corrected = ParsedItem(row.key, row.guid, row.link, f"{row.title} (corrigé)",
+                           row.summary or "", "", row.published)  # fmt: skip
+    poller = pipeline.Runtime(
+        settings=f.rt.settings, db=Database(pg_url), profile=f.rt.profile, owner="poll"
+    )
+
+    @event.listens_for(poller.db.engine, "connect")
+    def quick_to_detect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("SET deadlock_timeout = '200ms'")  # the poll is the one aborted
+
+    other = f.rt.db.engine.connect()
+    other_tx = other.begin()
+    other.execute(text("SET LOCAL deadlock_timeout = '60s'"))
+    other.execute(text("SELECT pg_advisory_xact_lock(7246002)"))  # the assignment lock
+    fired = threading.Event()
+    other_done: list[str] = []
+
+    def other_wants_the_row() -> None:
+        try:
+            other.execute(text("SELECT id FROM items WHERE id = :i FOR UPDATE"), {"i": row.id})
+            other_tx.commit()
+            other_done.append("committed")
+        except Exception as e:
+            other_done.append(repr(e))
+
+    def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        """After the poll's first statement that takes the item's row: the other transaction
+        asks for that row (and waits), then the poll goes on to the assignment lock."""
+        sql = " ".join(statement.split()).upper()
+        takes = sql.startswith("UPDATE ITEMS") or ("FROM ITEMS" in sql and " FOR " in sql)
+        if fired.is_set() or not takes:
+            return
+        fired.set()
+        threading.Thread(target=other_wants_the_row).start()
+        for _ in range(500):
+            with f.rt.db.session() as s:
+                if s.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                 "current_database() AND wait_event_type = 'Lock' "
+                                 "AND query LIKE '%FOR UPDATE%'")):  # fmt: skip
+                    return
+            time.sleep(0.01)
+        raise AssertionError("the other transaction never waited for the poll's row")
+
+    event.listen(poller.db.engine, "after_cursor_execute", after)
+    poll: list[str] = []
+    try:
+        result = FetchResult("u", "u", 200, b"", None, None, 0.0)
+        poll.append(
+            pipeline.store_poll(
+                poller, feed, result, ParsedFeed("Fil A", (corrected, SOLDIER_ITEM), None)
+            ).status
+        )
+    except Exception as e:
+        poll.append(repr(e))
+    for _ in range(500):
+        if other_done:
+            break
+        time.sleep(0.01)
+    other.close()
+    poller.db.dispose()
+    assert fired.is_set() and other_done == ["committed"]
+    assert poll == ["ok"], poll
+    assert caplog.text.count("transaction aborted") == 1  # the deadlock, then once more
+    with f.rt.db.session() as s:
+        assert s.scalar(select(Item.title).where(Item.id == row.id)) == corrected.title
+        assert s.scalar(select(Item.story_id).where(Item.key == SOLDIER_ITEM.key)) is not None
+    f.rt.db.dispose()
+
+
 # --- API and topic feeds --------------------------------------------------------------------
 
 
