@@ -36,6 +36,8 @@ def handles_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except BrokenPipeError:
+            if not _stdout_closed():
+                raise  # a socket or a pool's pipe: a failure, not a reader that had enough
             # `monitor feeds --format jsonl | head -1`: the reader had enough. Not an error:
             # nothing more to write, and nothing flushed at exit to a closed pipe.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -55,6 +57,18 @@ def handles_errors(fn: F) -> F:
             _fail(f"database: {first_line(e, 300)}", 1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader is gone (poll says POLLERR)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no poll here, or stdout is no file
+        return False
 
 
 def _settings(with_feeds: bool = True) -> Any:

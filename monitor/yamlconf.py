@@ -22,10 +22,11 @@ def load_yaml_nodes(path: Path) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
-        # An unclosed bracket or quote is where its context starts: the problem mark is only
-        # where the parser gave up (the end of the file). Any other mistake (a line indented
-        # wrongly) is at the problem mark: its context is the block before it.
-        opened = e.context_mark and e.context and ("flow" in e.context or "quoted" in e.context)
+        # An unclosed bracket or quote, a key without its colon, is where its context starts
+        # (« while scanning … »): the problem mark is only where the scanner gave up. Any
+        # other mistake (a line indented wrongly) is at the problem mark: its context is the
+        # block before it.
+        opened = e.context_mark and e.context and ("flow" in e.context or "scanning" in e.context)
         mark = (e.context_mark if opened else e.problem_mark) or e.context_mark
         line = mark.line + 1 if mark else 1
         where = f" ({e.context})" if e.context else ""

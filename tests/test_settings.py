@@ -40,6 +40,8 @@ def _env(config: Path, tmp_path: Path) -> dict[str, str]:
         # a line indented wrongly is named, not the line before it
         ("feeds:\n  - url: https://a.example.org/rss\n   name: [oops\n", 3, "invalid YAML"),
         ("feeds:\n  - url: https://a.example.org/rss\n     name: x\n", 3, "invalid YAML"),
+        # a key without its colon is named, not the line after it
+        ("feeds:\n  - url: https://a.example.org/rss\n    name Foo\n  - url: b\n", 3, "YAML"),
         # an unclosed quote is named where it opens, not at the end of the file
         ('feeds:\n  - url: https://a.example.org/rss\n    name: "oops\n  - url: b\n', 3, "YAML"),
         (

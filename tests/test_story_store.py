@@ -466,7 +466,13 @@ def test_a_story_shows_the_title_and_the_link_of_one_article(db_url: str) -> Non
     with db.session() as s:
         (view,) = load_stories(s, [sid])
         assert view.title == A.title and view.link == A.link
-        assert view.score == 30.0 and view.why  # the story's best score, A's why
+        assert view.score == 30.0  # the story's best score…
+        a_why = s.scalar(select(Match.explanation).join(Item, Item.id == Match.item_id)
+                         .where(Item.link == A.link))  # fmt: skip
+        b_why = s.scalar(select(Match.explanation).join(Item, Item.id == Match.item_id)
+                         .where(Item.link == B.link))  # fmt: skip
+        assert a_why and b_why and a_why != b_why
+        assert view.why == a_why  # …and the headline article's own why, not B's
         a_row = s.scalar(select(Item.id).where(Item.link == A.link))
         assert a_row is not None
         split_item(s, sid, a_row, "Boris", NOW, ALIASES)

@@ -86,13 +86,16 @@ class PairModel:
             values = data.get(key)
             if not isinstance(values, list) or len(values) != n:
                 raise ValueError(f"the pair model's {key} is not {n} numbers")
-            return tuple(float(v) for v in values)
+            out = tuple(float(v) for v in values)
+            if not all(math.isfinite(v) for v in out):
+                raise ValueError(f"the pair model's {key} holds a number that is not finite")
+            return out
 
         scale = floats("scale")
         if any(s <= 0 for s in scale):
             raise ValueError("the pair model's scales must be positive")
         intercept = data.get("intercept")
-        if not isinstance(intercept, (int, float)):
+        if not isinstance(intercept, (int, float)) or not math.isfinite(intercept):
             raise ValueError("the pair model's intercept is not a number")
         return cls(floats("mean"), scale, floats("coef"), float(intercept))
 

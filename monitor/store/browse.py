@@ -280,7 +280,7 @@ def load_stories(session: Session, ids: Sequence[int]) -> list[StoryView]:
                 score=max(scores.values(), default=0.0),
                 # the headline's own article and why it matched: the title, the link and
                 # the why of one item, as in the story's alert
-                why=lead.why if lead and lead.why else _best_why(matched),
+                why=lead.why if lead else "",
                 link=lead.link if lead else None,
                 sources=tuple(story_sources),
                 alerted_at=alert[1] if alert else None,
@@ -297,11 +297,6 @@ def _lead(title: str, items: Sequence[ItemView]) -> ItemView | None:
     """The item a story is named after (a poll names it after the item that opens it, a split
     after its next item): the earliest whose title is the story's, else the earliest."""
     return next((i for i in items if i.title[:500] == title), items[0] if items else None)
-
-
-def _best_why(matched: Sequence[ItemView]) -> str:
-    best = max(matched, key=lambda i: max(i.scores.values(), default=0.0), default=None)
-    return best.why if best else ""
 
 
 def _delivery_query() -> Any:

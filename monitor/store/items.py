@@ -93,7 +93,7 @@ def store_items(
         # An item whose text was pruned is only remembered: it is never new, nor edited.
         edited = bool(it.title) and title != it.title and row.pruned_at is None
         if edited:
-            edits.setdefault(row_id, it)
+            edits[row_id] = it  # the feed's last entry for a row wins, as it always did
         out.append(StoredItem(row_id, it, new=False, edited=edited))
     lock_rows(session, set(edits) | set(stale))
     for row_id in sorted(edits):
