@@ -37,7 +37,8 @@ def _look_alike(f: EventFeatures, st: StoryState) -> bool:
     « ce samedi 10 février » / « ce dimanche 11 février »)."""
     if f.years and st.years and not (f.years & st.years):
         return True
-    if any(t in TURNS and t not in st.terms for t in f.title_terms):
+    turns = f.title_terms & TURNS
+    if turns and any(t not in st.terms for t in turns):
         return True
     if f.dates and any(d and not (d & f.dates) for d in st.title_dates):
         return True

@@ -38,6 +38,7 @@ class _Query:
     f: EventFeatures
     weights: dict[str, float]  # term → weight × idf
     weights2: dict[str, float]  # term → weight × idf² (dot products with a raw centroid)
+    squares: dict[str, float]  # term → (weight × idf)², the item's words a story covers
     norm: float
     title: dict[str, float]  # title term → idf²
     title_norm: float
@@ -86,7 +87,7 @@ class EventIndex:
         n = math.log(len(self.stories) + 10) + 1.0
         df = self.df
         log1 = _LOG
-        return math.sqrt(sum(((n - log1[df.get(t, 0)]) * w) ** 2 for t, w in weights.items()))
+        return math.sqrt(sum([((n - log1[df[t]]) * w) ** 2 for t, w in weights.items()]))
 
     # --- the decision --------------------------------------------------------------------
 
@@ -432,7 +433,10 @@ class EventIndex:
         novel = frozenset(t for t, w2 in title.items() if w2 > 6.25 and t not in _PACKAGING)
         title_norm = math.sqrt(sum(title.values()))
         happened = frozenset(t for t in weights2 if t[0] != "@" and t not in f.actors)
-        return _Query(f, weights, weights2, norm, title, title_norm, novel, f.vector, happened)
+        squares = {t: wi**2 for t, wi in weights.items()}
+        return _Query(
+            f, weights, weights2, squares, norm, title, title_norm, novel, f.vector, happened
+        )
 
     def _score(self, q: _Query, st: StoryState, frac: float = 0.0) -> float:
         """The similarity of an item and a story; `frac` is how far apart in time they are
@@ -440,11 +444,11 @@ class EventIndex:
         one event join fade with it, the words alone must carry a next-day item."""
         p = self.params
         terms = st.terms
-        dot = covered = 0.0
-        common = q.weights2.keys() & terms.keys()  # a set operation in C, not a loop
+        dot = 0.0
+        weights2 = q.weights2
+        common = weights2.keys() & terms.keys()  # a set operation in C, not a loop
         for t in common:
-            dot += q.weights2[t] * terms[t]
-            covered += q.weights[t] ** 2
+            dot += weights2[t] * terms[t]
         sem = self._semantic(q, st)
         if not q.norm or (not dot and sem < p.sem_gate):
             return 0.0
@@ -453,7 +457,7 @@ class EventIndex:
         # shared too (an entity key or an actor's name does not count), or the item's words
         # must point the same way as the story's (different words for the same happening)
         # and some actor be shared (an event told in other words still names its places).
-        shared = sum(1 for a in q.f.actors if a in st.actors)
+        shared = len(st.actors.keys() & q.f.actors)
         if q.happened.isdisjoint(common) and (sem < p.sem_gate or not shared):
             return 0.0
         if not st.norm:
@@ -467,8 +471,12 @@ class EventIndex:
             # several angles covers a new report of any of them (the cosine with the whole
             # story falls as angles accumulate). Only when the titles share a word of what
             # happened: a short item (a name and one line) is covered by anything.
+            covered = 0.0  # summed in the order of `common`, as the dot product
+            squares = q.squares
+            for t in common:
+                covered += squares[t]
             coverage = covered / (q.norm * q.norm)
-        novel = sum(1 for t in q.novel if t not in terms)
+        novel = len(q.novel) - len(terms.keys() & q.novel)
         return (
             cos
             + (1.0 - frac) * p.coverage_mix * coverage
@@ -492,9 +500,14 @@ class EventIndex:
 
     def _title_union(self, st: StoryState) -> frozenset[str]:
         if st.title_union is None:
-            st.title_union = frozenset().union(*st.title_sigs) if st.title_sigs else frozenset()
-            idf = self._idfs(st.title_union)
-            st.title_norm = math.sqrt(sum(v * v for v in idf.values()))
+            union = frozenset().union(*st.title_sigs) if st.title_sigs else frozenset()
+            st.title_union = union
+            n = math.log(len(self.stories) + 10) + 1.0
+            df = self.df
+            log1 = _LOG
+            # the idfs as `_idfs` gives them, squared and summed in the union's order
+            idf = [n - log1[df.get(t, 0)] for t in union]
+            st.title_norm = math.sqrt(sum([v * v for v in idf]))
         return st.title_union
 
     def _title_cosine(self, q: _Query, st: StoryState) -> float:
@@ -502,13 +515,13 @@ class EventIndex:
         union = self._title_union(st)
         if not q.title or not st.title_norm:
             return 0.0
-        dot = sum(w2 for t, w2 in q.title.items() if t in union)
+        dot = sum([w2 for t, w2 in q.title.items() if t in union])
         return dot / (q.title_norm * st.title_norm) if dot else 0.0
 
     def _candidates(self, f: EventFeatures) -> list[int]:
         p = self.params
         df = self.df
-        ranked = sorted((t for t in f.terms if t in df), key=df.__getitem__)[: p.lookup_terms]
+        ranked = sorted([t for t in f.terms if t in df], key=df.__getitem__)[: p.lookup_terms]
         counts: dict[int, float] = {}
         for t in ranked:
             plist = self.postings[t]
@@ -540,7 +553,7 @@ class EventIndex:
             if len(plist) > 2 * df[t] + 16:
                 plist = self._compact(t)
             pool.update(dict.fromkeys(plist[-1 : -p.actor_candidates - 1 : -1]))
-        pool.update(dict.fromkeys(list(self._recent)[-1 : -p.recent_candidates - 1 : -1]))
+        pool.update(dict.fromkeys(islice(reversed(self._recent), p.recent_candidates)))
         stories = self.stories
         ids = []
         rows = []
@@ -553,7 +566,7 @@ class EventIndex:
                     rows.append(unit)
         if not ids:
             return []
-        cos = np.stack(rows) @ vector
+        cos = np.array(rows) @ vector  # np.stack's matrix, without its Python loop
         best = np.argsort(-cos)[: p.sem_candidates]
         return [ids[i] for i in best if cos[i] >= p.sem_gate]
 
@@ -594,11 +607,23 @@ class EventIndex:
         st.opinion = st.opinion and f.opinion and f.body is None
         st.items += 1
         self._touch(story_id)
+        terms = st.terms
+        postings = self.postings
+        df = self.df
         for t, w in f.terms.items():
-            if t not in st.terms:
-                self._post(t, story_id)
-                st.terms[t] = 0.0
-            st.terms[t] += w
+            if t in terms:
+                terms[t] += w
+                continue
+            # `_post`, inline
+            plist = postings.get(t)
+            if plist is None:
+                postings[t] = [story_id]
+            else:
+                plist.append(story_id)
+            n = df[t] = df.get(t, 0) + 1
+            if n >= len(_LOG):
+                _grow_log(n)
+            terms[t] = 0.0 + w
         st.actors.update(f.actors)
         if f.vector is not None:
             if st.centroid is None or st.vectors <= 0:
@@ -704,7 +729,9 @@ class EventIndex:
         if len(st.terms) <= keep:
             return
         idf = self._idfs(st.terms)
-        ranked = sorted(st.terms, key=lambda t: st.terms[t] * idf[t], reverse=True)
+        terms = st.terms
+        weight = {t: w * idf[t] for t, w in terms.items()}
+        ranked = sorted(terms, key=weight.__getitem__, reverse=True)
         for t in ranked[keep:]:
             del st.terms[t]
             self._unpost(t)
@@ -727,7 +754,8 @@ def _is_figure(term: str) -> bool:
 def _unit_centroid(st: StoryState) -> Vector | None:
     """The story's centroid normalised (cached until an item is added)."""
     if st.unit is None and st.centroid is not None:
-        norm = float(np.linalg.norm(st.centroid))
+        c = st.centroid
+        norm = float(np.sqrt(c.dot(c)))  # what np.linalg.norm computes for a 1-D float array
         if norm:
             st.unit = (st.centroid / norm).astype(np.float32)
     return st.unit
