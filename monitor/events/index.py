@@ -46,6 +46,8 @@ class _Query:
     vector: Vector | None = None
     # its terms that are a word of what happened (no entity key, no actor's name)
     happened: frozenset[str] = frozenset()
+    # its title terms that are a word of what happened (no entity key, figure or actor)
+    title_happened: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -428,14 +430,28 @@ class EventIndex:
         idf = self._idfs(f.terms.keys() | f.title_terms)
         weights = {t: w * idf[t] for t, w in f.terms.items()}
         weights2 = {t: wi * idf[t] for t, wi in weights.items()}
-        norm = math.sqrt(sum(wi * wi for wi in weights.values()))
+        norm = math.sqrt(sum([wi * wi for wi in weights.values()]))
         title = {t: idf[t] ** 2 for t in f.title_terms}
-        novel = frozenset(t for t, w2 in title.items() if w2 > 6.25 and t not in _PACKAGING)
+        novel = frozenset([t for t, w2 in title.items() if w2 > 6.25 and t not in _PACKAGING])
         title_norm = math.sqrt(sum(title.values()))
-        happened = frozenset(t for t in weights2 if t[0] != "@" and t not in f.actors)
+        actors = f.actors
+        happened = frozenset([t for t in weights2 if t[0] != "@" and t not in actors])
         squares = {t: wi**2 for t, wi in weights.items()}
+        title_happened = frozenset(
+            [t for t in f.title_terms if t[0] not in "@#~" and t not in actors]
+        )
         return _Query(
-            f, weights, weights2, squares, norm, title, title_norm, novel, f.vector, happened
+            f,
+            weights,
+            weights2,
+            squares,
+            norm,
+            title,
+            title_norm,
+            novel,
+            f.vector,
+            happened,
+            title_happened,
         )
 
     def _score(self, q: _Query, st: StoryState, frac: float = 0.0) -> float:
@@ -490,13 +506,12 @@ class EventIndex:
         has none)."""
         if q.vector is None:
             return 0.0
-        unit = _unit_centroid(st)
-        return 0.0 if unit is None else float(np.dot(q.vector, unit))
+        unit = st.unit if st.unit is not None else _unit_centroid(st)
+        # ndarray.dot: np.dot's product (PyArray_MatrixProduct2) without its dispatch
+        return 0.0 if unit is None else float(q.vector.dot(unit))
 
     def _titles_share_what_happened(self, q: _Query, st: StoryState) -> bool:
-        union = self._title_union(st)
-        actors = q.f.actors
-        return any(t in union for t in q.f.title_terms if t[0] not in "@#~" and t not in actors)
+        return not q.title_happened.isdisjoint(self._title_union(st))
 
     def _title_union(self, st: StoryState) -> frozenset[str]:
         if st.title_union is None:
@@ -545,8 +560,9 @@ class EventIndex:
         p = self.params
         df = self.df
         pool: dict[int, None] = {}
+        own = f.actors
         actors = sorted(
-            (t for t in f.terms if t in df and (t[0] == "@" or t in f.actors)), key=df.__getitem__
+            [t for t in f.terms if t in df and (t[0] == "@" or t in own)], key=df.__getitem__
         )
         for t in actors[: p.actor_terms]:
             plist = self.postings[t]
@@ -560,14 +576,14 @@ class EventIndex:
         for sid in pool:
             st = stories.get(sid)
             if st is not None and sid not in seen:
-                unit = _unit_centroid(st)
+                unit = st.unit if st.unit is not None else _unit_centroid(st)
                 if unit is not None:
                     ids.append(sid)
                     rows.append(unit)
         if not ids:
             return []
         cos = np.array(rows) @ vector  # np.stack's matrix, without its Python loop
-        best = np.argsort(-cos)[: p.sem_candidates]
+        best = (-cos).argsort()[: p.sem_candidates]  # np.argsort's own call
         return [ids[i] for i in best if cos[i] >= p.sem_gate]
 
     def _compact(self, term: str) -> list[int]:
@@ -728,13 +744,23 @@ class EventIndex:
         keep = self.params.centroid_terms
         if len(st.terms) <= keep:
             return
-        idf = self._idfs(st.terms)
         terms = st.terms
-        weight = {t: w * idf[t] for t, w in terms.items()}
+        n = math.log(len(self.stories) + 10) + 1.0
+        df = self.df
+        log1 = _LOG
+        # each term's weight × its idf, the idf as `_idfs` gives it
+        weight = {t: w * (n - log1[df.get(t, 0)]) for t, w in terms.items()}
         ranked = sorted(terms, key=weight.__getitem__, reverse=True)
+        postings = self.postings
         for t in ranked[keep:]:
-            del st.terms[t]
-            self._unpost(t)
+            del terms[t]
+            # `_unpost`, inline
+            left = df.get(t, 0) - 1
+            if left > 0:
+                df[t] = left
+            else:
+                df.pop(t, None)
+                postings.pop(t, None)
 
 
 # log(df + 1) by document frequency: a table, since frequencies are small integers. `_post`
