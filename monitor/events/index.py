@@ -38,7 +38,6 @@ class _Query:
     f: EventFeatures
     weights: dict[str, float]  # term → weight × idf
     weights2: dict[str, float]  # term → weight × idf² (dot products with a raw centroid)
-    squares: dict[str, float]  # term → (weight × idf)², the item's words a story covers
     norm: float
     title: dict[str, float]  # title term → idf²
     title_norm: float
@@ -113,7 +112,7 @@ class EventIndex:
                 if _near_duplicate(f, st, p.near_duplicate):
                     best = (1.0, sid, "near-duplicate")
                 continue  # an opinion piece is its own event, joined by no other item
-            if self._new_elsewhere(f, st):
+            if f.fresh and self._new_elsewhere(f, st):
                 continue  # a new happening the story's titles never name
             if p.continuing_guard and self._continued_elsewhere(f, st):
                 continue
@@ -436,7 +435,6 @@ class EventIndex:
         title_norm = math.sqrt(sum(title.values()))
         actors = f.actors
         happened = frozenset([t for t in weights2 if t[0] != "@" and t not in actors])
-        squares = {t: wi**2 for t, wi in weights.items()}
         title_happened = frozenset(
             [t for t in f.title_terms if t[0] not in "@#~" and t not in actors]
         )
@@ -444,7 +442,6 @@ class EventIndex:
             f,
             weights,
             weights2,
-            squares,
             norm,
             title,
             title_norm,
@@ -488,9 +485,9 @@ class EventIndex:
             # story falls as angles accumulate). Only when the titles share a word of what
             # happened: a short item (a name and one line) is covered by anything.
             covered = 0.0  # summed in the order of `common`, as the dot product
-            squares = q.squares
+            weights = q.weights
             for t in common:
-                covered += squares[t]
+                covered += weights[t] ** 2
             coverage = covered / (q.norm * q.norm)
         novel = len(q.novel) - len(terms.keys() & q.novel)
         return (
@@ -543,8 +540,9 @@ class EventIndex:
             if len(plist) > 2 * df[t] + 16:
                 plist = self._compact(t)
             w = f.terms[t]
+            get = counts.get
             for sid in plist[-1 : -p.postings_scanned - 1 : -1]:
-                counts[sid] = counts.get(sid, 0.0) + w
+                counts[sid] = get(sid, 0.0) + w
         stories = self.stories
         live = [(w, sid) for sid, w in counts.items() if sid in stories]
         found = [sid for _, sid in heapq.nlargest(p.candidates, live)]
