@@ -384,16 +384,9 @@ def heldout(
     (`stream`: only the items the profile matches)."""
     from bench import event_heldout as ho
 
-    def real() -> Loaded:
-        items = [EvalItem(i, t, s, when) for i, t, s, when in ho.load_heldout()]
-        return items, ho.load_labels(), ho.load_lookalikes()
-
-    def written() -> Loaded:
-        rows = ho.load_written()
-        items = [EvalItem(w.id, w.title, w.summary, w.published) for w in rows]
-        return items, {w.id: w.event for w in rows}, {w.id: w.lookalike_of or w.event for w in rows}
-
-    parts = _parts([("Le Monde 2020 (real)", real), ("written multi-outlet", written)])
+    parts = _parts(
+        [("Le Monde 2020 (real)", ho.real_loaded), ("written multi-outlet", ho.written_loaded)]
+    )
     return _score_parts(parts, params, aliases, show_errors, stream)
 
 

@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.eval_item import read_labels  # noqa: E402
+from bench.eval_item import EvalItem, Loaded, read_labels  # noqa: E402
 from bench.shared import CAPTURES, CapturesMissing, need_capture  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -151,6 +151,20 @@ def load_written(path: Path = WRITTEN) -> list[WrittenItem]:
             raise ValueError(f"{path.name}:{n}: {e}") from e
     items.sort(key=lambda i: (i.published, i.id))
     return items
+
+
+def real_loaded() -> Loaded:
+    """The real part as the evaluations read it: (items in time order, labels, look-alikes)."""
+    items = [EvalItem(i, t, s, when) for i, t, s, when in load_heldout()]
+    return items, load_labels(), load_lookalikes()
+
+
+def written_loaded() -> Loaded:
+    """The written part as the evaluations read it: an item's look-alike group is the event
+    it reads like, else its own event."""
+    rows = load_written()
+    items = [EvalItem(w.id, w.title, w.summary, w.published) for w in rows]
+    return items, {w.id: w.event for w in rows}, {w.id: w.lookalike_of or w.event for w in rows}
 
 
 def main() -> int:

@@ -79,16 +79,13 @@ def _captures_tune() -> Loaded:
 def _heldout_real() -> Loaded:
     from bench import event_heldout as ho
 
-    items = [EvalItem(i, t, s, when) for i, t, s, when in ho.load_heldout()]
-    return items, ho.load_labels(), ho.load_lookalikes()
+    return ho.real_loaded()
 
 
 def _heldout_written() -> Loaded:
     from bench import event_heldout as ho
 
-    rows = ho.load_written()
-    items = [EvalItem(w.id, w.title, w.summary, w.published) for w in rows]
-    return items, {w.id: w.event for w in rows}, {w.id: w.lookalike_of or w.event for w in rows}
+    return ho.written_loaded()
 
 
 def _blind(flag: str, loader: str) -> Callable[[], Loaded]:
