@@ -205,9 +205,7 @@ class EventIndex:
         p = self.params
         stories = self.stories
         if f.topics:
-            lo, hi = f.time - p.max_gap, f.time + p.max_gap
-            if not f.dated:
-                lo -= p.undated_slack
+            lo, hi, _ = self._reach(f, p.max_gap, p.max_gap)
             extra = list(islice(reversed(self._kinded), p.pair_kinded))
             for name in f.names:
                 extra += islice(reversed(self._named.get(name, {})), 8)
@@ -296,6 +294,19 @@ class EventIndex:
         body = f.title_terms if f.body is None else f.body
         return body.isdisjoint(self._title_union(st))
 
+    def _reach(
+        self, f: EventFeatures, window: timedelta, span: timedelta
+    ) -> tuple[datetime, datetime, timedelta]:
+        """For the joins by a shared clue: the times a story's latest item may fall between
+        (`window` either side of the item) and how long before the item its first may be
+        (`span`). An undated item was first seen at its time, published then or up to
+        `undated_slack` before: it reaches that much further back."""
+        lo, hi = f.time - window, f.time + window
+        if not f.dated:
+            lo -= self.params.undated_slack
+            span += self.params.undated_slack
+        return lo, hi, span
+
     def _same_kind(self, f: EventFeatures) -> int | None:
         """The profile's stream: the story of a topic, a kind of happening and an actor of
         the item's whose latest item is within `kind_window` of it and first item no more
@@ -306,11 +317,7 @@ class EventIndex:
         # Fighting and truces recur day after day (a new attack, a truce and its violation);
         # the other happenings and the reactions are told into the next day.
         window = p.kind_window if f.kinds & _DAILY else p.kind_window_slow
-        lo, hi = f.time - window, f.time + window
-        span = p.kind_span
-        if not f.dated:  # first seen then, published then or up to undated_slack before
-            lo -= p.undated_slack
-            span += p.undated_slack
+        lo, hi, span = self._reach(f, window, p.kind_span)
         stories = self.stories
         reaction = f.kinds == _REACTION
         linked = linked_kinds(f.kinds)
@@ -385,10 +392,7 @@ class EventIndex:
         topic and of kinds told together when both have one, unless a look-alike guard keeps
         them apart."""
         p = self.params
-        lo, hi = f.time - window, f.time + window
-        if not f.dated:  # first seen then, published then or up to undated_slack before
-            lo -= p.undated_slack
-            span += p.undated_slack
+        lo, hi, span = self._reach(f, window, span)
         own = f.kinds - _REACTION
         linked = linked_kinds(own)
         best: tuple[timedelta, int] | None = None
