@@ -123,15 +123,15 @@ def load_feeds(path: Path, default_interval: int) -> tuple[FeedConfig, ...]:
     seen: dict[str, int] = {}
     for entry in feeds_node.value:
         line = line_of(entry)
+        at: dict[str, int] = {}  # each key's own line (a bare URL entry has none)
         if isinstance(entry, yaml.ScalarNode):
             fields: dict[str, Any] = {"url": node_value(entry)}
         else:
             items = mapping_items(entry, path, "a feed")
             check_keys(items, {"url", "name", "interval", "language"}, path, "a feed")
             fields = {k: node_value(v) for k, v, _ in items}
-            lines = {k: ln for k, _, ln in items}
-            line = lines.get("url", line)
-        at = lines if not isinstance(entry, yaml.ScalarNode) else {}
+            at = {k: ln for k, _, ln in items}
+            line = at.get("url", line)
         url = fields.get("url")
         if not isinstance(url, str) or not url.strip():
             raise ConfigError(f"{path}:{line}: a feed needs a 'url'")
