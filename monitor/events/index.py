@@ -16,7 +16,13 @@ import numpy as np
 
 from monitor.events.features import EventFeatures
 from monitor.events.guards import _gap, _look_alike, _near_duplicate
-from monitor.events.kinds import _DAILY, _REACTION, SETTLE_KINDS, linked_kinds
+from monitor.events.kinds import (
+    _DAILY,
+    _REACTION,
+    SETTLE_KINDS,
+    linked_kinds,
+    truce_and_violation,
+)
 from monitor.events.pairs import PairModel, pair_vector, shipped
 from monitor.events.params import DEFAULT, Params
 from monitor.events.story import StoryState
@@ -236,7 +242,7 @@ class EventIndex:
             ):
                 continue  # « 45 soldats » and a story of « trente-deux soldats »
             theirs = st.kinds - _REACTION
-            if ("broken" in own) != ("broken" in theirs) and (own | theirs) & SETTLE_KINDS:
+            if truce_and_violation(own, theirs):
                 continue  # a truce and its violation
             if ("capture" in own) != ("capture" in theirs) and own and theirs:
                 continue  # the battle for a town, then its fall
@@ -409,7 +415,7 @@ class EventIndex:
             theirs = st.kinds - _REACTION
             if own and theirs and not theirs & linked:
                 continue  # a truce and the fighting of its town: two happenings
-            if ("broken" in own) != ("broken" in theirs) and (own | theirs) & SETTLE_KINDS:
+            if truce_and_violation(own, theirs):
                 continue  # a truce and its violation
             if ("capture" in own) != ("capture" in theirs):
                 continue  # the battle for a town, then its fall

@@ -5,6 +5,7 @@ vocabularies."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 
 from monitor.events.words import _WORD
 from monitor.text import fold
@@ -119,6 +120,12 @@ def linked_kinds(kinds: Iterable[str]) -> set[str]:
     for k in kinds:
         linked |= _LINKED.get(k, frozenset())
     return linked
+
+
+def truce_and_violation(own: AbstractSet[str], theirs: AbstractSet[str]) -> bool:
+    """Two sides' kinds (reactions left out) of which one breaks a truce and the other does
+    not, where a truce or a deal is told: a truce and its violation, two happenings."""
+    return ("broken" in own) != ("broken" in theirs) and bool((own | theirs) & SETTLE_KINDS)
 
 
 _DAILY = _CONTEXT_KINDS | {"broken"}
